@@ -1,0 +1,200 @@
+//! The bus record codec: how samples travel on Kafka.
+//!
+//! A record value is a Prometheus remote-write 1.0 `WriteRequest` protobuf,
+//! uncompressed (Kafka compresses whole batches), holding the series of one
+//! partition. The record carries the header [`FORMAT_HEADER`] =
+//! [`FORMAT_V1`] so the format can evolve; consumers reject versions they do
+//! not know. `docs/bus-format.md` is the user-facing description.
+
+use prost::Message;
+
+use crate::{Label, Labels, Sample, TimeSeries};
+
+/// Kafka record header naming the value's format.
+pub const FORMAT_HEADER: &str = "sluice-format";
+/// The only format so far: remote-write 1.0 `prometheus.WriteRequest`.
+pub const FORMAT_V1: &str = "prometheus.WriteRequest/v1";
+
+/// Why a record could not be decoded. Always the producer's fault (a poison
+/// record): consumers count and skip it.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The value is not a valid `WriteRequest` protobuf.
+    #[error("record value is not a prometheus.WriteRequest protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// The format header names a version this build does not understand.
+    #[error("unsupported record format {0:?} (expected {FORMAT_V1:?})")]
+    UnknownFormat(String),
+    /// A series without a metric name or with unsorted/duplicate labels.
+    #[error("invalid series in record: {0}")]
+    InvalidSeries(String),
+}
+
+/// `prometheus.WriteRequest` (remote-write 1.0), field numbers as upstream.
+#[derive(Clone, PartialEq, Message)]
+pub struct WriteRequest {
+    /// Series in this request.
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<PbTimeSeries>,
+    /// Metric metadata (type/help/unit); optional.
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<PbMetricMetadata>,
+}
+
+/// `prometheus.TimeSeries`.
+#[derive(Clone, PartialEq, Message)]
+pub struct PbTimeSeries {
+    /// Labels sorted by name.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<PbLabel>,
+    /// Samples ascending by timestamp.
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<PbSample>,
+}
+
+/// `prometheus.Label`.
+#[derive(Clone, PartialEq, Message)]
+pub struct PbLabel {
+    /// Label name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Label value.
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// `prometheus.Sample`.
+#[derive(Clone, PartialEq, Message)]
+pub struct PbSample {
+    /// Value.
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
+/// `prometheus.MetricMetadata`.
+#[derive(Clone, PartialEq, Message)]
+pub struct PbMetricMetadata {
+    /// Metric type enum (0 unknown, 1 counter, 2 gauge, 3 histogram,
+    /// 4 gaugehistogram, 5 summary, 6 info, 7 stateset).
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    /// Metric family name.
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    /// HELP text.
+    #[prost(string, tag = "4")]
+    pub help: String,
+    /// UNIT.
+    #[prost(string, tag = "5")]
+    pub unit: String,
+}
+
+/// Encodes series into a record value.
+pub fn encode(series: &[TimeSeries]) -> Vec<u8> {
+    let req = WriteRequest {
+        timeseries: series.iter().map(to_pb).collect(),
+        metadata: Vec::new(),
+    };
+    req.encode_to_vec()
+}
+
+/// Converts one series into its protobuf form.
+pub fn to_pb(s: &TimeSeries) -> PbTimeSeries {
+    PbTimeSeries {
+        labels: s
+            .labels
+            .iter()
+            .map(|l| PbLabel {
+                name: l.name.clone(),
+                value: l.value.clone(),
+            })
+            .collect(),
+        samples: s
+            .samples
+            .iter()
+            .map(|s| PbSample {
+                value: s.value,
+                timestamp: s.timestamp_ms,
+            })
+            .collect(),
+    }
+}
+
+/// Checks the format header (absent means v1, for producers that cannot set
+/// headers) and decodes a record value.
+pub fn decode(format_header: Option<&[u8]>, value: &[u8]) -> Result<Vec<TimeSeries>, DecodeError> {
+    if let Some(h) = format_header
+        && h != FORMAT_V1.as_bytes()
+    {
+        return Err(DecodeError::UnknownFormat(
+            String::from_utf8_lossy(h).into_owned(),
+        ));
+    }
+    let req = WriteRequest::decode(value)?;
+    req.timeseries.into_iter().map(from_pb).collect()
+}
+
+/// Validates and converts one protobuf series. Labels must be sorted with
+/// unique names and a `__name__`, as remote-write requires.
+pub fn from_pb(ts: PbTimeSeries) -> Result<TimeSeries, DecodeError> {
+    let labels: Vec<Label> = ts
+        .labels
+        .into_iter()
+        .filter(|l| !l.value.is_empty())
+        .map(|l| Label {
+            name: l.name,
+            value: l.value,
+        })
+        .collect();
+    if !labels.windows(2).all(|w| w[0].name < w[1].name) {
+        return Err(DecodeError::InvalidSeries(
+            "labels not sorted by name or duplicated".into(),
+        ));
+    }
+    let labels = Labels::from_sorted(labels);
+    if labels.metric_name().is_none() {
+        return Err(DecodeError::InvalidSeries("series without __name__".into()));
+    }
+    Ok(TimeSeries {
+        labels,
+        samples: ts
+            .samples
+            .into_iter()
+            .map(|s| Sample::new(s.timestamp, s.value))
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stale_nan;
+
+    #[test]
+    fn round_trip_keeps_labels_values_and_stale_markers() {
+        let series = vec![TimeSeries {
+            labels: Labels::new([("__name__", "up"), ("job", "node")]),
+            samples: vec![Sample::new(1000, 1.0), Sample::new(2000, stale_nan())],
+        }];
+        let bytes = encode(&series);
+        let back = decode(Some(FORMAT_V1.as_bytes()), &bytes).unwrap();
+        assert_eq!(back[0].labels, series[0].labels);
+        assert_eq!(back[0].samples[0], series[0].samples[0]);
+        assert!(crate::is_stale_nan(back[0].samples[1].value));
+    }
+
+    #[test]
+    fn garbage_and_unknown_versions_are_errors() {
+        assert!(matches!(
+            decode(None, &[0xff, 0xff, 0xff]),
+            Err(DecodeError::Protobuf(_))
+        ));
+        assert!(matches!(
+            decode(Some(b"v9"), &[]),
+            Err(DecodeError::UnknownFormat(_))
+        ));
+    }
+}

@@ -1,0 +1,17 @@
+//! The PromQL engine: text in, [`Value`] out, raw data from a [`SeriesSource`].
+//!
+//! A query is parsed with `promql-parser`, the selectors it contains are
+//! fetched from the source once (with the time span each needs, including
+//! ranges, offsets, `@` and subqueries), and the expression tree is then
+//! evaluated step by step with Prometheus 3 semantics (left-open windows,
+//! 5 m lookback, staleness markers). The source decides where data lives:
+//! Parquet segments through DataFusion in the query server, memory in tests
+//! and in the rule evaluator.
+
+mod engine;
+pub mod source;
+pub mod value;
+
+pub use engine::{Engine, EngineOptions, QueryError, QueryResult};
+pub use source::{MatchOp, Matcher, MemorySource, SeriesSource, SourceError};
+pub use value::{InstantSample, RangeSeries, Value};

@@ -1,0 +1,2 @@
+//! Sluice binary (being written).
+fn main() {}
