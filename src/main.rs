@@ -1,2 +1,175 @@
-//! Sluice binary (being written).
-fn main() {}
+//! `sluice`: one binary, roles chosen by subcommand.
+//!
+//! `sluice all` runs scrape workers, the sink and the query API in one
+//! process; `sluice scrape|sink|query` run one role each, so a cluster can
+//! scale them separately. `sluice check config` validates a config file.
+
+mod config;
+mod roles;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "Kafka-native Prometheus pipeline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role (scrape, sink, query) in one process.
+    All(RoleArgs),
+    /// Scrape targets and publish samples to Kafka.
+    Scrape(RoleArgs),
+    /// Consume samples from Kafka into Parquet segments.
+    Sink(RoleArgs),
+    /// Serve the Prometheus HTTP API and SQL over the segments.
+    Query(RoleArgs),
+    /// Validate inputs without running anything.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(clap::Args)]
+struct RoleArgs {
+    /// Path of the YAML config file.
+    #[arg(long, short = 'c', default_value = "sluice.yml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// Validate a config file and report every problem.
+    Config {
+        /// Path of the YAML config file.
+        file: PathBuf,
+    },
+    /// Parse an exposition from stdin, like `promtool check metrics`.
+    Metrics {
+        /// Parser to use.
+        #[arg(long, value_enum, default_value_t = ExpositionFormat::Text)]
+        format: ExpositionFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExpositionFormat {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0 text.
+    Openmetrics,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,datafusion=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Turns SIGINT/SIGTERM into a shutdown signal every role watches.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Reads an exposition on stdin; exit 1 with `line N: reason` when it is invalid.
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn check_metrics(format: ExpositionFormat) -> ExitCode {
+    use sluice_ingest::exposition::{Format, parse};
+    let mut input = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
+        eprintln!("reading stdin: {e}");
+        return ExitCode::FAILURE;
+    }
+    let format = match format {
+        ExpositionFormat::Text => Format::PrometheusText,
+        ExpositionFormat::Openmetrics => Format::OpenMetrics,
+    };
+    match parse(&input, format) {
+        Ok(expo) => {
+            println!("{} samples, {} metric families: OK", expo.samples.len(), expo.metadata.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error while linting: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    All,
+    Scrape,
+    Sink,
+    Query,
+}
+
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (role, args) = match cli.command {
+        Command::Check(CheckCommand::Config { file }) => {
+            return match config::load(&file) {
+                Ok(_) => {
+                    println!("{}: config is valid", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprint!("{}: {e}", file.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Check(CheckCommand::Metrics { format }) => return check_metrics(format),
+        Command::All(a) => (Role::All, a),
+        Command::Scrape(a) => (Role::Scrape, a),
+        Command::Sink(a) => (Role::Sink, a),
+        Command::Query(a) => (Role::Query, a),
+    };
+    let cfg = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{}: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        let shutdown = shutdown_signal();
+        match role {
+            Role::All => roles::all(cfg, shutdown).await,
+            Role::Scrape => roles::scrape(cfg, shutdown).await,
+            Role::Sink => roles::sink(cfg, shutdown).await,
+            Role::Query => roles::query(cfg, shutdown).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,24 @@
-//! placeholder
+//! Ingest: from exporters to the samples topic.
+//!
+//! Scrape configs (Prometheus' own format, [`config`]) resolve into
+//! [`target::Target`]s; the [`manager::ScrapeManager`] runs one loop per
+//! target that fetches and parses the exposition ([`exposition`]), labels
+//! the samples and adds `up` & co. ([`scrape`]), and hands them to a
+//! [`publish::SampleWriter`] — in production the [`publish::KafkaPublisher`],
+//! which batches series per partition into remote-write records.
+
+pub mod config;
+pub mod exposition;
+pub mod manager;
+pub mod publish;
+pub mod scrape;
+pub mod target;
+pub mod topics;
+
+/// Ingest failures.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The broker or the Kafka client failed (external).
+    #[error("kafka: {0}")]
+    Kafka(String),
+}

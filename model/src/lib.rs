@@ -10,10 +10,13 @@
 
 pub mod bus;
 pub mod clock;
+mod duration;
+pub mod kafka;
 mod labels;
 mod sample;
 pub mod telemetry;
 
+pub use duration::{PromDuration, parse_duration};
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use sample::{STALE_NAN_BITS, Sample, TimeSeries, is_stale_nan, stale_nan};
 

@@ -1,1 +1,33 @@
-//! placeholder
+//! The query layer: segments in, Prometheus API and SQL out.
+//!
+//! [`segments::index::SegmentIndex`] catalogs published Parquet segments by
+//! their footers; [`segments::table::SegmentTable`] exposes them to
+//! DataFusion with file-level pruning by time and metric; the PromQL engine
+//! (`sluice-promql`) reads series through [`segments::source::SegmentSource`],
+//! which turns each selector into one pruned DataFusion scan; [`api`] serves
+//! it all over Prometheus' HTTP API, plus SQL ([`sql`]).
+
+pub mod api;
+pub mod config;
+pub mod segments;
+pub mod server;
+pub mod sql;
+
+pub use config::QueryConfig;
+
+/// Query-layer failures.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryLayerError {
+    /// The user's query is invalid.
+    #[error("{0}")]
+    BadQuery(String),
+    /// Evaluation failed.
+    #[error("{0}")]
+    Execution(String),
+    /// Reading segments failed (external).
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A bug or an unexpected engine failure.
+    #[error("internal: {0}")]
+    Internal(String),
+}

@@ -1,1 +1,51 @@
-//! placeholder
+//! The sink: samples topic in, Parquet segments out, exactly once.
+//!
+//! A consumer-group member ([`sluice_processor::consumer::BusConsumer`])
+//! buffers decoded series per partition. Every `flush_interval` (or when a
+//! buffer reaches `max_segment_samples`) each partition's buffer becomes one
+//! segment ([`segment::writer`]) named after the offset range it covers; only
+//! after the segment is published (fsynced and renamed) is the offset after
+//! it committed. On restart, records at or below the highest published
+//! offset of a partition are skipped, so a crash between publication and
+//! commit duplicates nothing, and a crash before publication loses nothing
+//! (the uncommitted records are read again).
+
+pub mod config;
+mod run;
+pub mod segment;
+
+use std::path::Path;
+
+pub use config::SinkConfig;
+pub use run::run_sink;
+
+/// Sink failures.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Filesystem failure (external).
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A segment file that does not read back as a Sluice segment.
+    #[error("corrupt segment: {0}")]
+    Corrupt(String),
+    /// Kafka failure (external).
+    #[error(transparent)]
+    Kafka(#[from] sluice_processor::ProcessorError),
+    /// A bug.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl SinkError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        SinkError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

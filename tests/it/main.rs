@@ -1,1 +1,11 @@
-mod x {}
+//! End-to-end tests: the real `sluice` binary against a real broker (tansu),
+//! real HTTP targets (the node exporter and a loopback exporter), real
+//! Parquet files (read back with the parquet crate and DuckDB).
+//!
+//! One test binary on purpose: every test binary links DataFusion again.
+
+mod support;
+
+mod config_check;
+mod pipeline;
+mod sink_exactly_once;

@@ -1,0 +1,51 @@
+//! The Prometheus HTTP API (`/api/v1/*`), the SQL endpoint and `/metrics`.
+
+mod metadata;
+mod params;
+mod query;
+pub mod response;
+mod sql;
+mod status;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use sluice_promql::Engine;
+
+use crate::segments::index::SegmentIndex;
+use crate::segments::source::SegmentSource;
+use crate::sql::SqlService;
+
+pub use metadata::parse_selector;
+pub use params::{parse_duration_param, parse_time};
+pub use status::PROMETHEUS_COMPAT_VERSION;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The PromQL engine.
+    pub engine: Arc<Engine>,
+    /// Segment-backed series source.
+    pub source: Arc<SegmentSource>,
+    /// Segment catalog.
+    pub index: Arc<SegmentIndex>,
+    /// SQL over the segments.
+    pub sql: SqlService,
+}
+
+/// The routes, GET and form POST alike where Prometheus accepts both.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/series", get(metadata::series).post(metadata::series))
+        .route("/api/v1/labels", get(metadata::labels).post(metadata::labels))
+        .route("/api/v1/label/{name}/values", get(metadata::label_values))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/sql", get(sql::sql).post(sql::sql))
+        .route("/metrics", get(status::metrics))
+        .route("/-/healthy", get(status::healthy))
+        .route("/-/ready", get(status::healthy))
+        .with_state(state)
+}

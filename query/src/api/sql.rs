@@ -1,0 +1,57 @@
+//! `GET|POST /api/v1/sql?query=...`: SQL over the segments as JSON rows.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header::CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::AppState;
+use super::params::Params;
+use super::response::{ApiError, success};
+use crate::QueryLayerError;
+
+/// Runs `query` (form/URL parameter, or a `text/plain`/`application/sql`
+/// body). `format=text` returns an ASCII table instead of JSON.
+pub async fn sql(
+    State(st): State<AppState>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
+    let is_plain_body = headers
+        .get(CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain") || ct.starts_with("application/sql"));
+    let stmt = match p.get("query") {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ if is_plain_body => String::from_utf8_lossy(&body).into_owned(),
+        _ => return Err(ApiError::bad_data("invalid parameter \"query\": missing")),
+    };
+    let batches = st.sql.query(&stmt).await.map_err(|e| match e {
+        QueryLayerError::BadQuery(m) => ApiError::bad_data(m),
+        QueryLayerError::Execution(m) => ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error_type: "execution",
+            message: m,
+        },
+        other => ApiError::internal(other.to_string()),
+    })?;
+    if p.get("format") == Some("text") {
+        let table = arrow::util::pretty::pretty_format_batches(&batches)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        return Ok((StatusCode::OK, format!("{table}\n")).into_response());
+    }
+    let mut w = arrow::json::ArrayWriter::new(Vec::new());
+    let refs: Vec<&arrow::array::RecordBatch> = batches.iter().collect();
+    w.write_batches(&refs).map_err(|e| ApiError::internal(e.to_string()))?;
+    w.finish().map_err(|e| ApiError::internal(e.to_string()))?;
+    let buf = w.into_inner();
+    let rows: serde_json::Value = if buf.is_empty() {
+        serde_json::Value::Array(Vec::new())
+    } else {
+        serde_json::from_slice(&buf).map_err(|e| ApiError::internal(e.to_string()))?
+    };
+    Ok(success(rows, &[], &[]))
+}

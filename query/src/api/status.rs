@@ -1,0 +1,43 @@
+//! Build info, health, and Sluice's own `/metrics`.
+
+use axum::http::{StatusCode, header::CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::response::success;
+
+/// The Prometheus API level Sluice implements (PromQL semantics of 3.5),
+/// with Sluice's own version as the pre-release tag so clients that parse
+/// semver (Grafana) see a 3.x server and people see what it is.
+pub const PROMETHEUS_COMPAT_VERSION: &str = concat!("3.5.0-sluice.", env!("CARGO_PKG_VERSION"));
+
+/// `/api/v1/status/buildinfo`
+pub async fn buildinfo() -> Response {
+    success(
+        json!({
+            "version": PROMETHEUS_COMPAT_VERSION,
+            "revision": env!("CARGO_PKG_VERSION"),
+            "branch": "sluice",
+            "buildUser": "sluice",
+            "buildDate": "",
+            "goVersion": "rust",
+        }),
+        &[],
+        &[],
+    )
+}
+
+/// `/metrics`: Sluice's self-telemetry in the text format.
+pub async fn metrics() -> Response {
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        sluice_model::telemetry::global().render(),
+    )
+        .into_response()
+}
+
+/// `/-/healthy`: the process serves HTTP.
+pub async fn healthy() -> &'static str {
+    "Sluice is Healthy.\n"
+}

@@ -1,0 +1,48 @@
+//! The `query:` section.
+
+use serde::{Deserialize, Serialize};
+use sluice_model::PromDuration;
+
+/// The `query:` section of Sluice's config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueryConfig {
+    /// Listen address of the HTTP API. 9091-9093 and 9100 belong to the
+    /// Pushgateway, Alertmanager and node exporter, 9090 to Prometheus;
+    /// 9464 is unassigned among the Prometheus family's default ports.
+    pub listen: String,
+    /// `--query.lookback-delta`.
+    pub lookback_delta: PromDuration,
+    /// `--query.timeout`.
+    pub timeout: PromDuration,
+    /// `--query.max-samples`.
+    pub max_samples: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            listen: "127.0.0.1:9464".into(),
+            lookback_delta: PromDuration::from_secs(300),
+            timeout: PromDuration::from_secs(120),
+            max_samples: 50_000_000,
+        }
+    }
+}
+
+impl QueryConfig {
+    /// Problems with the values, each with its config path.
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            errs.push(format!("{path}.listen: {:?} is not an ip:port address", self.listen));
+        }
+        if self.lookback_delta.0.is_zero() {
+            errs.push(format!("{path}.lookback_delta: must be greater than 0"));
+        }
+        if self.timeout.0.is_zero() {
+            errs.push(format!("{path}.timeout: must be greater than 0"));
+        }
+        errs
+    }
+}

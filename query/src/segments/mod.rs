@@ -1,0 +1,7 @@
+//! Reading segments: the footer catalog ([`index`]), the DataFusion table
+//! over it ([`table`]) and the PromQL series source built on both
+//! ([`source`]).
+
+pub mod index;
+pub mod source;
+pub mod table;

@@ -1,0 +1,270 @@
+//! PromQL's view of the segments: a selector becomes one DataFusion scan.
+//!
+//! Metric-name matchers are resolved against the segment catalog first
+//! (which metric names exist), so the scan filters on an exact name list
+//! that prunes files and row groups; the other matchers become filter
+//! expressions pushed into the Parquet reader; rows come back grouped into
+//! series by their `__series_id__`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMillisecondType, UInt64Type};
+use async_trait::async_trait;
+use datafusion::common::ScalarValue;
+use datafusion::functions::expr_fn::regexp_like;
+use datafusion::logical_expr::{Expr, cast, col, lit};
+use datafusion::prelude::{SessionContext, ident};
+use sluice_model::{Label, Labels, METRIC_NAME, Sample, TimeSeries};
+use sluice_promql::{MatchOp, Matcher, SeriesSource, SourceError};
+use sluice_sink::segment::{COL_NAME, COL_SERIES_ID, COL_TIMESTAMP, COL_VALUE};
+
+use super::index::SegmentIndex;
+use super::table::SegmentTable;
+
+/// Series from the Parquet segments.
+#[derive(Debug, Clone)]
+pub struct SegmentSource {
+    index: Arc<SegmentIndex>,
+    ctx: SessionContext,
+}
+
+impl SegmentSource {
+    /// A source over the segments `index` catalogs, planned in `ctx`.
+    pub fn new(index: Arc<SegmentIndex>, ctx: SessionContext) -> Self {
+        SegmentSource { index, ctx }
+    }
+}
+
+fn ts_lit(ms: i64) -> Expr {
+    lit(ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into())))
+}
+
+/// The filter for one label matcher; an absent label (null) is `""`.
+fn matcher_expr(m: &Matcher) -> Expr {
+    let c = ident(m.name.clone());
+    let c = cast(c, DataType::Utf8);
+    let pred = match m.op {
+        MatchOp::Equal => c.clone().eq(lit(m.value.clone())),
+        MatchOp::NotEqual => c.clone().not_eq(lit(m.value.clone())),
+        MatchOp::Regex => regexp_like(c.clone(), lit(format!("^(?s:{})$", m.value)), None),
+        MatchOp::NotRegex => Expr::Not(Box::new(regexp_like(
+            c.clone(),
+            lit(format!("^(?s:{})$", m.value)),
+            None,
+        ))),
+    };
+    if m.matches_empty() {
+        c.is_null().or(pred)
+    } else {
+        pred
+    }
+}
+
+#[async_trait]
+impl SeriesSource for SegmentSource {
+    async fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<TimeSeries>, SourceError> {
+        let name_matchers: Vec<&Matcher> = matchers.iter().filter(|m| m.name == METRIC_NAME).collect();
+        let want = |metric: &str| name_matchers.iter().all(|m| m.matches(metric));
+        let segments = self
+            .index
+            .candidates(start_ms, end_ms, &want)
+            .map_err(|e| SourceError(e.to_string()))?;
+        let per_metric = SegmentIndex::label_names(&segments, &want);
+        if per_metric.is_empty() {
+            return Ok(Vec::new());
+        }
+        let label_cols: BTreeSet<String> = per_metric.values().flatten().cloned().collect();
+        let mut filter = col(COL_TIMESTAMP)
+            .gt_eq(ts_lit(start_ms))
+            .and(col(COL_TIMESTAMP).lt_eq(ts_lit(end_ms)))
+            .and(col(COL_NAME).in_list(per_metric.keys().map(|m| lit(m.clone())).collect(), false));
+        for m in matchers.iter().filter(|m| m.name != METRIC_NAME) {
+            if label_cols.contains(&m.name) {
+                filter = filter.and(matcher_expr(m));
+            } else if !m.matches_empty() {
+                // No selected series has this label at all.
+                return Ok(Vec::new());
+            }
+        }
+        let mut projection = vec![col(COL_NAME)];
+        projection.extend(label_cols.iter().map(|l| ident(l.clone())));
+        projection.extend([col(COL_SERIES_ID), col(COL_TIMESTAMP), col(COL_VALUE)]);
+        let batches = self
+            .ctx
+            .read_table(Arc::new(SegmentTable::new(segments)))
+            .and_then(|df| df.filter(filter))
+            .and_then(|df| df.select(projection))
+            .map_err(|e| SourceError(format!("planning scan: {e}")))?
+            .collect()
+            .await
+            .map_err(|e| SourceError(format!("scanning segments: {e}")))?;
+        let label_cols: Vec<String> = label_cols.into_iter().collect();
+        rows_to_series(&batches, &label_cols).map_err(SourceError)
+    }
+}
+
+/// A string cell of a dictionary or plain string column.
+fn string_at(a: &dyn Array, row: usize) -> Option<String> {
+    if a.is_null(row) {
+        return None;
+    }
+    match a.data_type() {
+        DataType::Dictionary(_, _) => {
+            let d = a.as_dictionary_opt::<Int32Type>()?;
+            let key = d.keys().value(row) as usize;
+            string_at(d.values().as_ref(), key)
+        }
+        DataType::Utf8 => Some(a.as_string::<i32>().value(row).to_string()),
+        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(row).to_string()),
+        DataType::Utf8View => Some(a.as_string_view().value(row).to_string()),
+        _ => None,
+    }
+}
+
+/// Groups scanned rows into series (first sample per timestamp wins).
+pub(crate) fn rows_to_series(batches: &[RecordBatch], label_cols: &[String]) -> Result<Vec<TimeSeries>, String> {
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut out: Vec<TimeSeries> = Vec::new();
+    for b in batches {
+        let n = b.num_rows();
+        let name = b.column(0);
+        let labels: Vec<&Arc<dyn Array>> = (0..label_cols.len()).map(|i| b.column(1 + i)).collect();
+        let k = 1 + label_cols.len();
+        let ids = b
+            .column(k)
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or("series id column has an unexpected type")?;
+        let ts = b
+            .column(k + 1)
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or("timestamp column has an unexpected type")?;
+        let vals = b
+            .column(k + 2)
+            .as_primitive_opt::<Float64Type>()
+            .ok_or("value column has an unexpected type")?;
+        for row in 0..n {
+            let id = ids.value(row);
+            let slot = *index.entry(id).or_insert_with(|| {
+                let mut ls = Vec::with_capacity(label_cols.len() + 1);
+                if let Some(v) = string_at(name.as_ref(), row) {
+                    ls.push(Label {
+                        name: METRIC_NAME.to_string(),
+                        value: v,
+                    });
+                }
+                for (c, a) in label_cols.iter().zip(&labels) {
+                    if let Some(v) = string_at(a.as_ref(), row).filter(|v| !v.is_empty()) {
+                        ls.push(Label {
+                            name: c.clone(),
+                            value: v,
+                        });
+                    }
+                }
+                out.push(TimeSeries {
+                    labels: Labels::new(ls.into_iter().map(|l| (l.name, l.value))),
+                    samples: Vec::new(),
+                });
+                out.len() - 1
+            });
+            out[slot].samples.push(Sample::new(ts.value(row), vals.value(row)));
+        }
+    }
+    for s in &mut out {
+        s.samples.sort_by_key(|x| x.timestamp_ms);
+        s.samples.dedup_by_key(|x| x.timestamp_ms);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::session_config;
+    use sluice_sink::segment::SAMPLES_TABLE;
+    use sluice_sink::segment::writer::{SegmentSpec, write_segment};
+
+    fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+        TimeSeries {
+            labels: Labels::new(pairs.iter().copied()),
+            samples: samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+        }
+    }
+
+    fn write(root: &std::path::Path, partition: i32, first: i64, s: Vec<TimeSeries>) {
+        let spec = SegmentSpec {
+            root,
+            table: SAMPLES_TABLE,
+            partition,
+            first_offset: first,
+            last_offset: first,
+        };
+        write_segment(&spec, s).unwrap();
+    }
+
+    #[tokio::test]
+    async fn selects_by_all_matcher_kinds_across_segments_with_different_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            root,
+            0,
+            0,
+            vec![
+                series(&[("__name__", "up"), ("job", "node"), ("instance", "a")], &[(1000, 1.0), (2000, 1.0)]),
+                series(&[("__name__", "up"), ("job", "api")], &[(1000, 0.0)]),
+            ],
+        );
+        write(
+            root,
+            1,
+            5,
+            vec![
+                series(&[("__name__", "up"), ("job", "node"), ("instance", "a")], &[(3000, 1.0)]),
+                series(&[("__name__", "cpu"), ("mode", "idle")], &[(3000, 7.0)]),
+            ],
+        );
+        let index = Arc::new(SegmentIndex::new(root, SAMPLES_TABLE));
+        let src = SegmentSource::new(index, SessionContext::new_with_config(session_config()));
+        let m = |n: &str, op, v: &str| Matcher::new(n, op, v).unwrap();
+
+        let got = src
+            .select(&[m("__name__", MatchOp::Equal, "up"), m("job", MatchOp::Equal, "node")], 0, 10_000)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples.len(), 3, "samples from both segments merge into one series");
+
+        // Absent label = "": {instance=""} selects the series without it.
+        let got = src
+            .select(&[m("__name__", MatchOp::Equal, "up"), m("instance", MatchOp::Equal, "")], 0, 10_000)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].labels.get("job"), Some("api"));
+
+        let got = src
+            .select(&[m("__name__", MatchOp::Regex, "up|cpu"), m("job", MatchOp::NotRegex, "no.*")], 0, 10_000)
+            .await
+            .unwrap();
+        let names: BTreeSet<String> = got.iter().map(|s| s.labels.to_string()).collect();
+        assert_eq!(
+            names,
+            BTreeSet::from([r#"cpu{mode="idle"}"#.to_string(), r#"up{job="api"}"#.to_string()])
+        );
+
+        let got = src
+            .select(&[m("__name__", MatchOp::Equal, "up"), m("job", MatchOp::NotEqual, "api")], 2500, 10_000)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples, vec![Sample::new(3000, 1.0)], "time bounds applied");
+
+        let none = src
+            .select(&[m("__name__", MatchOp::Equal, "up"), m("nolabel", MatchOp::Equal, "x")], 0, 10_000)
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+    }
+}

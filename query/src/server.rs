@@ -1,0 +1,52 @@
+//! Builds the query role and serves it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+use sluice_promql::{Engine, EngineOptions};
+use sluice_sink::segment::SAMPLES_TABLE;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::api::{AppState, router};
+use crate::segments::index::SegmentIndex;
+use crate::segments::source::SegmentSource;
+use crate::sql::{SqlService, session_config};
+use crate::{QueryConfig, QueryLayerError};
+
+/// Wires the engine, the segment source and SQL over `segments_root`.
+pub fn build_state(cfg: &QueryConfig, segments_root: &Path) -> AppState {
+    let index = Arc::new(SegmentIndex::new(segments_root, SAMPLES_TABLE));
+    let ctx = SessionContext::new_with_config(session_config());
+    AppState {
+        engine: Arc::new(Engine::new(EngineOptions {
+            lookback_delta_ms: cfg.lookback_delta.as_millis(),
+            max_samples: cfg.max_samples,
+            timeout: cfg.timeout.0,
+        })),
+        source: Arc::new(SegmentSource::new(index.clone(), ctx)),
+        sql: SqlService::new(index.clone()),
+        index,
+    }
+}
+
+/// Serves the API on `cfg.listen` until `shutdown` turns true.
+pub async fn serve(
+    cfg: &QueryConfig,
+    segments_root: &Path,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), QueryLayerError> {
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|e| QueryLayerError::Storage(format!("binding {}: {e}", cfg.listen)))?;
+    info!(listen = %cfg.listen, "query API listening");
+    let app = router(build_state(cfg, segments_root));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await
+        .map_err(|e| QueryLayerError::Internal(format!("HTTP server: {e}")))
+}

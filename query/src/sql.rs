@@ -1,0 +1,105 @@
+//! SQL over the segments: the `samples` table, read-only.
+//!
+//! Each statement runs in a fresh `SessionContext` whose `samples` table is
+//! a snapshot of the published segments; DDL, DML and other statements are
+//! refused, so the endpoint cannot read or write anything but the segments.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+use datafusion::common::ScalarValue;
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::{cast, lit};
+use datafusion::prelude::{SessionConfig, SessionContext, col, ident};
+use sluice_sink::segment::{COL_TIMESTAMP, SAMPLES_TABLE};
+
+use crate::QueryLayerError;
+use crate::segments::index::SegmentIndex;
+use crate::segments::table::SegmentTable;
+
+/// Runs SQL against the segments.
+#[derive(Debug, Clone)]
+pub struct SqlService {
+    index: Arc<SegmentIndex>,
+}
+
+/// The DataFusion settings every Sluice session uses.
+pub fn session_config() -> SessionConfig {
+    let mut cfg = SessionConfig::new().with_information_schema(true);
+    // Evaluate label filters while decoding Parquet pages instead of after:
+    // most rows of a metric are usually filtered out by label matchers.
+    let opts = cfg.options_mut();
+    opts.execution.parquet.pushdown_filters = true;
+    opts.execution.parquet.reorder_filters = true;
+    cfg
+}
+
+impl SqlService {
+    /// A service over the segments `index` catalogs.
+    pub fn new(index: Arc<SegmentIndex>) -> Self {
+        SqlService { index }
+    }
+
+    /// A session with the `samples` table registered.
+    pub fn session(&self) -> Result<SessionContext, QueryLayerError> {
+        let ctx = SessionContext::new_with_config(session_config());
+        let table = SegmentTable::new(self.index.refresh()?);
+        ctx.register_table(SAMPLES_TABLE, Arc::new(table))
+            .map_err(|e| QueryLayerError::Internal(e.to_string()))?;
+        Ok(ctx)
+    }
+
+    /// Runs one read-only statement.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryLayerError> {
+        let ctx = self.session()?;
+        let opts = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = ctx
+            .sql_with_options(sql, opts)
+            .await
+            .map_err(|e| QueryLayerError::BadQuery(e.to_string()))?;
+        df.collect()
+            .await
+            .map_err(|e| QueryLayerError::Execution(e.to_string()))
+    }
+
+    /// Distinct values of one label column within a time window.
+    pub async fn distinct_label_values(
+        &self,
+        label: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<BTreeSet<String>, QueryLayerError> {
+        let ctx = self.session()?;
+        let df = ctx.table(SAMPLES_TABLE).await.map_err(|e| QueryLayerError::Internal(e.to_string()))?;
+        if df.schema().field_with_unqualified_name(label).is_err() {
+            return Ok(BTreeSet::new());
+        }
+        let ts = |ms| lit(ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into())));
+        let batches = df
+            .filter(
+                col(COL_TIMESTAMP)
+                    .gt_eq(ts(start_ms))
+                    .and(col(COL_TIMESTAMP).lt_eq(ts(end_ms)))
+                    .and(ident(label).is_not_null()),
+            )
+            .and_then(|df| df.select(vec![cast(ident(label), arrow::datatypes::DataType::Utf8).alias("v")]))
+            .and_then(|df| df.distinct())
+            .map_err(|e| QueryLayerError::Internal(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| QueryLayerError::Execution(e.to_string()))?;
+        let mut out = BTreeSet::new();
+        for b in &batches {
+            let a = b.column(0);
+            let s = a.as_any().downcast_ref::<arrow::array::StringArray>();
+            if let Some(s) = s {
+                out.extend(s.iter().flatten().map(str::to_string));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything the test suite drives, from package registries only:
+# Debian's prometheus (promtool), node exporter and alertmanager; DuckDB for
+# Python (an independent Parquet reader); tansu (the Kafka-protocol broker,
+# built once into $HOME/.cache/sluice/tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need_apt=()
+command -v prometheus-node-exporter >/dev/null || need_apt+=(prometheus-node-exporter)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+scripts/install-tansu.sh >/dev/null

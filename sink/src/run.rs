@@ -1,0 +1,198 @@
+//! The sink loop: consume, buffer per partition, publish segments, commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sluice_model::kafka::KafkaConfig;
+use sluice_model::telemetry::{self, Counter};
+use sluice_model::{Labels, Sample, TimeSeries};
+use sluice_processor::consumer::{BusConsumer, BusRecord};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::segment::SAMPLES_TABLE;
+use crate::segment::layout::{max_published_offset, remove_temp_files};
+use crate::segment::writer::{SegmentSpec, write_segment};
+use crate::{SinkConfig, SinkError};
+
+/// Records consumed but not yet in a segment, for one partition.
+#[derive(Default)]
+struct PartitionBuffer {
+    first_offset: Option<i64>,
+    last_offset: i64,
+    series: HashMap<u64, (Labels, Vec<Sample>)>,
+    samples: usize,
+}
+
+impl PartitionBuffer {
+    fn add(&mut self, rec: BusRecord) {
+        self.first_offset.get_or_insert(rec.offset);
+        self.last_offset = rec.offset;
+        for s in rec.series {
+            self.samples += s.samples.len();
+            let e = self
+                .series
+                .entry(s.labels.hash())
+                .or_insert_with(|| (s.labels, Vec::new()));
+            e.1.extend(s.samples);
+        }
+    }
+
+    fn take_series(&mut self) -> Vec<TimeSeries> {
+        self.series
+            .drain()
+            .map(|(_, (labels, mut samples))| {
+                // A series is written once per timestamp: Kafka order is
+                // event order per series, but exposition timestamps may
+                // repeat, and the first sample for a timestamp wins, as
+                // Prometheus rejects later duplicates.
+                samples.sort_by_key(|s| s.timestamp_ms);
+                samples.dedup_by_key(|s| s.timestamp_ms);
+                TimeSeries { labels, samples }
+            })
+            .collect()
+    }
+}
+
+struct SinkMetrics {
+    segments: Counter,
+    samples: Counter,
+    bytes: Counter,
+    replay_skipped: Counter,
+}
+
+/// Runs the sink until `shutdown` turns true, then flushes and returns.
+pub async fn run_sink(
+    kafka: &KafkaConfig,
+    cfg: &SinkConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), SinkError> {
+    let topic = kafka.samples_topic();
+    let consumer = BusConsumer::subscribe(kafka, &cfg.group_id, &topic)?;
+    let reg = telemetry::global();
+    let labels = [("table", SAMPLES_TABLE)];
+    let m = SinkMetrics {
+        segments: reg.counter("sluice_sink_segments_total", "Segments published.", &labels),
+        samples: reg.counter("sluice_sink_samples_total", "Samples written to segments.", &labels),
+        bytes: reg.counter("sluice_sink_segment_bytes_total", "Bytes of segments published.", &labels),
+        replay_skipped: reg.counter(
+            "sluice_sink_replayed_records_skipped_total",
+            "Records skipped because a published segment already holds them.",
+            &labels,
+        ),
+    };
+    let mut sink = Sink {
+        root: cfg.path.clone(),
+        buffers: BTreeMap::new(),
+        published: HashMap::new(),
+        m,
+    };
+    info!(topic = %topic, path = %cfg.path.display(), "sink started");
+    let flush_every = cfg.flush_interval.0;
+    let mut last_flush = Instant::now();
+    loop {
+        let batch = tokio::select! {
+            b = consumer.recv_batch(10_000, Duration::from_millis(200)) => b,
+            _ = shutdown.changed() => Ok(Vec::new()),
+        };
+        let stopping = *shutdown.borrow();
+        for p in consumer.take_revoked() {
+            // Another member owns it now and will re-read what we buffered.
+            sink.buffers.remove(&p);
+            sink.published.remove(&p);
+        }
+        match batch {
+            Ok(records) => {
+                for r in records {
+                    sink.accept(r)?;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "consume failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        let full = sink.buffers.values().any(|b| b.samples >= cfg.max_segment_samples);
+        if stopping || full || last_flush.elapsed() >= flush_every {
+            let commits = sink.flush().await?;
+            consumer.commit(&commits)?;
+            last_flush = Instant::now();
+        }
+        if stopping {
+            info!("sink stopped");
+            return Ok(());
+        }
+    }
+}
+
+struct Sink {
+    root: PathBuf,
+    buffers: BTreeMap<i32, PartitionBuffer>,
+    /// Highest offset per partition that is already in a segment.
+    published: HashMap<i32, Option<i64>>,
+    m: SinkMetrics,
+}
+
+impl Sink {
+    fn accept(&mut self, r: BusRecord) -> Result<(), SinkError> {
+        let p = r.partition;
+        let published = match self.published.get(&p) {
+            Some(v) => *v,
+            None => {
+                // First record of a partition since start or assignment:
+                // learn what earlier runs already published.
+                let removed = remove_temp_files(&self.root, SAMPLES_TABLE, p)
+                    .map_err(|e| SinkError::io(&self.root, e))?;
+                let max = max_published_offset(&self.root, SAMPLES_TABLE, p)
+                    .map_err(|e| SinkError::io(&self.root, e))?;
+                if removed > 0 || max.is_some() {
+                    info!(partition = p, published_up_to = ?max, temp_files_removed = removed, "resuming partition");
+                }
+                self.published.insert(p, max);
+                max
+            }
+        };
+        if published.is_some_and(|max| r.offset <= max) {
+            self.m.replay_skipped.inc();
+            return Ok(());
+        }
+        self.buffers.entry(p).or_default().add(r);
+        Ok(())
+    }
+
+    /// Publishes every non-empty buffer; returns the offsets to commit.
+    async fn flush(&mut self) -> Result<BTreeMap<i32, i64>, SinkError> {
+        let mut commits = BTreeMap::new();
+        let buffers = std::mem::take(&mut self.buffers);
+        for (p, mut buf) in buffers {
+            let Some(first) = buf.first_offset else {
+                continue;
+            };
+            let last = buf.last_offset;
+            let series = buf.take_series();
+            let root = self.root.clone();
+            let meta = tokio::task::spawn_blocking(move || {
+                let spec = SegmentSpec {
+                    root: &root,
+                    table: SAMPLES_TABLE,
+                    partition: p,
+                    first_offset: first,
+                    last_offset: last,
+                };
+                write_segment(&spec, series)
+            })
+            .await
+            .map_err(|e| SinkError::Internal(format!("segment writer task: {e}")))??;
+            if let Some(meta) = meta {
+                self.m.segments.inc();
+                self.m.samples.inc_by(meta.rows as u64);
+                self.m.bytes.inc_by(meta.bytes);
+                debug!(partition = p, first, last, rows = meta.rows, bytes = meta.bytes, "segment published");
+            }
+            self.published.insert(p, Some(last));
+            commits.insert(p, last + 1);
+        }
+        Ok(commits)
+    }
+}

@@ -1,0 +1,173 @@
+//! Sluice's one YAML config: Prometheus' `global:`/`scrape_configs:` plus
+//! Sluice's `kafka:`, `sink:` and `query:` sections.
+//!
+//! Every problem is reported at once, with its path, before anything
+//! starts: each section and each scrape config is decoded on its own (so
+//! one bad entry does not hide the next), unknown keys are collected with
+//! `serde_ignored` (the loader treats any ignored key as an error, which is
+//! `deny_unknown_fields` with complete reporting), and then each section
+//! validates its values.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+use sluice_ingest::config::{GlobalConfig, ScrapeConfig};
+use sluice_model::kafka::KafkaConfig;
+use sluice_query::QueryConfig;
+use sluice_sink::SinkConfig;
+
+/// The whole config.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// `global:`
+    pub global: GlobalConfig,
+    /// `scrape_configs:`
+    pub scrape_configs: Vec<ScrapeConfig>,
+    /// `kafka:`
+    pub kafka: KafkaConfig,
+    /// `sink:`
+    pub sink: SinkConfig,
+    /// `query:`
+    pub query: QueryConfig,
+}
+
+/// Every problem found in a config file.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} config error(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+const SECTIONS: [&str; 5] = ["global", "scrape_configs", "kafka", "sink", "query"];
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigErrors(vec![format!("{}: {e}", path.display())]))?;
+    parse(&text)
+}
+
+/// Decodes one section, collecting unknown keys and type errors.
+fn section<T: DeserializeOwned + Default>(v: Option<&Value>, path: &str, errs: &mut Vec<String>) -> T {
+    let Some(v) = v else { return T::default() };
+    if v.is_null() {
+        return T::default();
+    }
+    let mut unknown = Vec::new();
+    let r: Result<T, _> = serde_ignored::deserialize(v.clone(), |p| unknown.push(p.to_string()));
+    for u in unknown {
+        errs.push(format!("{path}.{u}: unknown field"));
+    }
+    match r {
+        Ok(t) => t,
+        Err(e) => {
+            errs.push(format!("{path}: {e}"));
+            T::default()
+        }
+    }
+}
+
+/// Parses and validates config text.
+pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    let root: Value = serde_yaml::from_str(text).map_err(|e| ConfigErrors(vec![format!("YAML: {e}")]))?;
+    let map = match &root {
+        Value::Mapping(m) => m.clone(),
+        Value::Null => Default::default(),
+        _ => return Err(ConfigErrors(vec!["config must be a YAML mapping".into()])),
+    };
+    let mut errs = Vec::new();
+    for k in map.keys() {
+        match k.as_str() {
+            Some(s) if SECTIONS.contains(&s) => {}
+            _ => errs.push(format!("{}: unknown section", serde_yaml::to_string(k).unwrap_or_default().trim())),
+        }
+    }
+    let mut cfg = Config {
+        global: section(map.get("global"), "global", &mut errs),
+        kafka: section(map.get("kafka"), "kafka", &mut errs),
+        sink: section(map.get("sink"), "sink", &mut errs),
+        query: section(map.get("query"), "query", &mut errs),
+        scrape_configs: Vec::new(),
+    };
+    match map.get("scrape_configs") {
+        None | Some(Value::Null) => {}
+        Some(Value::Sequence(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("scrape_configs[{i}]");
+                let sc: Option<ScrapeConfig> = section::<Option<ScrapeConfig>>(Some(item), &path, &mut errs);
+                if let Some(sc) = sc {
+                    cfg.scrape_configs.push(sc);
+                }
+            }
+        }
+        Some(_) => errs.push("scrape_configs: must be a list".into()),
+    }
+    errs.extend(cfg.kafka.validate("kafka"));
+    errs.extend(cfg.sink.validate("sink"));
+    errs.extend(cfg.query.validate("query"));
+    let mut jobs = std::collections::BTreeSet::new();
+    for (i, sc) in cfg.scrape_configs.iter().enumerate() {
+        let path = format!("scrape_configs[{i}]");
+        errs.extend(sc.validate(&path, &cfg.global));
+        if !jobs.insert(sc.job_name.clone()) {
+            errs.push(format!("{path}.job_name: {:?} is already used by another scrape config", sc.job_name));
+        }
+    }
+    if errs.is_empty() { Ok(cfg) } else { Err(ConfigErrors(errs)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = r#"
+global: { scrape_interval: 15s, bogus: 1 }
+kafka: { brokers: "", partitions: 0 }
+sink: { path: ./d, flush_interval: 10 parsecs }
+scrape_configs:
+  - job_name: a
+    static_configs: [{ targets: ["nohost"] }]
+  - job_name: b
+    scrape_timeout: 1m
+    unknown_key: x
+  - job_name: a
+    static_configs: [{ targets: ["h:1"] }]
+extra: 1
+"#;
+        let errs = parse(text).unwrap_err().0;
+        let joined = errs.join("\n");
+        for needle in [
+            "global.bogus: unknown field",
+            "kafka.brokers: must not be empty",
+            "kafka.partitions: must be at least 1",
+            "sink: ",
+            "scrape_configs[0].static_configs[0].targets[0]",
+            "scrape_configs[1].unknown_key: unknown field",
+            "scrape_configs[1].scrape_timeout",
+            "scrape_configs[2].job_name: \"a\" is already used",
+            "extra: unknown section",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+    }
+
+    #[test]
+    fn defaults_fill_an_empty_config() {
+        let cfg = parse("scrape_configs: []").unwrap();
+        assert_eq!(cfg.kafka.topic_prefix, "sluice");
+        assert_eq!(cfg.query.listen, "127.0.0.1:9464");
+    }
+}

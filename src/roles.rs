@@ -1,0 +1,75 @@
+//! The roles a `sluice` process can play, alone or together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sluice_ingest::manager::ScrapeManager;
+use sluice_ingest::publish::KafkaPublisher;
+use sluice_ingest::target::static_targets;
+use sluice_ingest::topics::ensure_topics;
+use sluice_model::clock::SystemClock;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::Config;
+
+/// Creates the topics every role relies on, if missing.
+async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
+    let topics = [cfg.kafka.samples_topic()];
+    // The broker may still be starting (e.g. `sluice all` next to a fresh
+    // broker): retry for a while before giving up.
+    let mut last = None;
+    for _ in 0..30 {
+        match ensure_topics(&cfg.kafka, &topics).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for Kafka");
+                last = Some(e);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    Err(last.map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("kafka unavailable")))
+}
+
+/// Scrape workers: static targets → Kafka.
+pub async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    prepare_topics(&cfg).await?;
+    let publisher = Arc::new(
+        KafkaPublisher::connect(&cfg.kafka, cfg.kafka.samples_topic())
+            .await
+            .context("connecting the scrape publisher")?,
+    );
+    let targets = static_targets(&cfg.global, &cfg.scrape_configs);
+    info!(targets = targets.len(), partitions = publisher.partitions(), "scrape role starting");
+    let manager = ScrapeManager::new(targets, publisher.clone(), Arc::new(SystemClock));
+    manager.run(shutdown).await;
+    publisher.flush(Duration::from_secs(10));
+    Ok(())
+}
+
+/// Sink: Kafka → Parquet segments.
+pub async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    prepare_topics(&cfg).await?;
+    sluice_sink::run_sink(&cfg.kafka, &cfg.sink, shutdown)
+        .await
+        .context("sink")
+}
+
+/// Query: segments → Prometheus HTTP API and SQL.
+pub async fn query(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    sluice_query::server::serve(&cfg.query, &cfg.sink.path, shutdown)
+        .await
+        .context("query")
+}
+
+/// Every role in one process.
+pub async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let (q, s, w) = tokio::join!(
+        query(cfg.clone(), shutdown.clone()),
+        sink(cfg.clone(), shutdown.clone()),
+        scrape(cfg, shutdown),
+    );
+    q.and(s).and(w)
+}

@@ -1,0 +1,82 @@
+//! A real Kafka-protocol broker: tansu, installed by scripts/install-tansu.sh.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::free_port;
+use super::process::Proc;
+
+/// Where the tansu binary is: `$SLUICE_TANSU`, else the install cache.
+pub fn tansu_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("SLUICE_TANSU") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let p = PathBuf::from(home).join(".cache/sluice/tools/bin/tansu");
+    assert!(
+        p.exists(),
+        "tansu not found at {} — run scripts/install-tansu.sh (or set SLUICE_TANSU)",
+        p.display()
+    );
+    p
+}
+
+/// A broker on a free loopback port with its storage in `dir`.
+pub struct Broker {
+    pub port: u16,
+    pub proc: Proc,
+    dir: PathBuf,
+}
+
+impl Broker {
+    /// Starts tansu and waits until it accepts connections.
+    pub fn start(dir: &Path) -> Broker {
+        let port = free_port();
+        let b = Broker {
+            port,
+            proc: Self::spawn(dir, port),
+            dir: dir.to_path_buf(),
+        };
+        b.wait_ready();
+        b
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Proc {
+        std::fs::create_dir_all(dir).unwrap();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut cmd = Command::new(tansu_binary());
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            &format!("sqlite://{}/bus.db", dir.display()),
+        ]);
+        Proc::spawn("tansu", cmd, &dir.join("tansu.log"))
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start:\n{}", self.proc.output());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `host:port` for `kafka.brokers`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker (SIGKILL) and starts it again on the same port and
+    /// storage: an outage.
+    pub fn restart(&mut self) {
+        self.proc.kill9();
+        self.proc = Self::spawn(&self.dir, self.port);
+        self.wait_ready();
+    }
+}

@@ -1,0 +1,77 @@
+//! HTTP on loopback: a scrape target whose exposition the test controls,
+//! and a client for Sluice's Prometheus API.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use serde_json::Value;
+
+/// An exporter serving whatever body the test sets.
+pub struct Exporter {
+    pub port: u16,
+    body: Arc<Mutex<String>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Exporter {
+    /// Serves `body` at `/metrics` as text format 0.0.4.
+    pub async fn start(body: &str) -> Exporter {
+        let body = Arc::new(Mutex::new(body.to_string()));
+        let app = Router::new()
+            .route(
+                "/metrics",
+                get(|State(b): State<Arc<Mutex<String>>>| async move {
+                    let text = b.lock().unwrap().clone();
+                    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+                }),
+            )
+            .with_state(body.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Exporter {
+            port,
+            body,
+            _task: task,
+        }
+    }
+
+    /// Replaces the exposition.
+    pub fn set(&self, body: &str) {
+        *self.body.lock().unwrap() = body.to_string();
+    }
+
+    pub fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// GET `url` and parse JSON; returns (status, body).
+pub async fn get_json(url: &str) -> (u16, Value) {
+    let r = reqwest::get(url).await.expect("HTTP request");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// POST a form and parse JSON; returns (status, body).
+pub async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let r = reqwest::Client::new()
+        .post(url)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("HTTP request");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}

@@ -1,0 +1,79 @@
+//! The real `sluice` binary with a generated config.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::free_port;
+use super::process::Proc;
+
+/// The binary cargo built for these tests.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+}
+
+/// A config for one test: broker, segment dir, API port, scrape targets.
+pub struct TestConfig {
+    pub dir: PathBuf,
+    pub brokers: String,
+    pub listen_port: u16,
+    pub targets: Vec<(String, Vec<String>)>,
+    pub scrape_interval: &'static str,
+    pub flush_interval: &'static str,
+    pub partitions: i32,
+}
+
+impl TestConfig {
+    pub fn new(dir: &Path, brokers: String) -> Self {
+        TestConfig {
+            dir: dir.to_path_buf(),
+            brokers,
+            listen_port: free_port(),
+            targets: Vec::new(),
+            scrape_interval: "1s",
+            flush_interval: "1s",
+            partitions: 4,
+        }
+    }
+
+    pub fn segments(&self) -> PathBuf {
+        self.dir.join("segments")
+    }
+
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.listen_port)
+    }
+
+    /// Writes the YAML and returns its path.
+    pub fn write(&self) -> PathBuf {
+        let mut jobs = String::new();
+        for (job, targets) in &self.targets {
+            let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+            jobs.push_str(&format!(
+                "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
+                list.join(", ")
+            ));
+        }
+        let yaml = format!(
+            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\nquery:\n  listen: \"127.0.0.1:{port}\"\n",
+            si = self.scrape_interval,
+            jobs = if jobs.is_empty() { "  []\n".to_string() } else { jobs },
+            b = self.brokers,
+            p = self.partitions,
+            seg = self.segments().display(),
+            fi = self.flush_interval,
+            port = self.listen_port,
+        );
+        let path = self.dir.join("sluice.yml");
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    /// Starts `sluice <role> --config ...`.
+    pub fn start(&self, role: &str) -> Proc {
+        let cfg = self.write();
+        let mut cmd = Command::new(binary());
+        cmd.args([role, "--config"]).arg(&cfg);
+        cmd.env("RUST_LOG", "info,sluice_sink=debug");
+        Proc::spawn(&format!("sluice {role}"), cmd, &self.dir.join(format!("sluice-{role}.log")))
+    }
+}
