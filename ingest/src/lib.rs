@@ -1,1 +1,2 @@
-//! placeholder
+//! Scrape ingestion: exposition parsing, scrape loop and Kafka publishing.
+pub mod exposition;
