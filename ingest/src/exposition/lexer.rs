@@ -253,17 +253,19 @@ pub(super) fn normalize_labels(labels: &mut Vec<Label>) -> Result<(), String> {
     Ok(())
 }
 
-/// Adds `__name__` to normalized labels, keeping them sorted.
-pub(super) fn with_metric_name(name: &str, mut labels: Vec<Label>) -> Labels {
+/// Moves normalized labels plus `__name__` into an exactly sized, sorted
+/// label set. `labels` is left empty with its capacity, so callers reuse it
+/// as scratch and each sample costs one allocation for its label vector.
+pub(super) fn with_metric_name(name: &str, labels: &mut Vec<Label>) -> Labels {
     let at = labels.partition_point(|l| l.name.as_str() < METRIC_NAME);
-    labels.insert(
-        at,
-        Label {
-            name: METRIC_NAME.to_string(),
-            value: name.to_string(),
-        },
-    );
-    Labels::from_sorted(labels)
+    let mut out = Vec::with_capacity(labels.len() + 1);
+    out.extend(labels.drain(..at));
+    out.push(Label {
+        name: METRIC_NAME.to_string(),
+        value: name.to_string(),
+    });
+    out.append(labels);
+    Labels::from_sorted(out)
 }
 
 /// Unescapes HELP text. Both formats know `\\` and `\n`; OpenMetrics also
@@ -351,7 +353,7 @@ mod tests {
         };
         let mut l = mk(&[("b", "1"), ("a", ""), ("c", "2")]);
         normalize_labels(&mut l).unwrap();
-        let labels = with_metric_name("m", l);
+        let labels = with_metric_name("m", &mut l);
         assert_eq!(labels.to_string(), r#"m{b="1", c="2"}"#);
         assert!(normalize_labels(&mut mk(&[("a", "1"), ("a", "2")])).is_err());
         assert!(normalize_labels(&mut mk(&[("__name__", "x")])).is_err());

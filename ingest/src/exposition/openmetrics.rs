@@ -24,6 +24,7 @@ pub(super) fn parse(input: &str, opts: &ParseOptions) -> Result<Exposition, Pars
         family: None,
         checker: FamilyChecker::new(opts.validation),
         claimed: HashSet::new(),
+        scratch: Vec::new(),
         out: Exposition {
             samples: Vec::with_capacity(input.len() / 64),
             metadata: Vec::new(),
@@ -64,6 +65,8 @@ struct Parser<'a, 'o> {
     checker: FamilyChecker,
     /// Sample names owned by already closed families.
     claimed: HashSet<String>,
+    /// Label buffer reused across samples.
+    scratch: Vec<Label>,
     out: Exposition,
 }
 
@@ -218,7 +221,8 @@ impl<'a> Parser<'a, '_> {
             line: line.number,
             reason,
         };
-        let mut labels = Vec::new();
+        let mut labels = std::mem::take(&mut self.scratch);
+        labels.clear();
         let s = parse_sample_line(line.text, &mut labels).map_err(err)?;
         lexer::normalize_labels(&mut labels).map_err(err)?;
 
@@ -248,14 +252,14 @@ impl<'a> Parser<'a, '_> {
             .sample(f.name, &sample)
             .map_err(|r| err(format!("{}: {r}", s.name)))?;
 
-        if suffix == Suffix::Created && self.opts.created_series == CreatedSeries::Drop {
-            return Ok(());
+        if suffix != Suffix::Created || self.opts.created_series == CreatedSeries::Keep {
+            self.out.samples.push(ParsedSample {
+                labels: lexer::with_metric_name(s.name, &mut labels),
+                value: s.value,
+                timestamp_ms: s.timestamp_ms,
+            });
         }
-        self.out.samples.push(ParsedSample {
-            labels: lexer::with_metric_name(s.name, labels),
-            value: s.value,
-            timestamp_ms: s.timestamp_ms,
-        });
+        self.scratch = labels;
         Ok(())
     }
 }

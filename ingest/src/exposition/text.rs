@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use sluice_model::Label;
+
 use super::lexer::{self, Cursor, Dialect, Line};
 use super::{Exposition, MetricMetadata, MetricType, ParseError, ParsedSample, number};
 
@@ -20,6 +22,7 @@ pub(super) fn parse(input: &str) -> Result<Exposition, ParseError> {
     };
     // Family name -> index in `out.metadata`, and which lines it has seen.
     let mut families: HashMap<&str, (usize, bool, bool)> = HashMap::new();
+    let mut scratch = Vec::new();
     for line in lexer::lines(input) {
         let err = |reason: String| ParseError {
             line: line.number,
@@ -32,7 +35,7 @@ pub(super) fn parse(input: &str) -> Result<Exposition, ParseError> {
         if t.starts_with('#') {
             metadata(t, &mut out.metadata, &mut families).map_err(err)?;
         } else {
-            out.samples.push(sample(line).map_err(err)?);
+            out.samples.push(sample(line, &mut scratch).map_err(err)?);
         }
     }
     Ok(out)
@@ -86,14 +89,14 @@ fn metadata<'a>(
 }
 
 /// `name[{labels}] value [timestamp_ms]`, blank-separated.
-fn sample(line: Line<'_>) -> Result<ParsedSample, String> {
+fn sample(line: Line<'_>, labels: &mut Vec<Label>) -> Result<ParsedSample, String> {
+    labels.clear();
     let mut c = Cursor::new(line.text);
     c.skip_blanks();
     let name = c.metric_name()?;
     let mut blanks = c.skip_blanks();
-    let mut labels = Vec::new();
     if c.peek() == Some(b'{') {
-        c.label_set(Dialect::Text, &mut labels)?;
+        c.label_set(Dialect::Text, labels)?;
         blanks = c.skip_blanks();
     }
     if c.at_end() {
@@ -120,7 +123,7 @@ fn sample(line: Line<'_>) -> Result<ParsedSample, String> {
             return Err(format!("unexpected {} after the timestamp", c.describe_next()));
         }
     }
-    lexer::normalize_labels(&mut labels)?;
+    lexer::normalize_labels(labels)?;
     Ok(ParsedSample {
         labels: lexer::with_metric_name(name, labels),
         value,

@@ -187,7 +187,7 @@ impl FamilyChecker {
         match (self.kind, s.suffix) {
             (MetricType::StateSet, _) => {
                 if get(family).is_none() {
-                    return Err(format!("stateset samples need a {family:?} label"));
+                    return Err(format!("stateset samples need a label named {family:?}"));
                 }
                 if v != 0.0 && v != 1.0 {
                     return Err("stateset values must be 0 or 1".to_string());
