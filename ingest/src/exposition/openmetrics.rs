@@ -45,7 +45,11 @@ pub(super) fn parse(input: &str, opts: &ParseOptions) -> Result<Exposition, Pars
             p.close_family()?;
             eof = true;
         } else if line.text.starts_with('#') {
-            p.metadata(line).map_err(err)?;
+            let (keyword, name, text) = metadata_line(line.text).map_err(err)?;
+            if p.family.as_ref().is_none_or(|f| f.name != name) {
+                p.open_family(name, line.number)?;
+            }
+            p.metadata(keyword, text, line.number).map_err(err)?;
         } else {
             p.sample(line)?;
         }
@@ -160,35 +164,14 @@ impl<'a> Parser<'a, '_> {
         Ok(())
     }
 
-    /// `# HELP name text`, `# TYPE name type`, `# UNIT name unit`. Free-form
-    /// comments do not exist in OpenMetrics.
-    fn metadata(&mut self, line: Line<'a>) -> Result<(), String> {
-        let rest = line
-            .text
-            .strip_prefix("# ")
-            .ok_or("expected '# HELP', '# TYPE', '# UNIT' or '# EOF'")?;
-        let (keyword, rest) = rest
-            .split_once(' ')
-            .ok_or("expected '# HELP', '# TYPE', '# UNIT' or '# EOF'")?;
-        if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
-            return Err(format!("unknown metadata keyword {keyword:?}"));
-        }
-        // The separating space is required even when the text is empty.
-        let (name, text) = rest
-            .split_once(' ')
-            .ok_or_else(|| format!("expected a metric name and a space after # {keyword}"))?;
-        if !lexer::is_metric_name(name) {
-            return Err(format!("invalid metric name {name:?}"));
-        }
-        let same = self.family.as_ref().is_some_and(|f| f.name == name);
-        if !same {
-            self.open_family(name, line.number).map_err(|e| e.reason)?;
-        }
+    /// Applies one metadata line to the (already opened) family.
+    fn metadata(&mut self, keyword: &str, text: &'a str, line: usize) -> Result<(), String> {
         let f = self.family.as_mut().expect("family is open");
+        let name = f.name;
         if f.has_samples {
             return Err(format!("# {keyword} for {name} after its samples"));
         }
-        f.last_line = line.number;
+        f.last_line = line;
         let dup = || format!("second # {keyword} line for {name}");
         match keyword {
             "HELP" => {
@@ -262,6 +245,25 @@ impl<'a> Parser<'a, '_> {
         self.scratch = labels;
         Ok(())
     }
+}
+
+/// Splits `# HELP name text`, `# TYPE name type` or `# UNIT name unit` into
+/// keyword, name and text. Free-form comments do not exist in OpenMetrics.
+fn metadata_line(line: &str) -> Result<(&str, &str, &str), String> {
+    const EXPECTED: &str = "expected '# HELP', '# TYPE', '# UNIT' or '# EOF'";
+    let rest = line.strip_prefix("# ").ok_or(EXPECTED)?;
+    let (keyword, rest) = rest.split_once(' ').ok_or(EXPECTED)?;
+    if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
+        return Err(format!("unknown metadata keyword {keyword:?}"));
+    }
+    // The separating space is required even when the text is empty.
+    let (name, text) = rest
+        .split_once(' ')
+        .ok_or_else(|| format!("expected a metric name and a space after # {keyword}"))?;
+    if !lexer::is_metric_name(name) {
+        return Err(format!("invalid metric name {name:?}"));
+    }
+    Ok((keyword, name, text))
 }
 
 /// `name[{labels}] value [timestamp] [# {labels} value [timestamp]]`, single

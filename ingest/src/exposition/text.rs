@@ -48,7 +48,10 @@ fn metadata<'a>(
     families: &mut HashMap<&'a str, (usize, bool, bool)>,
 ) -> Result<(), String> {
     let mut c = Cursor::new(&t[1..]);
-    c.skip_blanks();
+    // Like Prometheus: `#HELP` without a blank is an ordinary comment.
+    if c.skip_blanks() == 0 {
+        return Ok(());
+    }
     let keyword = c.token_until(b" \t");
     let is_help = match keyword {
         "HELP" => true,
@@ -149,7 +152,7 @@ mod tests {
 
     #[test]
     fn no_eof_needed_and_comments_and_blank_lines_are_skipped() {
-        let e = ok("# just a comment\n\n   \nup 1\n#another\n  # TYPEWRITER x\nx 2");
+        let e = ok("# just a comment\n\n   \nup 1\n#another\n  # TYPEWRITER x\n#TYPE x bogus\nx 2");
         assert_eq!(e.samples.len(), 2);
         assert_eq!(e.samples[1].value, 2.0);
         assert!(e.metadata.is_empty());
