@@ -26,6 +26,8 @@
 //!   decimal seconds, converted exactly and truncated to milliseconds;
 //!   OpenMetrics timestamp order is checked at that resolution.
 //!   Out-of-range values saturate at the `i64` limits.
+//! - Samples are returned as exposed: repeated samples of one series (the
+//!   suite's `duplicate_timestamps_*` cases) are all kept, in order.
 
 mod lexer;
 mod number;

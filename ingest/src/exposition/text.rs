@@ -189,6 +189,15 @@ mod tests {
     }
 
     #[test]
+    fn no_openmetrics_type_semantics() {
+        // Negative counters, interleaved series and a sample before its TYPE
+        // are all accepted, as Prometheus accepts them in this format.
+        let e = ok("c_total -1\n# TYPE c_total counter\nb 1\nc_total 2\n");
+        assert_eq!(e.samples.len(), 3);
+        assert_eq!(e.samples[0].value, -1.0);
+    }
+
+    #[test]
     fn escaping_in_label_values_and_help() {
         let e = ok("# HELP m a\\\\b\\nc\\\"d\nm{v=\"q\\\"x\\\\y\\nz\"} 1\n");
         assert_eq!(e.samples[0].labels.get("v"), Some("q\"x\\y\nz"));
