@@ -5,6 +5,7 @@
 //! scale them separately. `sluice check config` validates a config file.
 
 mod config;
+mod import;
 mod roles;
 
 use std::path::PathBuf;
@@ -30,6 +31,17 @@ enum Command {
     Sink(RoleArgs),
     /// Serve the Prometheus HTTP API and SQL over the segments.
     Query(RoleArgs),
+    /// Backfill OpenMetrics text (with timestamps) into segments.
+    Import {
+        /// OpenMetrics file, as `promtool tsdb create-blocks-from openmetrics` takes.
+        file: PathBuf,
+        /// Config whose `sink.path` receives the segments.
+        #[arg(long, short = 'c', default_value = "sluice.yml")]
+        config: PathBuf,
+        /// Time span of one segment.
+        #[arg(long, default_value = "2h")]
+        block_duration: String,
+    },
     /// Validate inputs without running anything.
     #[command(subcommand)]
     Check(CheckCommand),
@@ -111,6 +123,41 @@ fn check_metrics(format: ExpositionFormat) -> ExitCode {
     }
 }
 
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn run_import(file: &std::path::Path, config: &std::path::Path, block: &str) -> ExitCode {
+    let cfg = match config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{}: {e}", config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let block_ms = match sluice_model::parse_duration(block) {
+        Ok(d) if !d.is_zero() => d.as_millis() as i64,
+        _ => {
+            eprintln!("--block-duration: {block:?} is not a positive duration");
+            return ExitCode::from(2);
+        }
+    };
+    match import::import(file, &cfg.sink.path, block_ms) {
+        Ok(s) => {
+            println!(
+                "imported {} samples of {} series into {} segments ({} bytes, {:.2} bytes/sample)",
+                s.samples,
+                s.series,
+                s.segments,
+                s.bytes,
+                s.bytes as f64 / s.samples.max(1) as f64
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sluice import: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Role {
     All,
@@ -136,6 +183,11 @@ fn main() -> ExitCode {
             };
         }
         Command::Check(CheckCommand::Metrics { format }) => return check_metrics(format),
+        Command::Import {
+            file,
+            config,
+            block_duration,
+        } => return run_import(&file, &config, &block_duration),
         Command::All(a) => (Role::All, a),
         Command::Scrape(a) => (Role::Scrape, a),
         Command::Sink(a) => (Role::Sink, a),

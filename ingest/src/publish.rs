@@ -43,13 +43,16 @@ impl KafkaPublisher {
     /// Connects and learns the topic's real partition count from the broker
     /// (which wins over the config if the topic already existed).
     pub async fn connect(kafka: &KafkaConfig, topic: String) -> Result<Self, IngestError> {
-        let producer: FutureProducer = client_config(kafka)
+        let mut cfg = client_config(kafka);
+        if cfg.get("client.id").is_none() {
+            cfg.set("client.id", "sluice-ingest");
+        }
+        let producer: FutureProducer = cfg
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", "lz4")
             .set("linger.ms", "20")
             .set("message.timeout.ms", "120000")
-            .set_if_absent("client.id", "sluice-ingest")
             .create()
             .map_err(|e| IngestError::Kafka(format!("creating producer: {e}")))?;
         let partitions = {

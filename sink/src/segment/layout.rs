@@ -2,8 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-/// `<root>/<table>/p<partition>`
+/// The pseudo-partition of segments written by `sluice import` (backfill),
+/// which do not come from Kafka; their "offsets" are an import sequence.
+pub const IMPORT_PARTITION: i32 = -1;
+
+/// `<root>/<table>/p<partition>`, or `<root>/<table>/import` for backfill.
 pub fn partition_dir(root: &Path, table: &str, partition: i32) -> PathBuf {
+    if partition == IMPORT_PARTITION {
+        return root.join(table).join("import");
+    }
     root.join(table).join(format!("p{partition:05}"))
 }
 
