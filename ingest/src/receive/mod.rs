@@ -9,11 +9,16 @@
 //! scrape loops (in production the Kafka publisher), so received samples
 //! travel the bus exactly like scraped ones.
 
+mod config;
 pub mod push;
 pub mod remote_write;
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod tests;
+
+pub use config::ReceiveConfig;
 
 use std::sync::Arc;
 
