@@ -8,7 +8,7 @@
 //! | outcome | status | sender |
 //! |---|---|---|
 //! | written | 204 | done |
-//! | corrupt snappy / protobuf, invalid labels | 400 | drops the batch (retrying cannot help) |
+//! | corrupt snappy / protobuf, invalid labels, out-of-order samples | 400 | drops the batch (retrying cannot help) |
 //! | Content-Type or Content-Encoding not RW 1.0 | 415 | drops the batch |
 //! | body over the limit | 413 | drops the batch |
 //! | the [`SampleWriter`] failed (Kafka down) | 503 | retries with backoff |
@@ -192,6 +192,14 @@ fn validate_series(ts: PbTimeSeries) -> Result<TimeSeries, RwError> {
         }
         Some(_) => {}
     }
+    // The bus promises ascending samples per series; Prometheus' receiver
+    // answers an out-of-order sample with 400 too (its TSDB refuses it).
+    if let Some(w) = ts.samples.windows(2).find(|w| w[1].timestamp < w[0].timestamp) {
+        return invalid(format!(
+            "out of order sample (timestamp {} after {})",
+            w[1].timestamp, w[0].timestamp
+        ));
+    }
     Ok(TimeSeries {
         labels: Labels::from_sorted(labels),
         samples: ts
@@ -338,5 +346,18 @@ mod tests {
         assert!(err(&[("job", "a"), ("__name__", "up")]).starts_with("labels not sorted"));
         assert!(err(&[("__name__", "up"), ("a-b", "1")]).starts_with("invalid label name \"a-b\""));
         assert!(err(&[("__name__", "1up")]).starts_with("invalid metric name \"1up\""));
+        let mut backwards = pb(&[("__name__", "up")]);
+        backwards.samples.insert(
+            0,
+            PbSample {
+                value: 0.0,
+                timestamp: 9,
+            },
+        );
+        let e = decode(&body(vec![backwards]), 1 << 20).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "out of order sample (timestamp 5 after 9) in series {__name__=\"up\"}"
+        );
     }
 }
