@@ -106,7 +106,8 @@ impl RelabelRegex {
     pub fn new(pattern: &str) -> Self {
         RelabelRegex {
             original: pattern.to_string(),
-            compiled: Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string()),
+            compiled: Regex::new(&format!("^(?:{})$", super::goregex::translate(pattern)))
+                .map_err(|e| e.to_string()),
         }
     }
 

@@ -6,13 +6,15 @@
 //! problem with Prometheus' messages. [`relabel`] applies a list of steps to
 //! a label set and returns `None` when a step drops it.
 //!
-//! Regexes are compiled by the `regex` crate, whose syntax is RE2's like
-//! Go's. One difference remains: `\d`, `\w`, `\s` and `\b` are Unicode-aware
-//! here and ASCII-only in Go, so `\d` also matches e.g. Arabic-Indic digits.
-//! Templates (`$1`, `${name}`) follow Go's `regexp.Expand` exactly.
+//! Regexes are compiled by the `regex` crate after `goregex` has
+//! rewritten the few constructs where it and Go's regexp differ (ASCII-only
+//! `\d \w \s \b`, class literals, `\Q...\E`), so a pattern matches what it
+//! matches in Prometheus. Templates (`$1`, `${name}`) follow Go's
+//! `regexp.Expand` exactly.
 
 mod config;
 mod expand;
+mod goregex;
 
 #[cfg(test)]
 mod tests;
