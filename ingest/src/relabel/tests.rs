@@ -252,3 +252,18 @@ fn invalid_regex_matches_nothing() {
     let c: RelabelConfig = serde_yaml::from_str("{source_labels: [a], regex: '(', action: drop}").unwrap();
     assert!(relabel(&l(&[("a", "(")]), &[c]).is_some());
 }
+
+#[test]
+fn regex_classes_mean_what_they_mean_in_go() {
+    // Checked against Prometheus 2.42 (label_replace uses the same anchored
+    // Go regexp and Expand): `\w` is ASCII there, so "café" does not match.
+    let c = cfg(r"{source_labels: [a], regex: '(\w+)', target_label: b}");
+    assert_eq!(
+        relabel(&l(&[("a", "café")]), std::slice::from_ref(&c)),
+        Some(l(&[("a", "café")]))
+    );
+    assert_eq!(
+        relabel(&l(&[("a", "cafe")]), &[c]).unwrap().get("b"),
+        Some("cafe")
+    );
+}
