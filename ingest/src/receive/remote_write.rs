@@ -223,26 +223,7 @@ pub(super) async fn handle<W: SampleWriter>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
-    };
-    let result =
-        async {
-            check_content_type(header(header::CONTENT_TYPE))?;
-            check_content_encoding(header(header::CONTENT_ENCODING))?;
-            let series = decode(&body, shared.limits.max_body_bytes)?;
-            let samples: usize = series.iter().map(|s| s.samples.len()).sum();
-            if !series.is_empty() {
-                shared.writer.write(series).await.map_err(|e| {
-                    RwError::Unavailable(format!("writing to the bus failed, retry later: {e}"))
-                })?;
-            }
-            Ok::<usize, RwError>(samples)
-        }
-        .await;
-    match result {
+    match receive(&shared, &headers, &body).await {
         Ok(samples) => {
             shared.metrics.rw_samples.inc_by(samples as u64);
             shared.metrics.request("remote_write", StatusCode::NO_CONTENT);
@@ -254,6 +235,27 @@ pub(super) async fn handle<W: SampleWriter>(
             (e.status(), format!("{e}\n")).into_response()
         }
     }
+}
+
+/// Checks, decodes and writes one request; the number of samples written.
+async fn receive<W: SampleWriter>(
+    shared: &Shared<W>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<usize, RwError> {
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    check_content_type(header(header::CONTENT_TYPE))?;
+    check_content_encoding(header(header::CONTENT_ENCODING))?;
+    let series = decode(body, shared.limits.max_body_bytes)?;
+    let samples = series.iter().map(|s| s.samples.len()).sum();
+    if !series.is_empty() {
+        shared
+            .writer
+            .write(series)
+            .await
+            .map_err(|e| RwError::Unavailable(format!("writing to the bus failed, retry later: {e}")))?;
+    }
+    Ok(samples)
 }
 
 #[cfg(test)]
