@@ -135,13 +135,10 @@ impl PushStore {
 /// since a pushed value is re-exposed (and here re-emitted) at every
 /// interval and a fixed timestamp would make that meaningless.
 fn families_of(grouping: &Labels, expo: Exposition) -> Result<BTreeMap<String, Family>, PushError> {
-    let kinds: HashMap<&str, MetricType> = expo
-        .metadata
-        .iter()
-        .map(|m| (m.family.as_str(), m.kind))
-        .collect();
+    let Exposition { samples, metadata } = expo;
+    let kinds: HashMap<&str, MetricType> = metadata.iter().map(|m| (m.family.as_str(), m.kind)).collect();
     let mut out: BTreeMap<String, Family> = BTreeMap::new();
-    for s in &expo.samples {
+    for s in samples {
         let name = s.labels.metric_name().unwrap_or_default();
         if s.timestamp_ms.is_some() {
             return Err(PushError(format!(
@@ -154,11 +151,12 @@ fn families_of(grouping: &Labels, expo: Exposition) -> Result<BTreeMap<String, F
             )));
         }
         let (family, kind) = family_of(name, &kinds);
-        let mut labels = s.labels.clone();
+        let family = family.to_string();
+        let mut labels = s.labels;
         for l in grouping.iter() {
             labels.set(&l.name, &l.value);
         }
-        out.entry(family.to_string())
+        out.entry(family)
             .or_insert_with(|| Family {
                 kind,
                 series: Vec::new(),
