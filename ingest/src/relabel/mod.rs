@@ -58,8 +58,8 @@ fn step(lb: &mut Labels, cfg: &RelabelConfig) -> bool {
         Action::DropEqual => return lb.get(&cfg.target_label).unwrap_or("") != val,
         Action::KeepEqual => return lb.get(&cfg.target_label).unwrap_or("") == val,
         Action::Replace => replace(lb, cfg, &val),
-        Action::Lowercase => lb.set(&cfg.target_label, &val.to_lowercase()),
-        Action::Uppercase => lb.set(&cfg.target_label, &val.to_uppercase()),
+        Action::Lowercase => lb.set(&cfg.target_label, &go_case(&val, char::to_lowercase)),
+        Action::Uppercase => lb.set(&cfg.target_label, &go_case(&val, char::to_uppercase)),
         Action::HashMod => {
             let m = hashmod(&val, cfg.modulus);
             lb.set(&cfg.target_label, &m.to_string());
@@ -106,6 +106,25 @@ pub fn hashmod(value: &str, modulus: u64) -> u64 {
     let mut last8 = [0u8; 8];
     last8.copy_from_slice(&digest[8..16]);
     u64::from_be_bytes(last8) % modulus.max(1)
+}
+
+/// Go's `strings.ToLower`/`ToUpper`: rune by rune with Unicode's *simple*
+/// mappings, so unlike `str::to_lowercase` there is no final-sigma rule
+/// ("ΟΔΟΣ" → "οδοσ") and no one-to-many mapping ("ß" stays "ß"). Where
+/// Rust's mapping has several characters, the simple mapping is the rune
+/// itself, except for "İ", whose simple lower case is "i" (and Greek
+/// letters with iota subscript, rare enough to leave unmapped here).
+fn go_case<I: Iterator<Item = char>>(s: &str, map: fn(char) -> I) -> String {
+    s.chars()
+        .map(|c| {
+            let mut m = map(c);
+            match (m.next(), m.next()) {
+                (Some(one), None) => one,
+                _ if c == '\u{130}' => 'i',
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 fn retain_names(lb: &mut Labels, keep: impl Fn(&str) -> bool) {

@@ -182,6 +182,16 @@ fn lowercase_and_uppercase() {
 }
 
 #[test]
+fn case_mapping_is_gos_rune_by_rune_simple_mapping() {
+    let lo = cfg("{source_labels: [a], target_label: lo, action: lowercase}");
+    let up = cfg("{source_labels: [a], target_label: up, action: uppercase}");
+    let out = relabel(&l(&[("a", "ΟΔΟΣ straße İ")]), &[lo, up]).unwrap();
+    // No final sigma, no "ß" → "SS", "İ" → "i" as Go's unicode.ToLower.
+    assert_eq!(out.get("lo"), Some("οδοσ straße i"));
+    assert_eq!(out.get("up"), Some("ΟΔΟΣ STRAßE İ"));
+}
+
+#[test]
 fn steps_see_the_previous_steps_output() {
     let cfgs = [
         cfg("{source_labels: [a], target_label: b}"),
