@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_model::clock::TimeProvider;
+use sluice_model::telemetry::{self, Gauge};
 use sluice_model::{Labels, Sample, TimeSeries, stale_nan};
 use tokio::sync::watch;
 
@@ -22,6 +23,7 @@ pub struct PushEmitter<W> {
     store: Arc<PushStore>,
     writer: Arc<W>,
     previous: HashSet<Labels>,
+    series_gauge: Gauge,
 }
 
 impl<W: SampleWriter> PushEmitter<W> {
@@ -31,6 +33,11 @@ impl<W: SampleWriter> PushEmitter<W> {
             store,
             writer,
             previous: HashSet::new(),
+            series_gauge: telemetry::global().gauge(
+                "sluice_receive_push_series",
+                "Series held by the push store at its last emission (push_time_seconds included).",
+                &[],
+            ),
         }
     }
 
@@ -39,6 +46,7 @@ impl<W: SampleWriter> PushEmitter<W> {
     pub async fn emit(&mut self, t_ms: i64) -> Result<(), crate::IngestError> {
         let mut series = self.store.snapshot(t_ms);
         let current: HashSet<Labels> = series.iter().map(|s| s.labels.clone()).collect();
+        self.series_gauge.set(current.len() as f64);
         series.extend(markers(self.previous.difference(&current), t_ms));
         if !series.is_empty() {
             self.writer.write(series).await?;
