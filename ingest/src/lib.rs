@@ -11,6 +11,8 @@ pub mod config;
 pub mod exposition;
 pub mod manager;
 pub mod publish;
+pub mod receive;
+pub mod relabel;
 pub mod scrape;
 pub mod target;
 pub mod topics;

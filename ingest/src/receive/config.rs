@@ -1,0 +1,97 @@
+//! The `receive:` section: where the receivers listen and their limits.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sluice_model::PromDuration;
+
+use super::{DEFAULT_MAX_BODY_BYTES, ReceiveLimits};
+
+/// The `receive:` section of Sluice's config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiveConfig {
+    /// Listen address of `/api/v1/write` and the push API. Default
+    /// `127.0.0.1:9465`, next to the query API's 9464 (9091, the
+    /// Pushgateway's port, is left to a real Pushgateway). Loopback by
+    /// default: there is no authentication yet, so exposing it is a choice.
+    pub listen: String,
+    /// Largest request body, compressed and (remote_write) decompressed;
+    /// larger requests get 413. Default 32 MiB.
+    pub max_body_bytes: usize,
+    /// How often pushed groups are re-emitted to the bus (each pushed series
+    /// becomes one sample per interval, like a Pushgateway scraped at this
+    /// interval). Default 15s.
+    pub push_interval: PromDuration,
+}
+
+impl Default for ReceiveConfig {
+    fn default() -> Self {
+        ReceiveConfig {
+            listen: "127.0.0.1:9465".into(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            push_interval: PromDuration::from_secs(15),
+        }
+    }
+}
+
+impl ReceiveConfig {
+    /// Problems with the values, each prefixed with its config path.
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            errs.push(format!(
+                "{path}.listen: {:?} is not an ip:port address",
+                self.listen
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            errs.push(format!("{path}.max_body_bytes: must be greater than 0"));
+        }
+        if self.push_interval.0 < Duration::from_secs(1) {
+            errs.push(format!("{path}.push_interval: must be at least 1s"));
+        }
+        errs
+    }
+
+    /// The limits the router enforces.
+    pub fn limits(&self) -> ReceiveLimits {
+        ReceiveLimits {
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_yaml() {
+        let c: ReceiveConfig = serde_yaml::from_str("{}").unwrap();
+        assert_eq!(c, ReceiveConfig::default());
+        assert_eq!(c.validate("receive"), Vec::<String>::new());
+        assert_eq!(c.limits().max_body_bytes, 32 << 20);
+        let c: ReceiveConfig =
+            serde_yaml::from_str("{listen: '0.0.0.0:1', max_body_bytes: 10, push_interval: 1m}").unwrap();
+        assert_eq!(c.push_interval, PromDuration::from_secs(60));
+        assert!(serde_yaml::from_str::<ReceiveConfig>("{listne: x}").is_err());
+    }
+
+    #[test]
+    fn every_error_at_once() {
+        let c = ReceiveConfig {
+            listen: "nowhere".into(),
+            max_body_bytes: 0,
+            push_interval: PromDuration(Duration::from_millis(10)),
+        };
+        assert_eq!(
+            c.validate("receive"),
+            [
+                "receive.listen: \"nowhere\" is not an ip:port address",
+                "receive.max_body_bytes: must be greater than 0",
+                "receive.push_interval: must be at least 1s",
+            ]
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The router end to end, in process: requests through axum into a
+//! recording writer and the push store.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use prost::Message;
+use sluice_model::bus::{PbLabel, PbSample, PbTimeSeries, WriteRequest};
+use sluice_model::clock::MockClock;
+use sluice_model::{Labels, Sample};
+use tower::ServiceExt;
+
+use super::test_support::RecordingWriter;
+use super::*;
+
+struct Fixture {
+    writer: Arc<RecordingWriter>,
+    push: Arc<PushStore>,
+    app: Router,
+}
+
+fn fixture(limits: ReceiveLimits) -> Fixture {
+    let writer = Arc::new(RecordingWriter::default());
+    let push = Arc::new(PushStore::new(Arc::new(MockClock::at(7_000))));
+    let app = router(writer.clone(), push.clone(), limits);
+    Fixture { writer, push, app }
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, String) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn rw_body(labels: &[(&str, &str)]) -> Vec<u8> {
+    let req = WriteRequest {
+        timeseries: vec![PbTimeSeries {
+            labels: labels
+                .iter()
+                .map(|(n, v)| PbLabel {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            samples: vec![
+                PbSample {
+                    value: 1.5,
+                    timestamp: 1000,
+                },
+                PbSample {
+                    value: 2.5,
+                    timestamp: 2000,
+                },
+            ],
+        }],
+        metadata: vec![],
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap()
+}
+
+fn rw_request(content_type: &str, body: Vec<u8>) -> Request<Body> {
+    Request::post("/api/v1/write")
+        .header("content-type", content_type)
+        .header("content-encoding", "snappy")
+        .header("x-prometheus-remote-write-version", "0.1.0")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn push_request(method: &str, path: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "text/plain; version=0.0.4")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn remote_write_delivers_series_with_204() {
+    let f = fixture(ReceiveLimits::default());
+    let body = rw_body(&[
+        ("__name__", "http_requests_total"),
+        ("code", "200"),
+        ("job", "api"),
+    ]);
+    let (status, text) = call(&f.app, rw_request("application/x-protobuf", body)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let batches = f.writer.take();
+    assert_eq!(batches.len(), 1);
+    let s = &batches[0][0];
+    assert_eq!(
+        s.labels,
+        Labels::new([
+            ("__name__", "http_requests_total"),
+            ("code", "200"),
+            ("job", "api")
+        ])
+    );
+    assert_eq!(s.samples, vec![Sample::new(1000, 1.5), Sample::new(2000, 2.5)]);
+}
+
+#[tokio::test]
+async fn remote_write_refusals() {
+    let f = fixture(ReceiveLimits::default());
+    let good = || rw_body(&[("__name__", "up")]);
+
+    let (status, text) = call(&f.app, rw_request("application/x-protobuf", b"garbage".to_vec())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.starts_with("snappy:"), "{text}");
+
+    let (status, _) = call(&f.app, rw_request("application/json", good())).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let v2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+    let (status, text) = call(&f.app, rw_request(v2, good())).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(text.contains("not accepted by this server"), "{text}");
+    let v1 = "application/x-protobuf;proto=prometheus.WriteRequest";
+    assert_eq!(
+        call(&f.app, rw_request(v1, good())).await.0,
+        StatusCode::NO_CONTENT
+    );
+
+    let bad = rw_body(&[("job", "x")]);
+    let (status, text) = call(&f.app, rw_request("application/x-protobuf", bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(text, "missing __name__ label in series {job=\"x\"}\n");
+
+    let req = Request::get("/api/v1/write").body(Body::empty()).unwrap();
+    assert_eq!(call(&f.app, req).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    // Only the one accepted request reached the writer.
+    assert_eq!(f.writer.take().len(), 1);
+}
+
+#[tokio::test]
+async fn remote_write_answers_503_while_the_writer_fails() {
+    let f = fixture(ReceiveLimits::default());
+    f.writer.set_failing(true);
+    let (status, text) = call(
+        &f.app,
+        rw_request("application/x-protobuf", rw_body(&[("__name__", "up")])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text.contains("retry later"), "{text}");
+    f.writer.set_failing(false);
+    let (status, _) = call(
+        &f.app,
+        rw_request("application/x-protobuf", rw_body(&[("__name__", "up")])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let f = fixture(ReceiveLimits { max_body_bytes: 200 });
+    // Compresses to well under 200 bytes but decompresses to over 1000.
+    let big = rw_body(&[("__name__", "up"), ("x", &"a".repeat(1000))]);
+    assert!(big.len() < 200);
+    let (status, text) = call(&f.app, rw_request("application/x-protobuf", big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    // Over the limit before decompression: refused while reading the body.
+    let (status, _) = call(&f.app, rw_request("application/x-protobuf", vec![0u8; 1000])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _) = call(
+        &f.app,
+        push_request("PUT", "/metrics/job/j", &"m 1\n".repeat(100)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(f.writer.take().is_empty());
+}
+
+#[tokio::test]
+async fn push_put_post_delete() {
+    let f = fixture(ReceiveLimits::default());
+    let lines = |f: &Fixture| {
+        let mut v: Vec<String> = f
+            .push
+            .snapshot(9_000)
+            .iter()
+            .map(|s| format!("{} {}", s.labels, s.samples[0].value))
+            .collect();
+        v.sort();
+        v
+    };
+    let (status, text) = call(
+        &f.app,
+        push_request("PUT", "/metrics/job/batch/instance/h1", "a 1\nb 2\n"),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, ""));
+    let (status, _) = call(
+        &f.app,
+        push_request("POST", "/metrics/job/batch/instance/h1", "b 3\nc 4\n"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        lines(&f),
+        [
+            "a{instance=\"h1\", job=\"batch\"} 1",
+            "b{instance=\"h1\", job=\"batch\"} 3",
+            "c{instance=\"h1\", job=\"batch\"} 4",
+            "push_time_seconds{instance=\"h1\", job=\"batch\"} 7",
+        ]
+    );
+    let (status, _) = call(
+        &f.app,
+        push_request("PUT", "/metrics/job/batch/instance/h1", "c 5\n"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        lines(&f),
+        [
+            "c{instance=\"h1\", job=\"batch\"} 5",
+            "push_time_seconds{instance=\"h1\", job=\"batch\"} 7",
+        ]
+    );
+    // The same group, spelled with base64 ("batch" = YmF0Y2g, "h1" = aDE=).
+    let (status, _) = call(
+        &f.app,
+        push_request("DELETE", "/metrics/job@base64/YmF0Y2g/instance@base64/aDE=", ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(f.push.is_empty());
+    // Pushes never write directly; the emitter does.
+    assert!(f.writer.take().is_empty());
+}
+
+#[tokio::test]
+async fn push_refusals() {
+    let f = fixture(ReceiveLimits::default());
+    let (status, text) = call(&f.app, push_request("PUT", "/metrics/job/j", "m{a=\"1\" 1\n")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.starts_with("text format parsing error in line 1:"), "{text}");
+    let (status, text) = call(&f.app, push_request("PUT", "/metrics/job/j/x", "m 1\n")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.starts_with("odd number of components"), "{text}");
+    let (status, text) = call(&f.app, push_request("PUT", "/metrics/job/j", "m 1 1000\n")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains("must not have timestamps"), "{text}");
+    let (status, _) = call(&f.app, push_request("PUT", "/metrics/nojob/j", "m 1\n")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&f.app, push_request("GET", "/metrics/job/j", "")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let proto = Request::put("/metrics/job/j")
+        .header(
+            "content-type",
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        )
+        .body(Body::from("x"))
+        .unwrap();
+    assert_eq!(call(&f.app, proto).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(f.push.is_empty());
+}
