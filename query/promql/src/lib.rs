@@ -9,9 +9,11 @@
 //! and in the rule evaluator.
 
 mod engine;
+mod eval;
+mod plan;
 pub mod source;
 pub mod value;
 
-pub use engine::{Engine, EngineOptions, QueryError, QueryResult};
+pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryResult};
 pub use source::{MatchOp, Matcher, MemorySource, SeriesSource, SourceError};
 pub use value::{InstantSample, RangeSeries, Value};

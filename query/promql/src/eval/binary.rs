@@ -1,0 +1,279 @@
+//! Binary operators: arithmetic, comparison (with and without `bool`), set
+//! operators, and vector matching (`on`/`ignoring`, `group_left/right`).
+//!
+//! Matching signatures depend only on labels, so they are computed once
+//! per series; the matching itself runs per step over the series that have
+//! a value at that step, exactly as Prometheus' per-step `VectorBinop`.
+
+use std::collections::{HashMap, HashSet};
+
+use promql_parser::parser::token::{
+    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ,
+    T_POW, T_SUB, TokenId,
+};
+use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
+use sluice_model::Labels;
+
+use super::util::{go_labels, project};
+use super::{Evaluator, Grid, Series, Val, err_bad, err_exec};
+use crate::QueryError;
+
+fn is_comparison(op: TokenId) -> bool {
+    matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
+}
+
+/// Arithmetic drops the metric name; comparisons keep the left side's.
+fn drops_name(op: TokenId) -> bool {
+    matches!(op, T_ADD | T_SUB | T_MUL | T_DIV | T_MOD | T_POW | T_ATAN2)
+}
+
+/// Prometheus' `vectorElemBinop` for floats: the value and whether the
+/// element is kept (comparisons keep the left value when true).
+pub(crate) fn elem_binop(op: TokenId, l: f64, r: f64) -> Result<(f64, bool), QueryError> {
+    Ok(match op {
+        T_ADD => (l + r, true),
+        T_SUB => (l - r, true),
+        T_MUL => (l * r, true),
+        T_DIV => (l / r, true),
+        T_POW => (l.powf(r), true),
+        T_MOD => (l % r, true),
+        T_ATAN2 => (l.atan2(r), true),
+        T_EQLC => (l, l == r),
+        T_NEQ => (l, l != r),
+        T_GTR => (l, l > r),
+        T_LSS => (l, l < r),
+        T_GTE => (l, l >= r),
+        T_LTE => (l, l <= r),
+        _ => {
+            return Err(err_exec(format!(
+                "operator {op} not allowed for float operations"
+            )));
+        }
+    })
+}
+
+pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, grid: Grid) -> Result<Val, QueryError> {
+    let op = b.op.id();
+    let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    let lhs = ev.eval(&b.lhs, grid)?;
+    let rhs = ev.eval(&b.rhs, grid)?;
+    match (lhs, rhs) {
+        (Val::Scalar(l), Val::Scalar(r)) => {
+            let mut out = Vec::with_capacity(l.len());
+            for (a, c) in l.into_iter().zip(r) {
+                let (v, keep) = elem_binop(op, a, c)?;
+                out.push(if is_comparison(op) {
+                    if keep { 1.0 } else { 0.0 }
+                } else {
+                    v
+                });
+            }
+            Ok(Val::Scalar(out))
+        }
+        (Val::Vector(v), Val::Scalar(s)) => Ok(Val::Vector(vector_scalar(op, v, &s, false, return_bool)?)),
+        (Val::Scalar(s), Val::Vector(v)) => Ok(Val::Vector(vector_scalar(op, v, &s, true, return_bool)?)),
+        (Val::Vector(l), Val::Vector(r)) => {
+            let default = BinModifier::default();
+            let m = b.modifier.as_ref().unwrap_or(&default);
+            match op {
+                T_LAND | T_LUNLESS => Ok(Val::Vector(and_unless(op, l, &r, m, grid.len()))),
+                T_LOR => Ok(Val::Vector(or(l, r, m, grid.len()))),
+                _ => Ok(Val::Vector(vector_vector(op, l, r, m, return_bool, grid.len())?)),
+            }
+        }
+        (l, r) => Err(err_bad(format!(
+            "binary expression must contain only scalar and instant vector types, got {} and {}",
+            l.type_name(),
+            r.type_name()
+        ))),
+    }
+}
+
+fn vector_scalar(
+    op: TokenId,
+    mut v: Vec<Series>,
+    s: &[f64],
+    swap: bool,
+    return_bool: bool,
+) -> Result<Vec<Series>, QueryError> {
+    for series in &mut v {
+        for (i, slot) in series.vals.iter_mut().enumerate() {
+            let Some(x) = *slot else { continue };
+            let (l, r) = if swap { (s[i], x) } else { (x, s[i]) };
+            let (mut val, mut keep) = elem_binop(op, l, r)?;
+            // The vector's value is kept even when it is on the right.
+            if is_comparison(op) && swap {
+                val = r;
+            }
+            if return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            *slot = keep.then_some(val);
+        }
+        if drops_name(op) || return_bool {
+            series.drop_name = true;
+        }
+    }
+    v.retain(|s| s.vals.iter().any(Option::is_some));
+    Ok(v)
+}
+
+/// Matching signature: `on(...)` keeps the listed labels, otherwise the
+/// listed ones and the metric name are ignored.
+fn signature(l: &Labels, m: &BinModifier) -> Labels {
+    match &m.matching {
+        Some(LabelModifier::Include(ls)) => project(l, &ls.labels, true),
+        Some(LabelModifier::Exclude(ls)) => project(l, &ls.labels, false),
+        None => project(l, &[], false),
+    }
+}
+
+fn and_unless(op: TokenId, mut l: Vec<Series>, r: &[Series], m: &BinModifier, n: usize) -> Vec<Series> {
+    let rsig: Vec<Labels> = r.iter().map(|s| signature(&s.labels, m)).collect();
+    let lsig: Vec<Labels> = l.iter().map(|s| signature(&s.labels, m)).collect();
+    for i in 0..n {
+        let present: HashSet<&Labels> = r
+            .iter()
+            .zip(&rsig)
+            .filter(|(s, _)| s.vals[i].is_some())
+            .map(|(_, sig)| sig)
+            .collect();
+        for (s, sig) in l.iter_mut().zip(&lsig) {
+            if s.vals[i].is_some() && present.contains(sig) != (op == T_LAND) {
+                s.vals[i] = None;
+            }
+        }
+    }
+    l.retain(|s| s.vals.iter().any(Option::is_some));
+    l
+}
+
+fn or(mut l: Vec<Series>, mut r: Vec<Series>, m: &BinModifier, n: usize) -> Vec<Series> {
+    let lsig: Vec<Labels> = l.iter().map(|s| signature(&s.labels, m)).collect();
+    let rsig: Vec<Labels> = r.iter().map(|s| signature(&s.labels, m)).collect();
+    for i in 0..n {
+        let present: HashSet<&Labels> = l
+            .iter()
+            .zip(&lsig)
+            .filter(|(s, _)| s.vals[i].is_some())
+            .map(|(_, sig)| sig)
+            .collect();
+        for (s, sig) in r.iter_mut().zip(&rsig) {
+            if present.contains(sig) {
+                s.vals[i] = None;
+            }
+        }
+    }
+    r.retain(|s| s.vals.iter().any(Option::is_some));
+    l.extend(r);
+    l
+}
+
+/// Labels of a matched pair's result, as Prometheus' `resultMetric`.
+fn result_labels(many: &Labels, one: &Labels, m: &BinModifier) -> Labels {
+    let mut out = many.clone();
+    if matches!(m.card, VectorMatchCardinality::OneToOne) {
+        match &m.matching {
+            Some(LabelModifier::Include(ls)) => out = project(many, &ls.labels, true),
+            Some(LabelModifier::Exclude(ls)) => {
+                for n in &ls.labels {
+                    out.remove(n);
+                }
+            }
+            None => {}
+        }
+    }
+    if let Some(include) = m.card.labels() {
+        for n in &include.labels {
+            match one.get(n) {
+                Some(v) => out.set(n, v),
+                None => out.remove(n),
+            }
+        }
+    }
+    out
+}
+
+fn vector_vector(
+    op: TokenId,
+    l: Vec<Series>,
+    r: Vec<Series>,
+    m: &BinModifier,
+    return_bool: bool,
+    n: usize,
+) -> Result<Vec<Series>, QueryError> {
+    // The "one" side is the right unless group_right swaps roles.
+    let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let (many, one) = if one_to_many { (&r, &l) } else { (&l, &r) };
+    let many_sig: Vec<Labels> = many.iter().map(|s| signature(&s.labels, m)).collect();
+    let one_sig: Vec<Labels> = one.iter().map(|s| signature(&s.labels, m)).collect();
+    let mut out: Vec<Series> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // Cache of result labels per (many, one) pair: labels are step-invariant.
+    let mut pair_labels: HashMap<(usize, usize), Labels> = HashMap::new();
+    for i in 0..n {
+        let mut one_by_sig: HashMap<&Labels, usize> = HashMap::new();
+        for (k, s) in one.iter().enumerate() {
+            if s.vals[i].is_none() {
+                continue;
+            }
+            if let Some(&prev) = one_by_sig.get(&one_sig[k]) {
+                let side = if one_to_many { "left" } else { "right" };
+                return Err(err_exec(format!(
+                    "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    go_labels(&one_sig[k]),
+                    go_labels(&s.labels),
+                    go_labels(&one[prev].labels),
+                )));
+            }
+            one_by_sig.insert(&one_sig[k], k);
+        }
+        let mut matched: HashSet<&Labels> = HashSet::new();
+        let mut inserted: HashSet<usize> = HashSet::new();
+        for (k, s) in many.iter().enumerate() {
+            let Some(mv) = s.vals[i] else { continue };
+            let Some(&o) = one_by_sig.get(&many_sig[k]) else {
+                continue;
+            };
+            let ov = one[o].vals[i].unwrap_or(f64::NAN);
+            let (lv, rv) = if one_to_many { (ov, mv) } else { (mv, ov) };
+            let (mut val, mut keep) = elem_binop(op, lv, rv)?;
+            if return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            if !keep {
+                continue;
+            }
+            if matches!(m.card, VectorMatchCardinality::OneToOne) && !matched.insert(&many_sig[k]) {
+                return Err(err_exec(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ));
+            }
+            let labels = pair_labels
+                .entry((k, o))
+                .or_insert_with(|| result_labels(&s.labels, &one[o].labels, m))
+                .clone();
+            let drop_name = drops_name(op) || return_bool || (one_to_many && one[o].drop_name) || s.drop_name;
+            let idx = *index.entry(labels.clone()).or_insert_with(|| {
+                out.push(Series {
+                    labels,
+                    drop_name,
+                    vals: vec![None; n],
+                });
+                out.len() - 1
+            });
+            if !matches!(m.card, VectorMatchCardinality::OneToOne) && !inserted.insert(idx) {
+                return Err(err_exec(
+                    "multiple matches for labels: grouping labels must ensure unique matches",
+                ));
+            }
+            if out[idx].vals[i].is_some() {
+                return Err(err_exec("vector cannot contain metrics with the same labelset"));
+            }
+            out[idx].vals[i] = Some(val);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,148 @@
+//! Query planning: find every selector in the tree and the time span its
+//! data is needed for, then fetch each selector's data once.
+//!
+//! The span of a selector follows from the evaluation times that can reach
+//! it: the query's `[start, end]`, shifted by `offset`, pinned by `@`, and
+//! widened by enclosing subqueries' ranges; the selector itself then looks
+//! back by its range (matrix) or the lookback delta (instant).
+
+use std::collections::HashMap;
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, Expr, VectorSelector};
+use sluice_model::{METRIC_NAME, TimeSeries};
+
+use crate::eval::selector::selector_key;
+use crate::eval::util::system_time_ms;
+use crate::eval::{dur_ms, offset_ms};
+use crate::{MatchOp, Matcher, QueryError, SeriesSource};
+
+/// One selector to fetch: its node and the inclusive span of sample times.
+pub(crate) struct Fetch<'e> {
+    pub(crate) selector: &'e VectorSelector,
+    pub(crate) start_ms: i64,
+    pub(crate) end_ms: i64,
+}
+
+struct Ctx {
+    query_start: i64,
+    query_end: i64,
+    lookback: i64,
+}
+
+impl Ctx {
+    fn at(&self, at: &Option<AtModifier>) -> Option<i64> {
+        match at {
+            None => None,
+            Some(AtModifier::Start) => Some(self.query_start),
+            Some(AtModifier::End) => Some(self.query_end),
+            Some(AtModifier::At(t)) => Some(system_time_ms(t)),
+        }
+    }
+}
+
+/// Every selector of `expr` with the span its data must cover.
+pub(crate) fn plan(expr: &Expr, start: i64, end: i64, lookback: i64) -> Vec<Fetch<'_>> {
+    let ctx = Ctx {
+        query_start: start,
+        query_end: end,
+        lookback,
+    };
+    let mut out = Vec::new();
+    walk(expr, start, end, &ctx, &mut out);
+    out
+}
+
+fn walk<'e>(e: &'e Expr, lo: i64, hi: i64, ctx: &Ctx, out: &mut Vec<Fetch<'e>>) {
+    match e {
+        Expr::VectorSelector(vs) => push(vs, lo, hi, ctx.lookback, ctx, out),
+        Expr::MatrixSelector(ms) => push(&ms.vs, lo, hi, dur_ms(&ms.range), ctx, out),
+        Expr::Subquery(sq) => {
+            let (l, h) = ctx.at(&sq.at).map_or((lo, hi), |a| (a, a));
+            let off = offset_ms(&sq.offset);
+            walk(&sq.expr, l - off - dur_ms(&sq.range), h - off, ctx, out);
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                walk(p, lo, hi, ctx, out);
+            }
+            walk(&a.expr, lo, hi, ctx, out);
+        }
+        Expr::Unary(u) => walk(&u.expr, lo, hi, ctx, out),
+        Expr::Binary(b) => {
+            walk(&b.lhs, lo, hi, ctx, out);
+            walk(&b.rhs, lo, hi, ctx, out);
+        }
+        Expr::Paren(p) => walk(&p.expr, lo, hi, ctx, out),
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                walk(a, lo, hi, ctx, out);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+fn push<'e>(vs: &'e VectorSelector, lo: i64, hi: i64, back: i64, ctx: &Ctx, out: &mut Vec<Fetch<'e>>) {
+    let (l, h) = ctx.at(&vs.at).map_or((lo, hi), |a| (a, a));
+    let off = offset_ms(&vs.offset);
+    out.push(Fetch {
+        selector: vs,
+        start_ms: l - off - back,
+        end_ms: h - off,
+    });
+}
+
+/// The matcher sets of a selector (several with `or` inside braces), the
+/// metric name turned into a `__name__` matcher.
+pub(crate) fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
+    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, QueryError> {
+        let mut out = Vec::with_capacity(ms.len() + 1);
+        if let Some(name) = &vs.name {
+            if !ms
+                .iter()
+                .any(|m| m.name == METRIC_NAME && matches!(m.op, PMatchOp::Equal) && &m.value == name)
+            {
+                out.push(Matcher::new(METRIC_NAME, MatchOp::Equal, name.clone()).map_err(bad_regex)?);
+            }
+        }
+        for m in ms {
+            let op = match m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::Regex,
+                PMatchOp::NotRe(_) => MatchOp::NotRegex,
+            };
+            out.push(Matcher::new(m.name.clone(), op, m.value.clone()).map_err(bad_regex)?);
+        }
+        Ok(out)
+    };
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![convert(&vs.matchers.matchers)?]);
+    }
+    vs.matchers.or_matchers.iter().map(|g| convert(g)).collect()
+}
+
+fn bad_regex(e: regex::Error) -> QueryError {
+    QueryError::BadData(format!("invalid regular expression: {e}"))
+}
+
+/// Fetches every planned selector from the source, once each. Series come
+/// back sorted by labels (as Prometheus' storage returns them).
+pub(crate) async fn fetch(
+    source: &dyn SeriesSource,
+    fetches: &[Fetch<'_>],
+) -> Result<HashMap<usize, Vec<TimeSeries>>, QueryError> {
+    let mut data = HashMap::with_capacity(fetches.len());
+    for f in fetches {
+        let mut all: Vec<TimeSeries> = Vec::new();
+        for ms in matcher_sets(f.selector)? {
+            all.extend(source.select(&ms, f.start_ms, f.end_ms).await?);
+        }
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        all.dedup_by(|a, b| a.labels == b.labels);
+        let key = selector_key(f.selector);
+        data.insert(key, all);
+    }
+    Ok(data)
+}

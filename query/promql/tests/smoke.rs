@@ -1,0 +1,76 @@
+//! End-to-end checks of the priority-1 subset through `MemorySource`.
+
+use sluice_model::{Labels, Sample, TimeSeries, stale_nan};
+use sluice_promql::{Engine, MemorySource, Value};
+
+fn series(pairs: &[(&str, &str)], pts: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: Labels::new(pairs.iter().copied()),
+        samples: pts.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+    }
+}
+
+fn source() -> MemorySource {
+    let pts: Vec<(i64, f64)> = (0..=10).map(|i| (i * 60_000, i as f64 * 60.0)).collect();
+    let mut stale = pts[..3].to_vec();
+    stale.push((180_000, stale_nan()));
+    MemorySource::new(vec![
+        series(&[("__name__", "req_total"), ("job", "a")], &pts),
+        series(&[("__name__", "req_total"), ("job", "b")], &stale),
+    ])
+}
+
+fn vector(v: &Value) -> Vec<(String, f64)> {
+    let Value::Vector(v) = v else {
+        panic!("not a vector: {v:?}")
+    };
+    let mut out: Vec<_> = v.iter().map(|s| (s.labels.to_string(), s.value)).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[tokio::test]
+async fn rate_sum_and_staleness() {
+    let e = Engine::default();
+    let src = source();
+    let r = e
+        .instant(&src, "rate(req_total{job=~\"a|b\"}[5m])", 600_000)
+        .await
+        .unwrap();
+    assert_eq!(vector(&r.value), vec![("{job=\"a\"}".to_string(), 1.0)]);
+    // job=b went stale at 3m: gone at 4m even within the lookback.
+    let r = e
+        .instant(&src, "sum by (job) (req_total)", 240_000)
+        .await
+        .unwrap();
+    assert_eq!(vector(&r.value), vec![("{job=\"a\"}".to_string(), 240.0)]);
+    let r = e.instant(&src, "req_total > bool 100", 120_000).await.unwrap();
+    assert_eq!(
+        vector(&r.value),
+        vec![("{job=\"a\"}".to_string(), 1.0), ("{job=\"b\"}".to_string(), 1.0)]
+    );
+    let r = e
+        .range(&src, "-(req_total offset 1m) * 2", 60_000, 180_000, 60_000)
+        .await
+        .unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    assert_eq!(m.len(), 2);
+    assert_eq!(
+        m[0].samples,
+        vec![
+            Sample::new(60_000, 0.0),
+            Sample::new(120_000, -120.0),
+            Sample::new(180_000, -240.0)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn errors_have_prometheus_classes() {
+    let e = Engine::default();
+    let src = source();
+    let err = e.instant(&src, "sum(", 0).await.unwrap_err();
+    assert_eq!(err.error_type(), "bad_data");
+    let err = e.range(&src, "req_total[5m]", 0, 60_000, 1000).await.unwrap_err();
+    assert_eq!(err.http_status(), 400);
+}
