@@ -118,12 +118,22 @@ impl Engine {
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
         let expr = parse(query)?;
+        self.instant_expr(source, &expr, time_ms).await
+    }
+
+    /// [`Engine::instant`] on an already parsed expression.
+    pub(crate) async fn instant_expr(
+        &self,
+        source: &dyn SeriesSource,
+        expr: &Expr,
+        time_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         let grid = Grid {
             start: time_ms,
             end: time_ms,
             step: 1,
         };
-        let (val, ann) = self.run(source, &expr, grid).await?;
+        let (val, ann) = self.run(source, expr, grid).await?;
         let value = match val {
             Val::Scalar(v) => Value::Scalar {
                 timestamp_ms: time_ms,
@@ -201,6 +211,18 @@ impl Engine {
             ));
         }
         let expr = parse(query)?;
+        self.range_expr(source, &expr, start_ms, end_ms, step_ms).await
+    }
+
+    /// [`Engine::range`] on an already parsed expression.
+    pub(crate) async fn range_expr(
+        &self,
+        source: &dyn SeriesSource,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
             t => {
@@ -219,8 +241,8 @@ impl Engine {
             end: end_ms,
             step: step_ms,
         };
-        let (val, mut ann) = self.run(source, &expr, grid).await?;
-        if is_sort_call(&expr) {
+        let (val, mut ann) = self.run(source, expr, grid).await?;
+        if is_sort_call(expr) {
             ann.warn(
                 "sort is ineffective for range queries since results are always ordered by labels".into(),
             );

@@ -11,6 +11,7 @@
 mod engine;
 mod eval;
 mod plan;
+pub mod promqltest;
 pub mod source;
 pub mod value;
 
