@@ -71,6 +71,8 @@ pub(crate) enum Command {
     Load {
         series: Vec<SeriesLine>,
         interval_ms: i64,
+        /// `load_with_nhcb`: classic histograms also exist as native ones.
+        nhcb: bool,
     },
     Clear,
     Eval(Box<Eval>),
@@ -313,7 +315,7 @@ pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, String> {
         // The block that belongs to this command: every following line up
         // to a blank or comment line (as upstream, indentation is optional).
         let mut block: Vec<(usize, &str)> = Vec::new();
-        while i < lines.len() {
+        while i < lines.len() && line != "clear" {
             let l = strip_comment(lines[i]).trim();
             if l.is_empty() {
                 break;
@@ -334,7 +336,11 @@ pub(crate) fn parse_script(text: &str) -> Result<Vec<Command>, String> {
                 for (n, l) in block {
                     series.push(parse_series_line(l).ok_or(format!("line {n}: bad series line {l:?}"))?);
                 }
-                cmds.push(Command::Load { series, interval_ms });
+                cmds.push(Command::Load {
+                    series,
+                    interval_ms,
+                    nhcb: word == "load_with_nhcb",
+                });
             }
             w if w.starts_with("eval") => {
                 cmds.push(Command::Eval(Box::new(parse_eval(lineno, line, &block)?)))

@@ -168,8 +168,9 @@ fn pin_at(e: &mut Expr, t: SystemTime) -> bool {
 struct State {
     data: BTreeMap<Labels, Vec<Sample>>,
     source: Option<Arc<dyn SeriesSource>>,
-    /// Metric names of native-histogram series that were not loaded.
-    histogram_names: BTreeSet<String>,
+    /// Label sets of native-histogram series that were not loaded (also
+    /// the native versions `load_with_nhcb` would have created).
+    histograms: BTreeSet<Labels>,
 }
 
 impl State {
@@ -221,22 +222,34 @@ pub async fn run_script(name: &str, text: &str, engine: &Engine, factory: &Sourc
     let mut st = State {
         data: BTreeMap::new(),
         source: None,
-        histogram_names: BTreeSet::new(),
+        histograms: BTreeSet::new(),
     };
     for c in cmds {
         match c {
             Command::Clear => {
                 st.data.clear();
                 st.source = None;
-                st.histogram_names.clear();
+                st.histograms.clear();
             }
-            Command::Load { series, interval_ms } => {
+            Command::Load {
+                series,
+                interval_ms,
+                nhcb,
+            } => {
                 for s in series {
                     if s.histogram {
-                        if let Some(n) = s.labels.metric_name() {
-                            st.histogram_names.insert(n.to_string());
-                        }
+                        st.histograms.insert(s.labels);
                         continue;
+                    }
+                    if nhcb {
+                        if let (Some(name), Some(_)) = (s.labels.metric_name(), s.labels.get("le")) {
+                            if let Some(base) = name.strip_suffix("_bucket") {
+                                let mut l = s.labels.clone();
+                                l.remove("le");
+                                l.set("__name__", base);
+                                st.histograms.insert(l);
+                            }
+                        }
                     }
                     let e = st.data.entry(s.labels).or_default();
                     for (i, v) in s.values.iter().enumerate() {
@@ -280,12 +293,22 @@ fn skip_eval(ev: &Eval, st: &State) -> Option<String> {
     if let Some(r) = &ev.unsupported {
         return Some(r.clone());
     }
-    if let Some(n) = st.histogram_names.iter().find(|n| ev.expr.contains(n.as_str())) {
-        return Some(format!("uses native-histogram series {n}"));
-    }
-    if ev.fail.is_none() {
-        if let Err(e) = parser::parse(&ev.expr) {
-            return Some(format!("unsupported parser syntax: {e}"));
+    let expr = match parser::parse(&ev.expr) {
+        Ok(e) => e,
+        Err(_) if ev.fail.is_some() => return None,
+        Err(e) => return Some(format!("unsupported parser syntax: {e}")),
+    };
+    // Evals whose selectors reach a native histogram we could not load.
+    if !st.histograms.is_empty() {
+        for f in crate::plan::plan(&expr, 0, 0, 0) {
+            let sets = crate::plan::matcher_sets(f.selector).unwrap_or_default();
+            if let Some(h) = st
+                .histograms
+                .iter()
+                .find(|h| sets.iter().any(|ms| ms.iter().all(|m| m.matches_labels(h))))
+            {
+                return Some(format!("selects native-histogram series {h}"));
+            }
         }
     }
     None
