@@ -118,7 +118,7 @@ impl Engine {
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
         let expr = parse(query)?;
-        self.instant_expr(source, &expr, time_ms).await
+        self.instant_expr(source, &expr, query, time_ms).await
     }
 
     /// [`Engine::instant`] on an already parsed expression.
@@ -126,6 +126,7 @@ impl Engine {
         &self,
         source: &dyn SeriesSource,
         expr: &Expr,
+        text: &str,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
         let grid = Grid {
@@ -133,7 +134,7 @@ impl Engine {
             end: time_ms,
             step: 1,
         };
-        let (val, ann) = self.run(source, expr, grid).await?;
+        let (val, ann) = self.run(source, expr, text, grid, 0).await?;
         let value = match val {
             Val::Scalar(v) => Value::Scalar {
                 timestamp_ms: time_ms,
@@ -211,7 +212,8 @@ impl Engine {
             ));
         }
         let expr = parse(query)?;
-        self.range_expr(source, &expr, start_ms, end_ms, step_ms).await
+        self.range_expr(source, &expr, query, start_ms, end_ms, step_ms)
+            .await
     }
 
     /// [`Engine::range`] on an already parsed expression.
@@ -219,6 +221,7 @@ impl Engine {
         &self,
         source: &dyn SeriesSource,
         expr: &Expr,
+        text: &str,
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
@@ -241,12 +244,7 @@ impl Engine {
             end: end_ms,
             step: step_ms,
         };
-        let (val, mut ann) = self.run(source, expr, grid).await?;
-        if is_sort_call(expr) {
-            ann.warn(
-                "sort is ineffective for range queries since results are always ordered by labels".into(),
-            );
-        }
+        let (val, ann) = self.run(source, expr, text, grid, step_ms).await?;
         let to_samples = |vals: Vec<Option<f64>>| -> Vec<Sample> {
             vals.into_iter()
                 .enumerate()
@@ -285,7 +283,9 @@ impl Engine {
         &self,
         source: &dyn SeriesSource,
         expr: &Expr,
+        text: &str,
         grid: Grid,
+        query_step: i64,
     ) -> Result<(Val, Annotations), QueryError> {
         let started = Instant::now();
         let lookback = self.options.lookback_delta_ms;
@@ -297,6 +297,8 @@ impl Engine {
             max_samples: self.options.max_samples,
             query_start: grid.start,
             query_end: grid.end,
+            query_step,
+            query_text: text,
             deadline: started + self.options.timeout,
             timeout_text: format!("{:?}", self.options.timeout),
             annotations: Annotations::default(),
@@ -308,14 +310,6 @@ impl Engine {
 
 fn parse(query: &str) -> Result<Expr, QueryError> {
     parser::parse(query).map_err(QueryError::BadData)
-}
-
-fn is_sort_call(e: &Expr) -> bool {
-    match e {
-        Expr::Paren(p) => is_sort_call(&p.expr),
-        Expr::Call(c) => c.func.name.starts_with("sort"),
-        _ => false,
-    }
 }
 
 fn check_unique(series: &[RangeSeries]) -> Result<(), QueryError> {

@@ -98,13 +98,12 @@ fn push<'e>(vs: &'e VectorSelector, lo: i64, hi: i64, back: i64, ctx: &Ctx, out:
 pub(crate) fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
     let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, QueryError> {
         let mut out = Vec::with_capacity(ms.len() + 1);
-        if let Some(name) = &vs.name {
-            if !ms
+        if let Some(name) = &vs.name
+            && !ms
                 .iter()
                 .any(|m| m.name == METRIC_NAME && matches!(m.op, PMatchOp::Equal) && &m.value == name)
-            {
-                out.push(Matcher::new(METRIC_NAME, MatchOp::Equal, name.clone()).map_err(bad_regex)?);
-            }
+        {
+            out.push(Matcher::new(METRIC_NAME, MatchOp::Equal, name.clone()).map_err(bad_regex)?);
         }
         for m in ms {
             let op = match m.op {

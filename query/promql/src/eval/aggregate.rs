@@ -153,20 +153,21 @@ pub(crate) fn eval_aggregate(
             count_values(&input, &groups, &label, n)
         }
         _ => {
-            if op == T_QUANTILE {
-                if let Some(q) = param_num
+            if op == T_QUANTILE
+                && let Some(q) = param_num
                     .as_ref()
                     .and_then(|p| p.iter().find(|q| !(0.0..=1.0).contains(*q)))
-                {
-                    ev.annotations.warn(format!(
-                        "quantile value should be between 0 and 1, got {}",
-                        fmt_g(*q)
-                    ));
-                }
+            {
+                let pos = a.param.as_ref().map(|p| ev.pos(p)).unwrap_or_default();
+                ev.annotations.warn(format!(
+                    "quantile value should be between 0 and 1, got {}{pos}",
+                    fmt_g(*q)
+                ));
             }
             let mut out = Vec::with_capacity(groups.len());
             for (key, members) in &groups {
-                let drop_name = key.get(METRIC_NAME).is_some() && input[members[0]].drop_name;
+                // Dropped later if any member was to drop it.
+                let drop_name = key.get(METRIC_NAME).is_some() && members.iter().any(|&m| input[m].drop_name);
                 let mut vals = vec![None; n];
                 for (i, slot) in vals.iter_mut().enumerate() {
                     let it = members.iter().filter_map(|&m| input[m].vals[i]);
@@ -263,7 +264,7 @@ fn select_k(
             if p.is_nan() {
                 return Err(err_exec("Parameter value is NaN"));
             }
-            if p >= 9.223372036854776e18 || p < -9.223372036854776e18 {
+            if !(-9.223372036854776e18..9.223372036854776e18).contains(&p) {
                 return Err(err_exec(format!("Scalar value {} overflows int64", fmt_g(p))));
             }
         } else if p.is_nan() {

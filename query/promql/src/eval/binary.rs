@@ -223,8 +223,8 @@ fn vector_vector(
                 return Err(err_exec(format!(
                     "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                     go_labels(&one_sig[k]),
-                    go_labels(&s.labels),
                     go_labels(&one[prev].labels),
+                    go_labels(&s.labels),
                 )));
             }
             one_by_sig.insert(&one_sig[k], k);
@@ -243,13 +243,15 @@ fn vector_vector(
                 val = if keep { 1.0 } else { 0.0 };
                 keep = true;
             }
-            if !keep {
-                continue;
-            }
+            // Checked before the comparison filter, so the error does not depend
+            // on which elements happen to be dropped (Prometheus 3.x).
             if matches!(m.card, VectorMatchCardinality::OneToOne) && !matched.insert(&many_sig[k]) {
                 return Err(err_exec(
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                 ));
+            }
+            if !keep {
+                continue;
             }
             let labels = pair_labels
                 .entry((k, o))

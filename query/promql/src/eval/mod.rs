@@ -135,6 +135,10 @@ pub(crate) struct Evaluator<'a> {
     /// even inside subqueries.
     pub(crate) query_start: i64,
     pub(crate) query_end: i64,
+    /// The range query's step (0 for instant queries), what `step()` says.
+    pub(crate) query_step: i64,
+    /// The query text, to point annotations at the offending expression.
+    pub(crate) query_text: &'a str,
     pub(crate) deadline: Instant,
     pub(crate) timeout_text: String,
     pub(crate) annotations: Annotations,
@@ -171,6 +175,26 @@ impl Evaluator<'_> {
             Some(parser::AtModifier::End) => Some(self.query_end),
             Some(parser::AtModifier::At(t)) => Some(util::system_time_ms(t)),
         }
+    }
+
+    /// Prometheus' ` (line:col)` suffix of an annotation about `e`: the
+    /// parser keeps no positions, so the node's canonical text is looked up
+    /// in the query (omitted when it cannot be found).
+    pub(crate) fn pos(&self, e: &dyn std::fmt::Display) -> String {
+        let needle = e.to_string();
+        let off = self.query_text.find(&needle).or_else(|| {
+            // The promqltest harness pins `@ t` onto selectors: look for
+            // the node as written, without the added modifier.
+            let re = regex::Regex::new(r" @ -?[0-9.]+").ok()?;
+            self.query_text.find(re.replace_all(&needle, "").as_ref())
+        });
+        let Some(off) = off else {
+            return String::new();
+        };
+        let before = &self.query_text[..off];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!(" ({line}:{col})")
     }
 
     pub(crate) fn check_timeout(&self) -> Result<(), QueryError> {

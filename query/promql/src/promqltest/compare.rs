@@ -199,13 +199,13 @@ pub(crate) fn check_values(ev: &Eval, v: &Value, range: Option<(i64, i64, i64)>)
                         SeqValue::Value(x) => Some((grid.map(|(st, _, step)| st + k as i64 * step), *x)),
                     })
                     .collect();
-                if let Some((_, end, _)) = grid {
-                    if want.iter().any(|(t, _)| t.is_some_and(|t| t > end)) {
-                        return Err(format!(
-                            "expected more points for {} than the time range has",
-                            s.labels
-                        ));
-                    }
+                if let Some((_, end, _)) = grid
+                    && want.iter().any(|(t, _)| t.is_some_and(|t| t > end))
+                {
+                    return Err(format!(
+                        "expected more points for {} than the time range has",
+                        s.labels
+                    ));
                 }
                 if want.len() != s.samples.len() {
                     return Err(format!(

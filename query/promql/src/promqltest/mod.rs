@@ -12,7 +12,11 @@
 //! pinned by `@ t` at the evaluation times upstream uses (`-10t, 0, t/5, t,
 //! 10t`, or `-1000, 0, 1000` ms when `t = 0`). These re-runs are part of the
 //! case: it passes only if all of them pass, and the failure message names
-//! the variant that failed.
+//! the variant that failed. As upstream, `@` variants are not run for
+//! expressions using time-dependent functions (`time()`, `timestamp()`,
+//! calendar functions, `predict_linear`), and neither re-run is done for
+//! `step()`, `range()`, `start()`, `end()`, whose value differs between an
+//! instant and a range query by definition.
 
 mod compare;
 mod parse;

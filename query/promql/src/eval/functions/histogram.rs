@@ -117,10 +117,12 @@ fn bucket_quantile(q: f64, mut buckets: Vec<Bucket>) -> (f64, bool) {
 }
 
 /// Fraction of observations between `lower` and `upper`, interpolating
-/// linearly inside buckets (Prometheus' classic `BucketFraction`).
+/// linearly inside buckets. Buckets of infinite width cannot be
+/// interpolated: their observations are taken to sit at the infinite end
+/// (so they count only when the whole bucket is inside the range).
 fn bucket_fraction(lower: f64, upper: f64, mut buckets: Vec<Bucket>) -> f64 {
     buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(std::cmp::Ordering::Equal));
-    if buckets.len() < 2 || buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
+    if buckets.last().is_none_or(|b| b.upper != f64::INFINITY) {
         return f64::NAN;
     }
     prepare(&mut buckets);
@@ -132,25 +134,57 @@ fn bucket_fraction(lower: f64, upper: f64, mut buckets: Vec<Bucket>) -> f64 {
         return 0.0;
     }
     let rank = |x: f64| -> f64 {
-        let mut prev_upper = if buckets[0].upper <= 0.0 {
-            f64::NEG_INFINITY
-        } else {
-            0.0
-        };
+        if x == f64::NEG_INFINITY {
+            return 0.0;
+        }
+        if x == f64::INFINITY {
+            return total;
+        }
         let mut prev_count = 0.0;
-        for b in &buckets {
+        for (i, b) in buckets.iter().enumerate() {
+            let lo = match i {
+                0 if b.upper <= 0.0 => f64::NEG_INFINITY,
+                0 => 0.0,
+                _ => buckets[i - 1].upper,
+            };
             if x <= b.upper {
-                if x <= prev_upper || b.upper.is_infinite() || prev_upper.is_infinite() {
-                    return if x >= b.upper { b.count } else { prev_count };
-                }
-                return prev_count + (b.count - prev_count) * (x - prev_upper) / (b.upper - prev_upper);
+                let cnt = b.count - prev_count;
+                return if lo == f64::NEG_INFINITY {
+                    b.count
+                } else if b.upper == f64::INFINITY {
+                    prev_count
+                } else {
+                    prev_count + cnt * (x.max(lo) - lo) / (b.upper - lo)
+                };
             }
-            prev_upper = b.upper;
             prev_count = b.count;
         }
         total
     };
     (rank(upper) - rank(lower)) / total
+}
+
+/// `histogram_quantiles(v, "label", q1, q2, ...)`: one output series per
+/// quantile, told apart by `label`.
+pub(crate) fn eval_quantiles(ev: &mut Evaluator<'_>, args: &[&Expr], grid: Grid) -> Result<Val, QueryError> {
+    let label = super::string_arg(ev, args.get(1), grid)?;
+    let mut out = Vec::new();
+    for q in &args[2..] {
+        let qs = ev.eval_scalar(q, grid)?;
+        let call_args = [*q, args[0]];
+        let Val::Vector(vs) = eval(ev, "histogram_quantile", &call_args, grid)? else {
+            continue;
+        };
+        let mut text = super::super::util::format_float(qs.first().copied().unwrap_or(f64::NAN));
+        if qs.first().is_some_and(|q| q.is_finite()) && !text.contains('.') {
+            text.push_str(".0");
+        }
+        for mut s in vs {
+            s.labels.set(&label, &text);
+            out.push(s);
+        }
+    }
+    Ok(Val::Vector(out))
 }
 
 pub(crate) fn eval(
@@ -175,13 +209,14 @@ pub(crate) fn eval(
             return Ok(Val::Vector(vec![]));
         }
     };
-    if name == "histogram_quantile" {
-        if let Some(q) = params[0].iter().find(|q| !(0.0..=1.0).contains(*q)) {
-            ev.annotations.warn(format!(
-                "quantile value should be between 0 and 1, got {}",
-                fmt_g(*q)
-            ));
-        }
+    if name == "histogram_quantile"
+        && let Some(q) = params[0].iter().find(|q| !(0.0..=1.0).contains(*q))
+    {
+        let pos = ev.pos(args[0]);
+        ev.annotations.warn(format!(
+            "quantile value should be between 0 and 1, got {}{pos}",
+            fmt_g(*q)
+        ));
     }
     let input = ev.eval_vector(varg, grid)?;
     // Group by all labels but `le` (the name is part of the group, and is
@@ -191,8 +226,9 @@ pub(crate) fn eval(
     for (k, s) in input.iter().enumerate() {
         let le = s.labels.get("le").and_then(parse_le);
         let Some(le) = le else {
+            let pos = ev.pos(varg);
             ev.annotations.warn(format!(
-                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}{pos}",
                 s.labels.get("le").unwrap_or(""),
                 s.labels.metric_name().unwrap_or("")
             ));
@@ -220,8 +256,9 @@ pub(crate) fn eval(
             *slot = Some(if name == "histogram_quantile" {
                 let (v, forced) = bucket_quantile(params[0][i], buckets);
                 if forced {
+                    let pos = ev.pos(varg);
                     ev.annotations.info(format!(
-                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}{pos}",
                         key.metric_name().unwrap_or("")
                     ));
                 }

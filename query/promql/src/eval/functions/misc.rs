@@ -7,6 +7,7 @@ use promql_parser::parser::Expr;
 use sluice_model::{Labels, METRIC_NAME};
 
 use super::super::util::cmp_f64_nan_last;
+use super::math::{go_max, go_min};
 use super::{Evaluator, Grid, Series, Val, string_arg};
 use crate::QueryError;
 
@@ -32,6 +33,31 @@ pub(crate) fn absent_labels(e: &Expr) -> Labels {
         }
     }
     out
+}
+
+/// Scalars about the query itself (`step()`, `range()`, `start()`,
+/// `end()`, in seconds; 0 step and range for instant queries) and
+/// `min_of`/`max_of` (Go's `math.Min`/`math.Max`, NaN wins).
+pub(crate) fn query_scalar(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    args: &[&Expr],
+    grid: Grid,
+) -> Result<Val, QueryError> {
+    let n = grid.len();
+    let v = match name {
+        "step" => ev.query_step as f64 / 1e3,
+        "range" => (ev.query_end - ev.query_start) as f64 / 1e3,
+        "start" => ev.query_start as f64 / 1e3,
+        "end" => ev.query_end as f64 / 1e3,
+        _ => {
+            let a = ev.eval_scalar(args[0], grid)?;
+            let b = ev.eval_scalar(args[1], grid)?;
+            let f = if name == "min_of" { go_min } else { go_max };
+            return Ok(Val::Scalar(a.into_iter().zip(b).map(|(x, y)| f(x, y)).collect()));
+        }
+    };
+    Ok(Val::Scalar(vec![v; n]))
 }
 
 pub(crate) fn eval(

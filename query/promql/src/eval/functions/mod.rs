@@ -17,7 +17,15 @@ use crate::QueryError;
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<Val, QueryError> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+    if name.starts_with("sort") && ev.query_start != ev.query_end {
+        let pos = ev.pos(c);
+        ev.annotations.warn(format!(
+            "sort is ineffective for range queries since results are always ordered by labels{pos}"
+        ));
+    }
     match name {
+        "step" | "range" | "start" | "end" | "min_of" | "max_of" => misc::query_scalar(ev, name, &args, grid),
+        "histogram_quantiles" => histogram::eval_quantiles(ev, &args, grid),
         "time" | "pi" | "vector" | "scalar" | "absent" | "sort" | "sort_desc" | "sort_by_label"
         | "sort_by_label_desc" => misc::eval(ev, name, &args, grid),
         "timestamp" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour"

@@ -107,8 +107,9 @@ pub(crate) fn eval(
         "quantile_over_time" => {
             let q = &params[0];
             if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+                let pos = ev.pos(args[0]);
                 ev.annotations.warn(format!(
-                    "quantile value should be between 0 and 1, got {}",
+                    "quantile value should be between 0 and 1, got {}{pos}",
                     fmt_g(*bad)
                 ));
             }
@@ -118,6 +119,9 @@ pub(crate) fn eval(
         }
         "mad_over_time" => map_windows(&m, true, |_, _, w| {
             let vals: Vec<f64> = w.iter().map(|s| s.value).collect();
+            if vals.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
+            }
             let med = quantile(0.5, vals.clone());
             Some(quantile(0.5, vals.iter().map(|v| (v - med).abs()).collect()))
         }),

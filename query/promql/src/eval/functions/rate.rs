@@ -24,15 +24,15 @@ pub(crate) fn eval(
             });
             if is_counter {
                 for s in &out {
-                    if let Some(name) = s.labels.metric_name() {
-                        if !["_total", "_sum", "_count", "_bucket"]
+                    if let Some(name) = s.labels.metric_name()
+                        && !["_total", "_sum", "_count", "_bucket"]
                             .iter()
                             .any(|suf| name.ends_with(suf))
-                        {
-                            ev.annotations.info(format!(
-                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+                    {
+                        let pos = ev.pos(args[0]);
+                        ev.annotations.info(format!(
+                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{pos}"
                             ));
-                        }
                     }
                 }
             }
