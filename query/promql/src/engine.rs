@@ -300,7 +300,7 @@ impl Engine {
             query_step,
             query_text: text,
             deadline: started + self.options.timeout,
-            timeout_text: format!("{:?}", self.options.timeout),
+            timeout_text: "expression evaluation".into(),
             annotations: Annotations::default(),
         };
         let val = ev.eval(expr, grid)?;

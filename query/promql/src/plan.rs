@@ -7,6 +7,7 @@
 //! back by its range (matrix) or the lookback delta (instant).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, VectorSelector};
@@ -112,7 +113,20 @@ pub(crate) fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, Que
                 PMatchOp::Re(_) => MatchOp::Regex,
                 PMatchOp::NotRe(_) => MatchOp::NotRegex,
             };
-            out.push(Matcher::new(m.name.clone(), op, m.value.clone()).map_err(bad_regex)?);
+            let matcher = Matcher::new(m.name.clone(), op, m.value.clone()).or_else(|e| match &m.op {
+                // Go's RE2 accepts a literal `{` that Rust's regex rejects;
+                // the parser already escaped those in its own copy.
+                PMatchOp::Re(r) | PMatchOp::NotRe(r) => {
+                    let src = r.as_str();
+                    let inner = src
+                        .strip_prefix("^(?:")
+                        .and_then(|x| x.strip_suffix(")$"))
+                        .unwrap_or(src);
+                    Matcher::new(m.name.clone(), op, inner.to_string())
+                }
+                _ => Err(e),
+            });
+            out.push(matcher.map_err(bad_regex)?);
         }
         Ok(out)
     };
@@ -126,22 +140,60 @@ fn bad_regex(e: regex::Error) -> QueryError {
     QueryError::BadData(format!("invalid regular expression: {e}"))
 }
 
-/// Fetches every planned selector from the source, once each. Series come
-/// back sorted by labels (as Prometheus' storage returns them).
-pub(crate) async fn fetch(
-    source: &dyn SeriesSource,
-    fetches: &[Fetch<'_>],
-) -> Result<HashMap<usize, Vec<TimeSeries>>, QueryError> {
-    let mut data = HashMap::with_capacity(fetches.len());
+/// Selector data keyed by selector node (see [`selector_key`]). Shared
+/// through `Arc` because selectors with equal matchers share one fetch.
+pub(crate) type Fetched = HashMap<usize, Arc<Vec<TimeSeries>>>;
+
+/// Fetches the planned selectors from the source. Selectors with the same
+/// matchers (`rate(x[5m]) / rate(x[5m] offset 1h)`, or one selector used
+/// twice) are fetched once over the union of their spans when those spans
+/// overlap. Series come back sorted by labels, as Prometheus' storage
+/// returns them.
+pub(crate) async fn fetch(source: &dyn SeriesSource, fetches: &[Fetch<'_>]) -> Result<Fetched, QueryError> {
+    let mut groups: HashMap<String, Vec<(&Fetch<'_>, Vec<Vec<Matcher>>)>> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
     for f in fetches {
-        let mut all: Vec<TimeSeries> = Vec::new();
-        for ms in matcher_sets(f.selector)? {
-            all.extend(source.select(&ms, f.start_ms, f.end_ms).await?);
+        let sets = matcher_sets(f.selector)?;
+        let key = sets
+            .iter()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| format!("{}{:?}{:?}", m.name, m.op, m.value))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
         }
-        all.sort_by(|a, b| a.labels.cmp(&b.labels));
-        all.dedup_by(|a, b| a.labels == b.labels);
-        let key = selector_key(f.selector);
-        data.insert(key, all);
+        groups.entry(key).or_default().push((f, sets));
+    }
+    let mut data = HashMap::with_capacity(fetches.len());
+    for key in order {
+        let mut members = groups.remove(&key).unwrap_or_default();
+        members.sort_by_key(|(f, _)| f.start_ms);
+        let mut i = 0;
+        while i < members.len() {
+            // Merge overlapping spans into one fetch.
+            let (start, mut end) = (members[i].0.start_ms, members[i].0.end_ms);
+            let mut j = i + 1;
+            while j < members.len() && members[j].0.start_ms <= end {
+                end = end.max(members[j].0.end_ms);
+                j += 1;
+            }
+            let mut all: Vec<TimeSeries> = Vec::new();
+            for ms in &members[i].1 {
+                all.extend(source.select(ms, start, end).await?);
+            }
+            all.sort_by(|a, b| a.labels.cmp(&b.labels));
+            all.dedup_by(|a, b| a.labels == b.labels);
+            let all = Arc::new(all);
+            for (f, _) in &members[i..j] {
+                data.insert(selector_key(f.selector), Arc::clone(&all));
+            }
+            i = j;
+        }
     }
     Ok(data)
 }

@@ -74,3 +74,74 @@ async fn errors_have_prometheus_classes() {
     let err = e.range(&src, "req_total[5m]", 0, 60_000, 1000).await.unwrap_err();
     assert_eq!(err.http_status(), 400);
 }
+
+/// Counts `select` calls, to check each selector is fetched once.
+struct Counting {
+    inner: MemorySource,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl sluice_promql::SeriesSource for Counting {
+    async fn select(
+        &self,
+        matchers: &[sluice_promql::Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, sluice_promql::SourceError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.select(matchers, start_ms, end_ms).await
+    }
+}
+
+#[tokio::test]
+async fn overlapping_selectors_are_fetched_once() {
+    let src = Counting {
+        inner: source(),
+        calls: Default::default(),
+    };
+    let e = Engine::default();
+    let r = e
+        .range(
+            &src,
+            "rate(req_total[5m]) / rate(req_total[5m] offset 1m) + req_total * 0",
+            300_000,
+            600_000,
+            60_000,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(r.value, Value::Matrix(ref m) if !m.is_empty()));
+    assert_eq!(src.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn max_samples_is_an_execution_error() {
+    let e = Engine::new(sluice_promql::EngineOptions {
+        max_samples: 10,
+        ..Default::default()
+    });
+    let src = source();
+    let err = e.range(&src, "req_total", 0, 600_000, 60_000).await.unwrap_err();
+    assert_eq!(err.error_type(), "execution");
+    assert_eq!(
+        err.to_string(),
+        "query processing would load too many samples into memory in query execution"
+    );
+    // A query within the limit still works.
+    assert!(e.instant(&src, "sum(req_total)", 600_000).await.is_ok());
+}
+
+#[tokio::test]
+async fn go_style_regex_braces_are_accepted() {
+    let e = Engine::default();
+    let src = source();
+    let r = e
+        .instant(&src, r#"req_total{job=~"a{x}|a"}"#, 600_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        vector(&r.value),
+        vec![("req_total{job=\"a\"}".to_string(), 600.0)]
+    );
+}

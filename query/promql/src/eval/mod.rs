@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use promql_parser::parser::{self, Expr};
-use sluice_model::{Labels, Sample, TimeSeries};
+use sluice_model::{Labels, Sample};
 
 use crate::QueryError;
 
@@ -128,7 +128,7 @@ impl Annotations {
 /// Evaluation state shared by all nodes of one query.
 pub(crate) struct Evaluator<'a> {
     /// Fetched series per selector node (keyed by node address).
-    pub(crate) data: &'a HashMap<usize, Vec<TimeSeries>>,
+    pub(crate) data: &'a crate::plan::Fetched,
     pub(crate) lookback: i64,
     pub(crate) max_samples: usize,
     /// The query's own start and end, what `@ start()` / `@ end()` mean

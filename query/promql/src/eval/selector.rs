@@ -12,7 +12,10 @@ pub(crate) fn selector_key(vs: &VectorSelector) -> usize {
 }
 
 fn fetched<'a>(ev: &Evaluator<'a>, vs: &VectorSelector) -> &'a [TimeSeries] {
-    ev.data.get(&selector_key(vs)).map(Vec::as_slice).unwrap_or(&[])
+    ev.data
+        .get(&selector_key(vs))
+        .map(|v| v.as_slice())
+        .unwrap_or(&[])
 }
 
 /// Window end per step: the step time (or the `@` time) minus the offset.
