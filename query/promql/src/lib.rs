@@ -8,6 +8,8 @@
 //! Parquet segments through DataFusion in the query server, memory in tests
 //! and in the rule evaluator.
 
+#![warn(missing_docs)]
+
 mod engine;
 mod eval;
 mod plan;

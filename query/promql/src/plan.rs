@@ -140,6 +140,9 @@ fn bad_regex(e: regex::Error) -> QueryError {
     QueryError::BadData(format!("invalid regular expression: {e}"))
 }
 
+/// A planned fetch with its converted matcher sets.
+type Planned<'f, 'e> = (&'f Fetch<'e>, Vec<Vec<Matcher>>);
+
 /// Selector data keyed by selector node (see [`selector_key`]). Shared
 /// through `Arc` because selectors with equal matchers share one fetch.
 pub(crate) type Fetched = HashMap<usize, Arc<Vec<TimeSeries>>>;
@@ -150,7 +153,7 @@ pub(crate) type Fetched = HashMap<usize, Arc<Vec<TimeSeries>>>;
 /// overlap. Series come back sorted by labels, as Prometheus' storage
 /// returns them.
 pub(crate) async fn fetch(source: &dyn SeriesSource, fetches: &[Fetch<'_>]) -> Result<Fetched, QueryError> {
-    let mut groups: HashMap<String, Vec<(&Fetch<'_>, Vec<Vec<Matcher>>)>> = HashMap::new();
+    let mut groups: HashMap<String, Vec<Planned<'_, '_>>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     for f in fetches {
         let sets = matcher_sets(f.selector)?;

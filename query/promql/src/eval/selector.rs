@@ -38,6 +38,8 @@ pub(crate) fn eval_vector_selector(
     let ends = window_ends(ev, vs, grid);
     let lookback = ev.lookback;
     let mut out = Vec::new();
+    // Counted as we go so an oversized result fails before it is built.
+    let mut points = 0usize;
     for ts in fetched(ev, vs) {
         let mut any = false;
         let vals: Vec<Option<f64>> = ends
@@ -57,6 +59,8 @@ pub(crate) fn eval_vector_selector(
             })
             .collect();
         if any {
+            points += vals.iter().flatten().count();
+            ev.check_samples(points)?;
             out.push(Series {
                 labels: ts.labels.clone(),
                 drop_name: false,
