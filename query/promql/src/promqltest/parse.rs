@@ -373,8 +373,15 @@ fn parse_eval(lineno: usize, line: &str, block: &[(usize, &str)]) -> Result<Eval
     match word {
         "eval" => {}
         "eval_fail" => ev.fail = Some(Expect::default()),
-        "eval_warn" => ev.warn.push(Expect::default()),
-        "eval_info" => ev.info.push(Expect::default()),
+        // The legacy forms also implied the absence of the other kind.
+        "eval_warn" => {
+            ev.warn.push(Expect::default());
+            ev.no_info = true;
+        }
+        "eval_info" => {
+            ev.info.push(Expect::default());
+            ev.no_warn = true;
+        }
         "eval_ordered" => ev.ordered = true,
         _ => return Err(bad()),
     }

@@ -106,16 +106,22 @@ pub(crate) fn eval(
         "stdvar_over_time" => map_windows(&m, true, |_, _, w| Some(variance(w))),
         "quantile_over_time" => {
             let q = &params[0];
-            if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+            // Prometheus warns per evaluated window, so only where there is data.
+            let mut bad = None;
+            let out = map_windows(&m, true, |_, i, w| {
+                if !(0.0..=1.0).contains(&q[i]) {
+                    bad = Some(q[i]);
+                }
+                Some(quantile(q[i], w.iter().map(|s| s.value).collect()))
+            });
+            if let Some(bad) = bad {
                 let pos = ev.pos(args[0]);
                 ev.annotations.warn(format!(
                     "quantile value should be between 0 and 1, got {}{pos}",
-                    fmt_g(*bad)
+                    fmt_g(bad)
                 ));
             }
-            map_windows(&m, true, |_, i, w| {
-                Some(quantile(q[i], w.iter().map(|s| s.value).collect()))
-            })
+            out
         }
         "mad_over_time" => map_windows(&m, true, |_, _, w| {
             let vals: Vec<f64> = w.iter().map(|s| s.value).collect();
