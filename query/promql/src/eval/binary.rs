@@ -5,7 +5,7 @@
 //! per series; the matching itself runs per step over the series that have
 //! a value at that step, exactly as Prometheus' per-step `VectorBinop`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ,
@@ -129,18 +129,38 @@ fn signature(l: &Labels, m: &BinModifier) -> Labels {
     }
 }
 
+/// Interns the matching signatures of both sides: equal signatures get
+/// equal small ids, so the per-step matching compares integers instead of
+/// hashing label sets at every step. Returns the ids per series of `a` and
+/// `b`, and the signature of each id (for error messages).
+fn signature_ids(a: &[Series], b: &[Series], m: &BinModifier) -> (Vec<usize>, Vec<usize>, Vec<Labels>) {
+    let mut ids: HashMap<Labels, usize> = HashMap::new();
+    let mut sigs = Vec::new();
+    let mut intern = |s: &Series| {
+        let sig = signature(&s.labels, m);
+        *ids.entry(sig.clone()).or_insert_with(|| {
+            sigs.push(sig);
+            sigs.len() - 1
+        })
+    };
+    let ia: Vec<usize> = a.iter().map(&mut intern).collect();
+    let ib: Vec<usize> = b.iter().map(&mut intern).collect();
+    (ia, ib, sigs)
+}
+
 fn and_unless(op: TokenId, mut l: Vec<Series>, r: &[Series], m: &BinModifier, n: usize) -> Vec<Series> {
-    let rsig: Vec<Labels> = r.iter().map(|s| signature(&s.labels, m)).collect();
-    let lsig: Vec<Labels> = l.iter().map(|s| signature(&s.labels, m)).collect();
+    let (lsig, rsig, sigs) = signature_ids(&l, r, m);
+    // present[sig] == i + 1 when a right-hand series with that signature
+    // has a value at step i (a step stamp avoids clearing per step).
+    let mut present = vec![0usize; sigs.len()];
     for i in 0..n {
-        let present: HashSet<&Labels> = r
-            .iter()
-            .zip(&rsig)
-            .filter(|(s, _)| s.vals[i].is_some())
-            .map(|(_, sig)| sig)
-            .collect();
-        for (s, sig) in l.iter_mut().zip(&lsig) {
-            if s.vals[i].is_some() && present.contains(sig) != (op == T_LAND) {
+        for (s, &sig) in r.iter().zip(&rsig) {
+            if s.vals[i].is_some() {
+                present[sig] = i + 1;
+            }
+        }
+        for (s, &sig) in l.iter_mut().zip(&lsig) {
+            if s.vals[i].is_some() && (present[sig] == i + 1) != (op == T_LAND) {
                 s.vals[i] = None;
             }
         }
@@ -150,17 +170,16 @@ fn and_unless(op: TokenId, mut l: Vec<Series>, r: &[Series], m: &BinModifier, n:
 }
 
 fn or(mut l: Vec<Series>, mut r: Vec<Series>, m: &BinModifier, n: usize) -> Vec<Series> {
-    let lsig: Vec<Labels> = l.iter().map(|s| signature(&s.labels, m)).collect();
-    let rsig: Vec<Labels> = r.iter().map(|s| signature(&s.labels, m)).collect();
+    let (lsig, rsig, sigs) = signature_ids(&l, &r, m);
+    let mut present = vec![0usize; sigs.len()];
     for i in 0..n {
-        let present: HashSet<&Labels> = l
-            .iter()
-            .zip(&lsig)
-            .filter(|(s, _)| s.vals[i].is_some())
-            .map(|(_, sig)| sig)
-            .collect();
-        for (s, sig) in r.iter_mut().zip(&rsig) {
-            if present.contains(sig) {
+        for (s, &sig) in l.iter().zip(&lsig) {
+            if s.vals[i].is_some() {
+                present[sig] = i + 1;
+            }
+        }
+        for (s, &sig) in r.iter_mut().zip(&rsig) {
+            if present[sig] == i + 1 {
                 s.vals[i] = None;
             }
         }
@@ -205,37 +224,43 @@ fn vector_vector(
 ) -> Result<Vec<Series>, QueryError> {
     // The "one" side is the right unless group_right swaps roles.
     let one_to_many = matches!(m.card, VectorMatchCardinality::OneToMany(_));
+    let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
     let (many, one) = if one_to_many { (&r, &l) } else { (&l, &r) };
-    let many_sig: Vec<Labels> = many.iter().map(|s| signature(&s.labels, m)).collect();
-    let one_sig: Vec<Labels> = one.iter().map(|s| signature(&s.labels, m)).collect();
+    let (many_sig, one_sig, sigs) = signature_ids(many, one, m);
     let mut out: Vec<Series> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
-    // Cache of result labels per (many, one) pair: labels are step-invariant.
-    let mut pair_labels: HashMap<(usize, usize), Labels> = HashMap::new();
+    // Output series per matched (many, one) pair: labels are step-invariant.
+    let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
+    // Per-signature and per-output step stamps (value i + 1 = seen at step i).
+    let mut one_at: Vec<(usize, usize)> = vec![(0, 0); sigs.len()];
+    let mut matched = vec![0usize; sigs.len()];
+    let mut inserted: Vec<usize> = Vec::new();
     for i in 0..n {
-        let mut one_by_sig: HashMap<&Labels, usize> = HashMap::new();
+        let stamp = i + 1;
         for (k, s) in one.iter().enumerate() {
             if s.vals[i].is_none() {
                 continue;
             }
-            if let Some(&prev) = one_by_sig.get(&one_sig[k]) {
+            let sig = one_sig[k];
+            if one_at[sig].0 == stamp {
+                let prev = one_at[sig].1;
                 let side = if one_to_many { "left" } else { "right" };
                 return Err(err_exec(format!(
                     "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    go_labels(&one_sig[k]),
+                    go_labels(&sigs[sig]),
                     go_labels(&one[prev].labels),
                     go_labels(&s.labels),
                 )));
             }
-            one_by_sig.insert(&one_sig[k], k);
+            one_at[sig] = (stamp, k);
         }
-        let mut matched: HashSet<&Labels> = HashSet::new();
-        let mut inserted: HashSet<usize> = HashSet::new();
         for (k, s) in many.iter().enumerate() {
             let Some(mv) = s.vals[i] else { continue };
-            let Some(&o) = one_by_sig.get(&many_sig[k]) else {
+            let sig = many_sig[k];
+            if one_at[sig].0 != stamp {
                 continue;
-            };
+            }
+            let o = one_at[sig].1;
             let ov = one[o].vals[i].unwrap_or(f64::NAN);
             let (lv, rv) = if one_to_many { (ov, mv) } else { (mv, ov) };
             let (mut val, mut keep) = elem_binop(op, lv, rv)?;
@@ -245,32 +270,42 @@ fn vector_vector(
             }
             // Checked before the comparison filter, so the error does not depend
             // on which elements happen to be dropped (Prometheus 3.x).
-            if matches!(m.card, VectorMatchCardinality::OneToOne) && !matched.insert(&many_sig[k]) {
-                return Err(err_exec(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                ));
+            if one_to_one {
+                if matched[sig] == stamp {
+                    return Err(err_exec(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                    ));
+                }
+                matched[sig] = stamp;
             }
             if !keep {
                 continue;
             }
-            let labels = pair_labels
-                .entry((k, o))
-                .or_insert_with(|| result_labels(&s.labels, &one[o].labels, m))
-                .clone();
-            let drop_name = drops_name(op) || return_bool || (one_to_many && one[o].drop_name) || s.drop_name;
-            let idx = *index.entry(labels.clone()).or_insert_with(|| {
-                out.push(Series {
-                    labels,
-                    drop_name,
-                    vals: vec![None; n],
-                });
-                out.len() - 1
-            });
-            if !matches!(m.card, VectorMatchCardinality::OneToOne) && !inserted.insert(idx) {
+            let idx = match pair_out.get(&(k, o)) {
+                Some(&idx) => idx,
+                None => {
+                    let labels = result_labels(&s.labels, &one[o].labels, m);
+                    let drop_name =
+                        drops_name(op) || return_bool || (one_to_many && one[o].drop_name) || s.drop_name;
+                    let idx = *index.entry(labels.clone()).or_insert_with(|| {
+                        out.push(Series {
+                            labels,
+                            drop_name,
+                            vals: vec![None; n],
+                        });
+                        inserted.push(0);
+                        out.len() - 1
+                    });
+                    pair_out.insert((k, o), idx);
+                    idx
+                }
+            };
+            if !one_to_one && inserted[idx] == stamp {
                 return Err(err_exec(
                     "multiple matches for labels: grouping labels must ensure unique matches",
                 ));
             }
+            inserted[idx] = stamp;
             if out[idx].vals[i].is_some() {
                 return Err(err_exec("vector cannot contain metrics with the same labelset"));
             }

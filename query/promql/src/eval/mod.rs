@@ -82,6 +82,32 @@ impl Matrix {
     }
 }
 
+impl Matrix {
+    /// The windows of series `s` for every step, in step order. Window ends
+    /// usually ascend (one per step), so two cursors walk the samples once
+    /// instead of binary-searching every window.
+    pub(crate) fn windows(&self, s: usize) -> Vec<&[Sample]> {
+        let ascending = self.ends.windows(2).all(|w| w[0] <= w[1]);
+        if !ascending {
+            return (0..self.ends.len()).map(|i| self.window(s, i)).collect();
+        }
+        let samples = &self.series[s].samples;
+        let (mut lo, mut hi) = (0, 0);
+        self.ends
+            .iter()
+            .map(|&end| {
+                while hi < samples.len() && samples[hi].timestamp_ms <= end {
+                    hi += 1;
+                }
+                while lo < hi && samples[lo].timestamp_ms <= end - self.range {
+                    lo += 1;
+                }
+                &samples[lo..hi]
+            })
+            .collect()
+    }
+}
+
 /// The value of a node over all steps.
 #[derive(Debug, Clone)]
 pub(crate) enum Val {

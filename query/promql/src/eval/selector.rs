@@ -42,10 +42,19 @@ pub(crate) fn eval_vector_selector(
     let mut points = 0usize;
     for ts in fetched(ev, vs) {
         let mut any = false;
+        // Window ends ascend with the steps (or are all equal under `@`),
+        // so one cursor walks the samples once.
+        let mut hi = 0;
         let vals: Vec<Option<f64>> = ends
             .iter()
             .map(|&t| {
-                let hi = ts.samples.partition_point(|x| x.timestamp_ms <= t);
+                if hi > 0 && ts.samples[hi - 1].timestamp_ms > t {
+                    // Not ascending after all (cannot happen today): restart.
+                    hi = 0;
+                }
+                while hi < ts.samples.len() && ts.samples[hi].timestamp_ms <= t {
+                    hi += 1;
+                }
                 let s = ts.samples[..hi].last()?;
                 if s.timestamp_ms <= t - lookback || is_stale_nan(s.value) {
                     return None;
@@ -83,7 +92,6 @@ pub(crate) fn eval_matrix_selector(
     let lo = ends.iter().copied().min().unwrap_or(0) - range;
     let hi = ends.iter().copied().max().unwrap_or(0);
     let mut series = Vec::new();
-    let mut max_window = 0usize;
     for ts in fetched(ev, &ms.vs) {
         let samples: Vec<_> = ts
             .samples
@@ -101,10 +109,14 @@ pub(crate) fn eval_matrix_selector(
         });
     }
     let m = Matrix { series, range, ends };
-    for i in 0..m.ends.len() {
-        let n: usize = (0..m.series.len()).map(|s| m.window(s, i).len()).sum();
-        max_window = max_window.max(n);
+    // Samples held at once: the largest total window size over the steps.
+    let mut per_step = vec![0usize; m.ends.len()];
+    for s in 0..m.series.len() {
+        for (total, w) in per_step.iter_mut().zip(m.windows(s)) {
+            *total += w.len();
+        }
     }
+    let max_window = per_step.into_iter().max().unwrap_or(0);
     ev.check_samples(max_window)?;
     Ok(m)
 }

@@ -48,14 +48,13 @@ pub(crate) fn map_windows(
     drop_name: bool,
     mut f: impl FnMut(usize, usize, &[Sample]) -> Option<f64>,
 ) -> Vec<Series> {
-    let n = m.ends.len();
     let mut out = Vec::with_capacity(m.series.len());
     for s in 0..m.series.len() {
-        let vals: Vec<Option<f64>> = (0..n)
-            .map(|i| {
-                let w = m.window(s, i);
-                if w.is_empty() { None } else { f(s, i, w) }
-            })
+        let vals: Vec<Option<f64>> = m
+            .windows(s)
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| if w.is_empty() { None } else { f(s, i, w) })
             .collect();
         if vals.iter().any(Option::is_some) {
             out.push(Series {
