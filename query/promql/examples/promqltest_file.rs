@@ -3,22 +3,26 @@
 #![allow(clippy::print_stdout)]
 
 use std::path::Path;
-use std::sync::Arc;
 
-use sluice_model::TimeSeries;
-use sluice_promql::promqltest::{run_dir, run_file};
-use sluice_promql::{Engine, MemorySource, SeriesSource};
+use sluice_promql::Engine;
+use sluice_promql::promqltest::{self, run_dir, run_file};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let path = std::env::args().nth(1).expect("usage: promqltest_file PATH");
     let engine = Engine::default();
-    let factory = |series: Vec<TimeSeries>| -> Arc<dyn SeriesSource> { Arc::new(MemorySource::new(series)) };
     let p = Path::new(&path);
     let files = if p.is_dir() {
-        run_dir(p, &engine, &factory).await.expect("run").files
+        run_dir(p, &engine, &promqltest::memory_source_factory)
+            .await
+            .expect("run")
+            .files
     } else {
-        vec![run_file(p, &engine, &factory).await.expect("run")]
+        vec![
+            run_file(p, &engine, &promqltest::memory_source_factory)
+                .await
+                .expect("run"),
+        ]
     };
     for f in &files {
         for fail in &f.failures {

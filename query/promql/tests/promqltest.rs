@@ -6,11 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use sluice_model::TimeSeries;
-use sluice_promql::promqltest::{Summary, run_dir};
-use sluice_promql::{Engine, EngineOptions, MemorySource, SeriesSource};
+use sluice_promql::promqltest::{self, Summary, run_dir};
+use sluice_promql::{Engine, EngineOptions};
 
 const SUITES: &[&str] = &["v3.5", "main-3.14"];
 
@@ -44,11 +42,10 @@ async fn promqltest_suites_do_not_regress() {
         dir.display()
     );
     let engine = Engine::new(EngineOptions::default());
-    let factory = |series: Vec<TimeSeries>| -> Arc<dyn SeriesSource> { Arc::new(MemorySource::new(series)) };
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut summaries: Vec<(String, Summary)> = Vec::new();
     for suite in SUITES {
-        let summary = run_dir(&dir.join(suite), &engine, &factory)
+        let summary = run_dir(&dir.join(suite), &engine, &promqltest::memory_source_factory)
             .await
             .expect("read test dir");
         for f in &summary.files {

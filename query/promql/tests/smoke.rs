@@ -145,3 +145,23 @@ async fn go_style_regex_braces_are_accepted() {
         vec![("req_total{job=\"a\"}".to_string(), 600.0)]
     );
 }
+
+/// The server runs queries inside axum handlers, so the futures must be
+/// `Send` (this fails to compile otherwise).
+#[test]
+fn query_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let e = Engine::default();
+    let src = source();
+    let f = e.instant(&src, "up", 0);
+    assert_send(&f);
+    let g = e.range(&src, "up", 0, 1, 1);
+    assert_send(&g);
+    let h = sluice_promql::promqltest::run_script(
+        "x.test",
+        "",
+        &e,
+        &sluice_promql::promqltest::memory_source_factory,
+    );
+    assert_send(&h);
+}

@@ -6,6 +6,20 @@
 //! [`crate::MemorySource`]; the server can plug in its Parquet/DataFusion
 //! path to run the same scripts end to end.
 //!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use sluice_promql::{Engine, promqltest};
+//! let summary = promqltest::run_dir(
+//!     std::path::Path::new("testdata/promqltest/v3.5"),
+//!     &Engine::default(),
+//!     &promqltest::memory_source_factory,
+//! )
+//! .await?;
+//! println!("{summary}"); // ends with `promqltest: N passed, M failed, K skipped`
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Counting: one `eval` command is one case. Like upstream, an instant
 //! eval is also re-run (a) as a range query from `t-1m` to `t+1m` step 1m,
 //! comparing the point at `t`, and (b) with every selector and subquery
@@ -22,4 +36,7 @@ mod compare;
 mod parse;
 mod run;
 
-pub use run::{Failure, FileResult, SourceFactory, Summary, run_dir, run_file, run_script, skip_reason};
+pub use run::{
+    Failure, FileResult, SourceFactory, SourceFuture, Summary, memory_source_factory, run_dir, run_file,
+    run_script, skip_reason,
+};

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,9 +15,20 @@ use super::compare::{check_outcome, check_values};
 use super::parse::{Command, Eval, EvalKind, SeqValue, parse_script};
 use crate::{Engine, SeriesSource};
 
+/// What a [`SourceFactory`] returns: the source, or why it could not be
+/// built (the evals that needed it then fail with that message).
+pub type SourceFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<dyn SeriesSource>, String>> + Send + 'a>>;
+
 /// Builds the storage the evals of a script run against, from every series
-/// loaded so far (samples ascending by timestamp).
-pub type SourceFactory<'a> = dyn Fn(Vec<TimeSeries>) -> Arc<dyn SeriesSource> + 'a;
+/// loaded so far (samples ascending by timestamp). Called lazily, once per
+/// change of the loaded data, before the next eval. Async so a server can
+/// write the data through its real ingest path (segments, table provider).
+pub type SourceFactory<'a> = dyn Fn(Vec<TimeSeries>) -> SourceFuture<'a> + Send + Sync + 'a;
+
+/// A factory over [`crate::MemorySource`].
+pub fn memory_source_factory(series: Vec<TimeSeries>) -> SourceFuture<'static> {
+    Box::pin(async move { Ok(Arc::new(crate::MemorySource::new(series)) as Arc<dyn SeriesSource>) })
+}
 
 /// One failed eval.
 #[derive(Debug, Clone)]
@@ -192,19 +205,23 @@ struct State {
 }
 
 impl State {
-    fn source(&mut self, factory: &SourceFactory<'_>) -> Arc<dyn SeriesSource> {
-        if self.source.is_none() {
-            let series = self
-                .data
-                .iter()
-                .map(|(l, s)| TimeSeries {
-                    labels: l.clone(),
-                    samples: s.clone(),
-                })
-                .collect();
-            self.source = Some(factory(series));
+    async fn source(&mut self, factory: &SourceFactory<'_>) -> Result<Arc<dyn SeriesSource>, String> {
+        if let Some(s) = &self.source {
+            return Ok(Arc::clone(s));
         }
-        self.source.clone().expect("set above")
+        let series = self
+            .data
+            .iter()
+            .map(|(l, s)| TimeSeries {
+                labels: l.clone(),
+                samples: s.clone(),
+            })
+            .collect();
+        let source = factory(series)
+            .await
+            .map_err(|e| format!("building the source failed: {e}"))?;
+        self.source = Some(Arc::clone(&source));
+        Ok(source)
     }
 }
 
@@ -288,8 +305,11 @@ pub async fn run_script(name: &str, text: &str, engine: &Engine, factory: &Sourc
                     res.skips.push((ev.line, reason));
                     continue;
                 }
-                let source = st.source(factory);
-                match run_eval(&ev, engine, source.as_ref()).await {
+                let outcome = match st.source(factory).await {
+                    Ok(source) => run_eval(&ev, engine, source.as_ref()).await,
+                    Err(e) => Err(e),
+                };
+                match outcome {
                     Ok(()) => res.passed += 1,
                     Err(message) => {
                         res.failed += 1;
