@@ -288,7 +288,12 @@ impl Engine {
         query_step: i64,
     ) -> Result<(Val, Annotations), QueryError> {
         let started = Instant::now();
-        let lookback = self.options.lookback_delta_ms;
+        // As Prometheus: a zero (or negative) lookback means the default.
+        let lookback = if self.options.lookback_delta_ms > 0 {
+            self.options.lookback_delta_ms
+        } else {
+            300_000
+        };
         let fetches = plan::plan(expr, grid.start, grid.end, lookback);
         let data = plan::fetch(source, &fetches).await?;
         let mut ev = Evaluator {

@@ -165,3 +165,37 @@ fn query_futures_are_send() {
     );
     assert_send(&h);
 }
+
+#[tokio::test]
+async fn name_dropping_merges_disjoint_series_and_rejects_overlaps() {
+    let a: Vec<(i64, f64)> = (0..=5).map(|i| (i * 60_000, i as f64)).collect();
+    let b: Vec<(i64, f64)> = (20..=25).map(|i| (i * 60_000, i as f64)).collect();
+    let src = MemorySource::new(vec![
+        series(&[("__name__", "a_total"), ("job", "x")], &a),
+        series(&[("__name__", "b_total"), ("job", "x")], &b),
+    ]);
+    let e = Engine::default();
+    // a and b never overlap in time: after dropping names they form one series.
+    let r = e
+        .range(&src, "{job=\"x\"} * 1", 0, 1_500_000, 60_000)
+        .await
+        .unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].labels.to_string(), "{job=\"x\"}");
+    // a is visible 0m..9m (5m lookback, left-open), b 20m..25m.
+    assert_eq!(m[0].samples.len(), 10 + 6);
+    // With a lookback long enough for a and b to meet, Prometheus fails.
+    let long = Engine::new(sluice_promql::EngineOptions {
+        lookback_delta_ms: 20 * 60_000,
+        ..Default::default()
+    });
+    let err = long
+        .instant(&src, "{job=\"x\"} * 1", 1_200_000)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vector cannot contain metrics with the same labelset"
+    );
+}
