@@ -235,6 +235,12 @@ fn vector_vector(
     let mut one_at: Vec<(usize, usize)> = vec![(0, 0); sigs.len()];
     let mut matched = vec![0usize; sigs.len()];
     let mut inserted: Vec<usize> = Vec::new();
+    // Experimental fill modifiers: the value standing in for a missing
+    // element on the one side (`fill_one`) or on the many side (`fill_many`).
+    // As in Prometheus, which swaps the operands for group_right, "right"
+    // means the one side and "left" the many side.
+    let (fill_one, fill_many) = (m.fill_values.rhs, m.fill_values.lhs);
+    let mut matched_one = vec![0usize; one.len()];
     for i in 0..n {
         let stamp = i + 1;
         for (k, s) in one.iter().enumerate() {
@@ -258,8 +264,26 @@ fn vector_vector(
             let Some(mv) = s.vals[i] else { continue };
             let sig = many_sig[k];
             if one_at[sig].0 != stamp {
+                if let Some(fill) = fill_one {
+                    let (lv, rv) = if one_to_many { (fill, mv) } else { (mv, fill) };
+                    let labels = result_labels(&s.labels, &Labels::default(), m);
+                    let drop_name = drops_name(op) || return_bool || s.drop_name;
+                    emit(
+                        &mut out,
+                        &mut index,
+                        op,
+                        lv,
+                        rv,
+                        return_bool,
+                        labels,
+                        drop_name,
+                        i,
+                        n,
+                    )?;
+                }
                 continue;
             }
+            matched_one[one_at[sig].1] = stamp;
             let o = one_at[sig].1;
             let ov = one[o].vals[i].unwrap_or(f64::NAN);
             let (lv, rv) = if one_to_many { (ov, mv) } else { (mv, ov) };
@@ -293,13 +317,14 @@ fn vector_vector(
                             drop_name,
                             vals: vec![None; n],
                         });
-                        inserted.push(0);
                         out.len() - 1
                     });
                     pair_out.insert((k, o), idx);
                     idx
                 }
             };
+            // Filled elements may have added outputs too.
+            inserted.resize(out.len(), 0);
             if !one_to_one && inserted[idx] == stamp {
                 return Err(err_exec(
                     "multiple matches for labels: grouping labels must ensure unique matches",
@@ -311,6 +336,57 @@ fn vector_vector(
             }
             out[idx].vals[i] = Some(val);
         }
+        // fill: one-side elements nothing matched, against the fill value.
+        if let Some(fill) = fill_many {
+            for (o, s) in one.iter().enumerate() {
+                let Some(ov) = s.vals[i] else { continue };
+                if matched_one[o] == stamp {
+                    continue;
+                }
+                let (lv, rv) = if one_to_many { (ov, fill) } else { (fill, ov) };
+                // Only the matching labels identify such an element (it stands
+                // in for a missing many-side one, whose labels are unknown).
+                let labels = signature(&s.labels, m);
+                emit(&mut out, &mut index, op, lv, rv, return_bool, labels, false, i, n)?;
+            }
+        }
     }
     Ok(out)
+}
+
+/// Adds one filled element to the output (fill modifiers only).
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    out: &mut Vec<Series>,
+    index: &mut HashMap<Labels, usize>,
+    op: TokenId,
+    lv: f64,
+    rv: f64,
+    return_bool: bool,
+    labels: Labels,
+    drop_name: bool,
+    i: usize,
+    n: usize,
+) -> Result<(), QueryError> {
+    let (mut val, mut keep) = elem_binop(op, lv, rv)?;
+    if return_bool {
+        val = if keep { 1.0 } else { 0.0 };
+        keep = true;
+    }
+    if !keep {
+        return Ok(());
+    }
+    let idx = *index.entry(labels.clone()).or_insert_with(|| {
+        out.push(Series {
+            labels,
+            drop_name,
+            vals: vec![None; n],
+        });
+        out.len() - 1
+    });
+    if out[idx].vals[i].is_some() {
+        return Err(err_exec("vector cannot contain metrics with the same labelset"));
+    }
+    out[idx].vals[i] = Some(val);
+    Ok(())
 }
