@@ -199,3 +199,16 @@ async fn name_dropping_merges_disjoint_series_and_rejects_overlaps() {
         "vector cannot contain metrics with the same labelset"
     );
 }
+
+#[tokio::test]
+async fn timeout_is_reported_as_prometheus_does() {
+    let e = Engine::new(sluice_promql::EngineOptions {
+        timeout: std::time::Duration::ZERO,
+        ..Default::default()
+    });
+    let src = source();
+    let err = e.instant(&src, "sum(req_total)", 600_000).await.unwrap_err();
+    assert_eq!(err.error_type(), "timeout");
+    assert_eq!(err.http_status(), 503);
+    assert_eq!(err.to_string(), "query timed out in expression evaluation");
+}
