@@ -1,8 +1,14 @@
-//! Public entry points of the engine. (Being written; see the helper task.)
+//! Public entry points of the engine: parse, plan and fetch, evaluate, and
+//! shape the result as Prometheus' API does.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::{SeriesSource, SourceError, Value};
+use promql_parser::parser::{self, Expr, value::ValueType};
+use sluice_model::Sample;
+
+use crate::eval::{self, Annotations, Evaluator, Grid, Val};
+use crate::value::{InstantSample, RangeSeries};
+use crate::{SeriesSource, SourceError, Value, plan};
 
 /// Limits and defaults, as Prometheus' flags name them.
 #[derive(Debug, Clone)]
@@ -75,6 +81,9 @@ impl QueryError {
     }
 }
 
+/// Prometheus' limit on points per series of a range query (API level).
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
 /// Evaluates PromQL over a [`SeriesSource`].
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
@@ -88,21 +97,234 @@ impl Engine {
         Engine { options }
     }
 
+    /// Parses `query` without evaluating it: `Ok` with the expression's
+    /// value type (`"scalar"`, `"vector"`, `"matrix"` or `"string"`), or the
+    /// `bad_data` error Prometheus would answer with.
+    pub fn parse_check(query: &str) -> Result<&'static str, QueryError> {
+        let expr = parse(query)?;
+        Ok(match expr.value_type() {
+            ValueType::Scalar => "scalar",
+            ValueType::String => "string",
+            ValueType::Vector => "vector",
+            ValueType::Matrix => "matrix",
+        })
+    }
+
     /// Instant query at `time_ms`.
-    pub async fn instant(&self, _source: &dyn SeriesSource, _query: &str, _time_ms: i64) -> Result<QueryResult, QueryError> {
-        Err(QueryError::Execution("engine not written yet".into()))
+    pub async fn instant(
+        &self,
+        source: &dyn SeriesSource,
+        query: &str,
+        time_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parse(query)?;
+        self.instant_expr(source, &expr, query, time_ms).await
+    }
+
+    /// [`Engine::instant`] on an already parsed expression.
+    pub(crate) async fn instant_expr(
+        &self,
+        source: &dyn SeriesSource,
+        expr: &Expr,
+        text: &str,
+        time_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let grid = Grid {
+            start: time_ms,
+            end: time_ms,
+            step: 1,
+        };
+        let (val, ann) = self.run(source, expr, text, grid, 0).await?;
+        let value = match val {
+            Val::Scalar(v) => Value::Scalar {
+                timestamp_ms: time_ms,
+                value: v[0],
+            },
+            Val::Str(s) => Value::String {
+                timestamp_ms: time_ms,
+                value: s,
+            },
+            Val::Vector(vs) => Value::Vector(
+                eval::finalize_series(vs)?
+                    .into_iter()
+                    .filter_map(|s| {
+                        s.vals[0].map(|value| InstantSample {
+                            labels: s.labels,
+                            timestamp_ms: time_ms,
+                            value,
+                        })
+                    })
+                    .collect(),
+            ),
+            Val::Matrix(m) => {
+                let mut out = Vec::new();
+                for (k, s) in m.series.iter().enumerate() {
+                    let w = m.window(k, 0);
+                    if w.is_empty() {
+                        continue;
+                    }
+                    let labels = if s.drop_name {
+                        s.labels.without_metric_name()
+                    } else {
+                        s.labels.clone()
+                    };
+                    out.push(RangeSeries {
+                        labels,
+                        samples: w.to_vec(),
+                    });
+                }
+                check_unique(&out)?;
+                Value::Matrix(out)
+            }
+        };
+        Ok(QueryResult {
+            value,
+            warnings: ann.warnings,
+            infos: ann.infos,
+        })
     }
 
     /// Range query over `[start_ms, end_ms]` every `step_ms`; the value is
     /// always a matrix.
     pub async fn range(
         &self,
-        _source: &dyn SeriesSource,
-        _query: &str,
-        _start_ms: i64,
-        _end_ms: i64,
-        _step_ms: i64,
+        source: &dyn SeriesSource,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        Err(QueryError::Execution("engine not written yet".into()))
+        if step_ms <= 0 {
+            return Err(QueryError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                    .into(),
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(QueryError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        if (end_ms - start_ms) / step_ms > MAX_POINTS_PER_SERIES {
+            return Err(QueryError::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                    .into(),
+            ));
+        }
+        let expr = parse(query)?;
+        self.range_expr(source, &expr, query, start_ms, end_ms, step_ms)
+            .await
     }
+
+    /// [`Engine::range`] on an already parsed expression.
+    pub(crate) async fn range_expr(
+        &self,
+        source: &dyn SeriesSource,
+        expr: &Expr,
+        text: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        match expr.value_type() {
+            ValueType::Scalar | ValueType::Vector => {}
+            t => {
+                let name = if t == ValueType::Matrix {
+                    "range vector"
+                } else {
+                    "string"
+                };
+                return Err(QueryError::BadData(format!(
+                    "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
+                )));
+            }
+        }
+        let grid = Grid {
+            start: start_ms,
+            end: end_ms,
+            step: step_ms,
+        };
+        let (val, ann) = self.run(source, expr, text, grid, step_ms).await?;
+        let to_samples = |vals: Vec<Option<f64>>| -> Vec<Sample> {
+            vals.into_iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| Sample::new(grid.ts(i), v)))
+                .collect()
+        };
+        let mut out: Vec<RangeSeries> = match val {
+            Val::Scalar(v) => vec![RangeSeries {
+                labels: Default::default(),
+                samples: to_samples(v.into_iter().map(Some).collect()),
+            }],
+            Val::Vector(vs) => eval::finalize_series(vs)?
+                .into_iter()
+                .map(|s| RangeSeries {
+                    labels: s.labels,
+                    samples: to_samples(s.vals),
+                })
+                .collect(),
+            other => {
+                return Err(QueryError::BadData(format!(
+                    "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    other.type_name()
+                )));
+            }
+        };
+        out.retain(|s| !s.samples.is_empty());
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(QueryResult {
+            value: Value::Matrix(out),
+            warnings: ann.warnings,
+            infos: ann.infos,
+        })
+    }
+
+    async fn run(
+        &self,
+        source: &dyn SeriesSource,
+        expr: &Expr,
+        text: &str,
+        grid: Grid,
+        query_step: i64,
+    ) -> Result<(Val, Annotations), QueryError> {
+        let started = Instant::now();
+        // As Prometheus: a zero (or negative) lookback means the default.
+        let lookback = if self.options.lookback_delta_ms > 0 {
+            self.options.lookback_delta_ms
+        } else {
+            300_000
+        };
+        let fetches = plan::plan(expr, grid.start, grid.end, lookback);
+        let data = plan::fetch(source, &fetches).await?;
+        let mut ev = Evaluator {
+            data: &data,
+            lookback,
+            max_samples: self.options.max_samples,
+            query_start: grid.start,
+            query_end: grid.end,
+            query_step,
+            query_text: text,
+            deadline: started + self.options.timeout,
+            timeout_text: "expression evaluation".into(),
+            annotations: Annotations::default(),
+        };
+        let val = ev.eval(expr, grid)?;
+        Ok((val, ev.annotations))
+    }
+}
+
+fn parse(query: &str) -> Result<Expr, QueryError> {
+    parser::parse(query).map_err(QueryError::BadData)
+}
+
+fn check_unique(series: &[RangeSeries]) -> Result<(), QueryError> {
+    let mut seen = std::collections::HashSet::new();
+    for s in series {
+        if !seen.insert(&s.labels) {
+            return Err(QueryError::Execution(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -8,10 +8,15 @@
 //! Parquet segments through DataFusion in the query server, memory in tests
 //! and in the rule evaluator.
 
+#![warn(missing_docs)]
+
 mod engine;
+mod eval;
+mod plan;
+pub mod promqltest;
 pub mod source;
 pub mod value;
 
-pub use engine::{Engine, EngineOptions, QueryError, QueryResult};
+pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryResult};
 pub use source::{MatchOp, Matcher, MemorySource, SeriesSource, SourceError};
 pub use value::{InstantSample, RangeSeries, Value};

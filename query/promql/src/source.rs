@@ -80,7 +80,12 @@ pub trait SeriesSource: Send + Sync {
     /// timestamps lie in `[start_ms, end_ms]` (both ends inclusive; the
     /// engine applies PromQL's left-open windows itself). Samples ascend by
     /// timestamp. Series with no sample in the window may be omitted.
-    async fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<TimeSeries>, SourceError>;
+    async fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, SourceError>;
 }
 
 /// Series held in memory: test data, and the recent-sample window of the
@@ -99,7 +104,12 @@ impl MemorySource {
 
 #[async_trait]
 impl SeriesSource for MemorySource {
-    async fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<TimeSeries>, SourceError> {
+    async fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, SourceError> {
         Ok(self
             .series
             .iter()

@@ -1,0 +1,123 @@
+//! `rate`, `increase`, `delta` (extrapolated) and `irate`, `idelta`.
+
+use promql_parser::parser::Expr;
+use sluice_model::Sample;
+
+use super::{Evaluator, Grid, Val, map_windows};
+use crate::QueryError;
+
+pub(crate) fn eval(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    args: &[&Expr],
+    grid: Grid,
+) -> Result<Val, QueryError> {
+    let m = ev.eval_matrix(args[0], grid)?;
+    let range = m.range;
+    let out = match name {
+        "rate" | "increase" | "delta" => {
+            let is_counter = name != "delta";
+            let is_rate = name == "rate";
+            let ends = m.ends.clone();
+            let out = map_windows(&m, true, |_, i, w| {
+                extrapolated_rate(w, ends[i] - range, ends[i], range, is_counter, is_rate)
+            });
+            if is_counter {
+                for s in &out {
+                    if let Some(name) = s.labels.metric_name()
+                        && !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|suf| name.ends_with(suf))
+                    {
+                        let pos = ev.pos(args[0]);
+                        ev.annotations.info(format!(
+                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{pos}"
+                            ));
+                    }
+                }
+            }
+            out
+        }
+        _ => {
+            let is_rate = name == "irate";
+            map_windows(&m, true, |_, _, w| instant_value(w, is_rate))
+        }
+    };
+    Ok(Val::Vector(out))
+}
+
+/// Prometheus' `extrapolatedRate`: the increase between first and last
+/// sample of the window (with counter resets compensated), extrapolated
+/// towards the window boundaries when the samples come close enough to them
+/// (within 110% of the average sample spacing), never below zero for
+/// counters.
+pub(crate) fn extrapolated_rate(
+    w: &[Sample],
+    range_start: i64,
+    range_end: i64,
+    range_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let first = w[0];
+    let last = w[w.len() - 1];
+    let mut result = last.value - first.value;
+    if is_counter {
+        let mut prev = first.value;
+        for s in &w[1..] {
+            if s.value < prev {
+                result += prev;
+            }
+            prev = s.value;
+        }
+    }
+    let mut to_start = (first.timestamp_ms - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last.timestamp_ms) as f64 / 1000.0;
+    let sampled = (last.timestamp_ms - first.timestamp_ms) as f64 / 1000.0;
+    let avg_step = sampled / (w.len() - 1) as f64;
+    let threshold = avg_step * 1.1;
+    if to_start >= threshold {
+        to_start = avg_step / 2.0;
+    }
+    if is_counter && result > 0.0 && first.value >= 0.0 {
+        // A counter cannot go below zero: do not extrapolate past the
+        // point where it would have been zero.
+        let to_zero = sampled * (first.value / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg_step / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range_ms as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// `irate`/`idelta`: from the last two samples only.
+fn instant_value(w: &[Sample], is_rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let a = w[w.len() - 2];
+    let b = w[w.len() - 1];
+    let mut v = b.value - a.value;
+    if is_rate && b.value < a.value {
+        // Counter reset: the last value is the increase since the reset.
+        v = b.value;
+    }
+    let dt = b.timestamp_ms - a.timestamp_ms;
+    if dt == 0 {
+        return None;
+    }
+    if is_rate {
+        v /= dt as f64 / 1000.0;
+    }
+    Some(v)
+}

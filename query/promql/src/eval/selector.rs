@@ -1,0 +1,122 @@
+//! Vector and matrix selectors over data fetched before evaluation.
+
+use promql_parser::parser::{MatrixSelector, VectorSelector};
+use sluice_model::{TimeSeries, is_stale_nan};
+
+use super::{Evaluator, Grid, Matrix, RawSeries, Series, dur_ms, offset_ms};
+use crate::QueryError;
+
+/// The key under which [`crate::plan`] stored a selector's data.
+pub(crate) fn selector_key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+fn fetched<'a>(ev: &Evaluator<'a>, vs: &VectorSelector) -> &'a [TimeSeries] {
+    ev.data
+        .get(&selector_key(vs))
+        .map(|v| v.as_slice())
+        .unwrap_or(&[])
+}
+
+/// Window end per step: the step time (or the `@` time) minus the offset.
+pub(crate) fn window_ends(ev: &Evaluator<'_>, vs: &VectorSelector, grid: Grid) -> Vec<i64> {
+    let off = offset_ms(&vs.offset);
+    let at = ev.at_ms(&vs.at);
+    (0..grid.len()).map(|i| at.unwrap_or(grid.ts(i)) - off).collect()
+}
+
+/// Instant vector selector: at each step the latest sample in
+/// `(t - lookback, t]`, unless that sample is a staleness marker. With
+/// `timestamps`, yields the sample's timestamp in seconds instead of its
+/// value (what `timestamp(selector)` reports).
+pub(crate) fn eval_vector_selector(
+    ev: &mut Evaluator<'_>,
+    vs: &VectorSelector,
+    grid: Grid,
+    timestamps: bool,
+) -> Result<Vec<Series>, QueryError> {
+    let ends = window_ends(ev, vs, grid);
+    let lookback = ev.lookback;
+    let mut out = Vec::new();
+    // Counted as we go so an oversized result fails before it is built.
+    let mut points = 0usize;
+    for ts in fetched(ev, vs) {
+        let mut any = false;
+        // Window ends ascend with the steps (or are all equal under `@`),
+        // so one cursor walks the samples once.
+        let mut hi = 0;
+        let vals: Vec<Option<f64>> = ends
+            .iter()
+            .map(|&t| {
+                if hi > 0 && ts.samples[hi - 1].timestamp_ms > t {
+                    // Not ascending after all (cannot happen today): restart.
+                    hi = 0;
+                }
+                while hi < ts.samples.len() && ts.samples[hi].timestamp_ms <= t {
+                    hi += 1;
+                }
+                let s = ts.samples[..hi].last()?;
+                if s.timestamp_ms <= t - lookback || is_stale_nan(s.value) {
+                    return None;
+                }
+                any = true;
+                Some(if timestamps {
+                    s.timestamp_ms as f64 / 1000.0
+                } else {
+                    s.value
+                })
+            })
+            .collect();
+        if any {
+            points += vals.iter().flatten().count();
+            ev.check_samples(points)?;
+            out.push(Series {
+                labels: ts.labels.clone(),
+                drop_name: false,
+                vals,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Matrix selector: the raw samples (staleness markers removed) with a
+/// window per step.
+pub(crate) fn eval_matrix_selector(
+    ev: &mut Evaluator<'_>,
+    ms: &MatrixSelector,
+    grid: Grid,
+) -> Result<Matrix, QueryError> {
+    let ends = window_ends(ev, &ms.vs, grid);
+    let range = dur_ms(&ms.range);
+    let lo = ends.iter().copied().min().unwrap_or(0) - range;
+    let hi = ends.iter().copied().max().unwrap_or(0);
+    let mut series = Vec::new();
+    for ts in fetched(ev, &ms.vs) {
+        let samples: Vec<_> = ts
+            .samples
+            .iter()
+            .filter(|s| s.timestamp_ms > lo && s.timestamp_ms <= hi && !is_stale_nan(s.value))
+            .copied()
+            .collect();
+        if samples.is_empty() {
+            continue;
+        }
+        series.push(RawSeries {
+            labels: ts.labels.clone(),
+            drop_name: false,
+            samples,
+        });
+    }
+    let m = Matrix { series, range, ends };
+    // Samples held at once: the largest total window size over the steps.
+    let mut per_step = vec![0usize; m.ends.len()];
+    for s in 0..m.series.len() {
+        for (total, w) in per_step.iter_mut().zip(m.windows(s)) {
+            *total += w.len();
+        }
+    }
+    let max_window = per_step.into_iter().max().unwrap_or(0);
+    ev.check_samples(max_window)?;
+    Ok(m)
+}

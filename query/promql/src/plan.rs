@@ -1,0 +1,202 @@
+//! Query planning: find every selector in the tree and the time span its
+//! data is needed for, then fetch each selector's data once.
+//!
+//! The span of a selector follows from the evaluation times that can reach
+//! it: the query's `[start, end]`, shifted by `offset`, pinned by `@`, and
+//! widened by enclosing subqueries' ranges; the selector itself then looks
+//! back by its range (matrix) or the lookback delta (instant).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, Expr, VectorSelector};
+use sluice_model::{METRIC_NAME, TimeSeries};
+
+use crate::eval::selector::selector_key;
+use crate::eval::util::system_time_ms;
+use crate::eval::{dur_ms, offset_ms};
+use crate::{MatchOp, Matcher, QueryError, SeriesSource};
+
+/// One selector to fetch: its node and the inclusive span of sample times.
+pub(crate) struct Fetch<'e> {
+    pub(crate) selector: &'e VectorSelector,
+    pub(crate) start_ms: i64,
+    pub(crate) end_ms: i64,
+}
+
+struct Ctx {
+    query_start: i64,
+    query_end: i64,
+    lookback: i64,
+}
+
+impl Ctx {
+    fn at(&self, at: &Option<AtModifier>) -> Option<i64> {
+        match at {
+            None => None,
+            Some(AtModifier::Start) => Some(self.query_start),
+            Some(AtModifier::End) => Some(self.query_end),
+            Some(AtModifier::At(t)) => Some(system_time_ms(t)),
+        }
+    }
+}
+
+/// Every selector of `expr` with the span its data must cover.
+pub(crate) fn plan(expr: &Expr, start: i64, end: i64, lookback: i64) -> Vec<Fetch<'_>> {
+    let ctx = Ctx {
+        query_start: start,
+        query_end: end,
+        lookback,
+    };
+    let mut out = Vec::new();
+    walk(expr, start, end, &ctx, &mut out);
+    out
+}
+
+fn walk<'e>(e: &'e Expr, lo: i64, hi: i64, ctx: &Ctx, out: &mut Vec<Fetch<'e>>) {
+    match e {
+        Expr::VectorSelector(vs) => push(vs, lo, hi, ctx.lookback, ctx, out),
+        Expr::MatrixSelector(ms) => push(&ms.vs, lo, hi, dur_ms(&ms.range), ctx, out),
+        Expr::Subquery(sq) => {
+            let (l, h) = ctx.at(&sq.at).map_or((lo, hi), |a| (a, a));
+            let off = offset_ms(&sq.offset);
+            walk(&sq.expr, l - off - dur_ms(&sq.range), h - off, ctx, out);
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                walk(p, lo, hi, ctx, out);
+            }
+            walk(&a.expr, lo, hi, ctx, out);
+        }
+        Expr::Unary(u) => walk(&u.expr, lo, hi, ctx, out),
+        Expr::Binary(b) => {
+            walk(&b.lhs, lo, hi, ctx, out);
+            walk(&b.rhs, lo, hi, ctx, out);
+        }
+        Expr::Paren(p) => walk(&p.expr, lo, hi, ctx, out),
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                walk(a, lo, hi, ctx, out);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+fn push<'e>(vs: &'e VectorSelector, lo: i64, hi: i64, back: i64, ctx: &Ctx, out: &mut Vec<Fetch<'e>>) {
+    let (l, h) = ctx.at(&vs.at).map_or((lo, hi), |a| (a, a));
+    let off = offset_ms(&vs.offset);
+    out.push(Fetch {
+        selector: vs,
+        start_ms: l - off - back,
+        end_ms: h - off,
+    });
+}
+
+/// The matcher sets of a selector (several with `or` inside braces), the
+/// metric name turned into a `__name__` matcher.
+pub(crate) fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, QueryError> {
+    let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, QueryError> {
+        let mut out = Vec::with_capacity(ms.len() + 1);
+        if let Some(name) = &vs.name
+            && !ms
+                .iter()
+                .any(|m| m.name == METRIC_NAME && matches!(m.op, PMatchOp::Equal) && &m.value == name)
+        {
+            out.push(Matcher::new(METRIC_NAME, MatchOp::Equal, name.clone()).map_err(bad_regex)?);
+        }
+        for m in ms {
+            let op = match m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::Regex,
+                PMatchOp::NotRe(_) => MatchOp::NotRegex,
+            };
+            let matcher = Matcher::new(m.name.clone(), op, m.value.clone()).or_else(|e| match &m.op {
+                // Go's RE2 accepts a literal `{` that Rust's regex rejects;
+                // the parser already escaped those in its own copy.
+                PMatchOp::Re(r) | PMatchOp::NotRe(r) => {
+                    let src = r.as_str();
+                    let inner = src
+                        .strip_prefix("^(?:")
+                        .and_then(|x| x.strip_suffix(")$"))
+                        .unwrap_or(src);
+                    Matcher::new(m.name.clone(), op, inner.to_string())
+                }
+                _ => Err(e),
+            });
+            out.push(matcher.map_err(bad_regex)?);
+        }
+        Ok(out)
+    };
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![convert(&vs.matchers.matchers)?]);
+    }
+    vs.matchers.or_matchers.iter().map(|g| convert(g)).collect()
+}
+
+fn bad_regex(e: regex::Error) -> QueryError {
+    QueryError::BadData(format!("invalid regular expression: {e}"))
+}
+
+/// A planned fetch with its converted matcher sets.
+type Planned<'f, 'e> = (&'f Fetch<'e>, Vec<Vec<Matcher>>);
+
+/// Selector data keyed by selector node (see [`selector_key`]). Shared
+/// through `Arc` because selectors with equal matchers share one fetch.
+pub(crate) type Fetched = HashMap<usize, Arc<Vec<TimeSeries>>>;
+
+/// Fetches the planned selectors from the source. Selectors with the same
+/// matchers (`rate(x[5m]) / rate(x[5m] offset 1h)`, or one selector used
+/// twice) are fetched once over the union of their spans when those spans
+/// overlap. Series come back sorted by labels, as Prometheus' storage
+/// returns them.
+pub(crate) async fn fetch(source: &dyn SeriesSource, fetches: &[Fetch<'_>]) -> Result<Fetched, QueryError> {
+    let mut groups: HashMap<String, Vec<Planned<'_, '_>>> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for f in fetches {
+        let sets = matcher_sets(f.selector)?;
+        let key = sets
+            .iter()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| format!("{}{:?}{:?}", m.name, m.op, m.value))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push((f, sets));
+    }
+    let mut data = HashMap::with_capacity(fetches.len());
+    for key in order {
+        let mut members = groups.remove(&key).unwrap_or_default();
+        members.sort_by_key(|(f, _)| f.start_ms);
+        let mut i = 0;
+        while i < members.len() {
+            // Merge overlapping spans into one fetch.
+            let (start, mut end) = (members[i].0.start_ms, members[i].0.end_ms);
+            let mut j = i + 1;
+            while j < members.len() && members[j].0.start_ms <= end {
+                end = end.max(members[j].0.end_ms);
+                j += 1;
+            }
+            let mut all: Vec<TimeSeries> = Vec::new();
+            for ms in &members[i].1 {
+                all.extend(source.select(ms, start, end).await?);
+            }
+            all.sort_by(|a, b| a.labels.cmp(&b.labels));
+            all.dedup_by(|a, b| a.labels == b.labels);
+            let all = Arc::new(all);
+            for (f, _) in &members[i..j] {
+                data.insert(selector_key(f.selector), Arc::clone(&all));
+            }
+            i = j;
+        }
+    }
+    Ok(data)
+}

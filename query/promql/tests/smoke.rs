@@ -1,0 +1,214 @@
+//! End-to-end checks of the priority-1 subset through `MemorySource`.
+
+use sluice_model::{Labels, Sample, TimeSeries, stale_nan};
+use sluice_promql::{Engine, MemorySource, Value};
+
+fn series(pairs: &[(&str, &str)], pts: &[(i64, f64)]) -> TimeSeries {
+    TimeSeries {
+        labels: Labels::new(pairs.iter().copied()),
+        samples: pts.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+    }
+}
+
+fn source() -> MemorySource {
+    let pts: Vec<(i64, f64)> = (0..=10).map(|i| (i * 60_000, i as f64 * 60.0)).collect();
+    let mut stale = pts[..3].to_vec();
+    stale.push((180_000, stale_nan()));
+    MemorySource::new(vec![
+        series(&[("__name__", "req_total"), ("job", "a")], &pts),
+        series(&[("__name__", "req_total"), ("job", "b")], &stale),
+    ])
+}
+
+fn vector(v: &Value) -> Vec<(String, f64)> {
+    let Value::Vector(v) = v else {
+        panic!("not a vector: {v:?}")
+    };
+    let mut out: Vec<_> = v.iter().map(|s| (s.labels.to_string(), s.value)).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[tokio::test]
+async fn rate_sum_and_staleness() {
+    let e = Engine::default();
+    let src = source();
+    let r = e
+        .instant(&src, "rate(req_total{job=~\"a|b\"}[5m])", 600_000)
+        .await
+        .unwrap();
+    assert_eq!(vector(&r.value), vec![("{job=\"a\"}".to_string(), 1.0)]);
+    // job=b went stale at 3m: gone at 4m even within the lookback.
+    let r = e
+        .instant(&src, "sum by (job) (req_total)", 240_000)
+        .await
+        .unwrap();
+    assert_eq!(vector(&r.value), vec![("{job=\"a\"}".to_string(), 240.0)]);
+    let r = e.instant(&src, "req_total > bool 100", 120_000).await.unwrap();
+    assert_eq!(
+        vector(&r.value),
+        vec![("{job=\"a\"}".to_string(), 1.0), ("{job=\"b\"}".to_string(), 1.0)]
+    );
+    let r = e
+        .range(&src, "-(req_total offset 1m) * 2", 60_000, 180_000, 60_000)
+        .await
+        .unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    assert_eq!(m.len(), 2);
+    assert_eq!(
+        m[0].samples,
+        vec![
+            Sample::new(60_000, 0.0),
+            Sample::new(120_000, -120.0),
+            Sample::new(180_000, -240.0)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn errors_have_prometheus_classes() {
+    let e = Engine::default();
+    let src = source();
+    let err = e.instant(&src, "sum(", 0).await.unwrap_err();
+    assert_eq!(err.error_type(), "bad_data");
+    let err = e.range(&src, "req_total[5m]", 0, 60_000, 1000).await.unwrap_err();
+    assert_eq!(err.http_status(), 400);
+}
+
+/// Counts `select` calls, to check each selector is fetched once.
+struct Counting {
+    inner: MemorySource,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl sluice_promql::SeriesSource for Counting {
+    async fn select(
+        &self,
+        matchers: &[sluice_promql::Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, sluice_promql::SourceError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.select(matchers, start_ms, end_ms).await
+    }
+}
+
+#[tokio::test]
+async fn overlapping_selectors_are_fetched_once() {
+    let src = Counting {
+        inner: source(),
+        calls: Default::default(),
+    };
+    let e = Engine::default();
+    let r = e
+        .range(
+            &src,
+            "rate(req_total[5m]) / rate(req_total[5m] offset 1m) + req_total * 0",
+            300_000,
+            600_000,
+            60_000,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(r.value, Value::Matrix(ref m) if !m.is_empty()));
+    assert_eq!(src.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn max_samples_is_an_execution_error() {
+    let e = Engine::new(sluice_promql::EngineOptions {
+        max_samples: 10,
+        ..Default::default()
+    });
+    let src = source();
+    let err = e.range(&src, "req_total", 0, 600_000, 60_000).await.unwrap_err();
+    assert_eq!(err.error_type(), "execution");
+    assert_eq!(
+        err.to_string(),
+        "query processing would load too many samples into memory in query execution"
+    );
+    // A query within the limit still works.
+    assert!(e.instant(&src, "sum(req_total)", 600_000).await.is_ok());
+}
+
+#[tokio::test]
+async fn go_style_regex_braces_are_accepted() {
+    let e = Engine::default();
+    let src = source();
+    let r = e
+        .instant(&src, r#"req_total{job=~"a{x}|a"}"#, 600_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        vector(&r.value),
+        vec![("req_total{job=\"a\"}".to_string(), 600.0)]
+    );
+}
+
+/// The server runs queries inside axum handlers, so the futures must be
+/// `Send` (this fails to compile otherwise).
+#[test]
+fn query_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let e = Engine::default();
+    let src = source();
+    let f = e.instant(&src, "up", 0);
+    assert_send(&f);
+    let g = e.range(&src, "up", 0, 1, 1);
+    assert_send(&g);
+    let h = sluice_promql::promqltest::run_script(
+        "x.test",
+        "",
+        &e,
+        &sluice_promql::promqltest::memory_source_factory,
+    );
+    assert_send(&h);
+}
+
+#[tokio::test]
+async fn name_dropping_merges_disjoint_series_and_rejects_overlaps() {
+    let a: Vec<(i64, f64)> = (0..=5).map(|i| (i * 60_000, i as f64)).collect();
+    let b: Vec<(i64, f64)> = (20..=25).map(|i| (i * 60_000, i as f64)).collect();
+    let src = MemorySource::new(vec![
+        series(&[("__name__", "a_total"), ("job", "x")], &a),
+        series(&[("__name__", "b_total"), ("job", "x")], &b),
+    ]);
+    let e = Engine::default();
+    // a and b never overlap in time: after dropping names they form one series.
+    let r = e
+        .range(&src, "{job=\"x\"} * 1", 0, 1_500_000, 60_000)
+        .await
+        .unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].labels.to_string(), "{job=\"x\"}");
+    // a is visible 0m..9m (5m lookback, left-open), b 20m..25m.
+    assert_eq!(m[0].samples.len(), 10 + 6);
+    // With a lookback long enough for a and b to meet, Prometheus fails.
+    let long = Engine::new(sluice_promql::EngineOptions {
+        lookback_delta_ms: 20 * 60_000,
+        ..Default::default()
+    });
+    let err = long
+        .instant(&src, "{job=\"x\"} * 1", 1_200_000)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vector cannot contain metrics with the same labelset"
+    );
+}
+
+#[tokio::test]
+async fn timeout_is_reported_as_prometheus_does() {
+    let e = Engine::new(sluice_promql::EngineOptions {
+        timeout: std::time::Duration::ZERO,
+        ..Default::default()
+    });
+    let src = source();
+    let err = e.instant(&src, "sum(req_total)", 600_000).await.unwrap_err();
+    assert_eq!(err.error_type(), "timeout");
+    assert_eq!(err.http_status(), 503);
+    assert_eq!(err.to_string(), "query timed out in expression evaluation");
+}
