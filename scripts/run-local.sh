@@ -19,8 +19,9 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-"$TANSU" broker --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 \
-  --storage-engine "sqlite://$DATA/bus.db" >"$DATA/tansu.log" 2>&1 &
+# tansu resolves sqlite://PATH against its working directory.
+(cd "$DATA" && exec "$TANSU" broker --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 \
+  --storage-engine sqlite://bus.db >tansu.log 2>&1) &
 pids+=($!)
 if command -v prometheus-node-exporter >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/9100) 2>/dev/null; then
   prometheus-node-exporter --web.listen-address=127.0.0.1:9100 >"$DATA/node-exporter.log" 2>&1 &

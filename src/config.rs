@@ -14,13 +14,14 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 use sluice_ingest::config::{GlobalConfig, ScrapeConfig};
+use sluice_ingest::receive::ReceiveConfig;
 use sluice_model::kafka::KafkaConfig;
 use sluice_query::QueryConfig;
 use sluice_sink::SinkConfig;
 
 /// The whole config.
 #[derive(Debug, Clone, Default)]
-pub struct Config {
+pub(crate) struct Config {
     /// `global:`
     pub global: GlobalConfig,
     /// `scrape_configs:`
@@ -31,11 +32,13 @@ pub struct Config {
     pub sink: SinkConfig,
     /// `query:`
     pub query: QueryConfig,
+    /// `receive:` (remote_write receiver and push API of the scrape role)
+    pub receive: ReceiveConfig,
 }
 
 /// Every problem found in a config file.
 #[derive(Debug)]
-pub struct ConfigErrors(pub Vec<String>);
+pub(crate) struct ConfigErrors(pub Vec<String>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -49,37 +52,35 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const SECTIONS: [&str; 5] = ["global", "scrape_configs", "kafka", "sink", "query"];
+const SECTIONS: [&str; 6] = ["global", "scrape_configs", "kafka", "sink", "query", "receive"];
 
 /// Reads and validates a config file.
-pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+pub(crate) fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![format!("{}: {e}", path.display())]))?;
     parse(&text)
 }
 
-/// Decodes one section, collecting unknown keys and type errors.
-fn section<T: DeserializeOwned + Default>(v: Option<&Value>, path: &str, errs: &mut Vec<String>) -> T {
-    let Some(v) = v else { return T::default() };
-    if v.is_null() {
-        return T::default();
-    }
+/// Decodes one value, collecting unknown keys and type errors.
+fn decode<T: DeserializeOwned>(v: &Value, path: &str, errs: &mut Vec<String>) -> Option<T> {
     let mut unknown = Vec::new();
     let r: Result<T, _> = serde_ignored::deserialize(v.clone(), |p| unknown.push(p.to_string()));
     for u in unknown {
         errs.push(format!("{path}.{u}: unknown field"));
     }
-    match r {
-        Ok(t) => t,
-        Err(e) => {
-            errs.push(format!("{path}: {e}"));
-            T::default()
-        }
+    r.map_err(|e| errs.push(format!("{path}: {e}"))).ok()
+}
+
+/// Decodes an optional section; absent or null means all defaults.
+fn section<T: DeserializeOwned + Default>(v: Option<&Value>, path: &str, errs: &mut Vec<String>) -> T {
+    match v {
+        None | Some(Value::Null) => T::default(),
+        Some(v) => decode(v, path, errs).unwrap_or_default(),
     }
 }
 
 /// Parses and validates config text.
-pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     let root: Value = serde_yaml::from_str(text).map_err(|e| ConfigErrors(vec![format!("YAML: {e}")]))?;
     let map = match &root {
         Value::Mapping(m) => m.clone(),
@@ -98,6 +99,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
         kafka: section(map.get("kafka"), "kafka", &mut errs),
         sink: section(map.get("sink"), "sink", &mut errs),
         query: section(map.get("query"), "query", &mut errs),
+        receive: section(map.get("receive"), "receive", &mut errs),
         scrape_configs: Vec::new(),
     };
     match map.get("scrape_configs") {
@@ -105,8 +107,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
         Some(Value::Sequence(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let path = format!("scrape_configs[{i}]");
-                let sc: Option<ScrapeConfig> = section::<Option<ScrapeConfig>>(Some(item), &path, &mut errs);
-                if let Some(sc) = sc {
+                if let Some(sc) = decode::<ScrapeConfig>(item, &path, &mut errs) {
                     cfg.scrape_configs.push(sc);
                 }
             }
@@ -116,6 +117,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
     errs.extend(cfg.kafka.validate("kafka"));
     errs.extend(cfg.sink.validate("sink"));
     errs.extend(cfg.query.validate("query"));
+    errs.extend(cfg.receive.validate("receive"));
     let mut jobs = std::collections::BTreeSet::new();
     for (i, sc) in cfg.scrape_configs.iter().enumerate() {
         let path = format!("scrape_configs[{i}]");
@@ -143,9 +145,11 @@ scrape_configs:
   - job_name: b
     scrape_timeout: 1m
     unknown_key: x
+    relabel_configs: [{ action: keep, colour: red }]
   - job_name: a
     static_configs: [{ targets: ["h:1"] }]
 extra: 1
+receive: { listne: x }
 "#;
         let errs = parse(text).unwrap_err().0;
         let joined = errs.join("\n");
@@ -156,6 +160,8 @@ extra: 1
             "sink: ",
             "scrape_configs[0].static_configs[0].targets[0]",
             "scrape_configs[1].unknown_key: unknown field",
+            "scrape_configs[1].relabel_configs.0.colour: unknown field",
+            "receive.listne: unknown field",
             "scrape_configs[1].scrape_timeout",
             "scrape_configs[2].job_name: \"a\" is already used",
             "extra: unknown section",

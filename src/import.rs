@@ -22,7 +22,7 @@ const CHUNK_BYTES: usize = 64 << 20;
 
 /// What an import did.
 #[derive(Debug, Default)]
-pub struct ImportSummary {
+pub(crate) struct ImportSummary {
     /// Samples written.
     pub samples: u64,
     /// Distinct series.
@@ -56,7 +56,7 @@ fn chunks(text: &str) -> Vec<String> {
 }
 
 /// Imports `file` into the segments under `root`.
-pub fn import(file: &Path, root: &Path, block_ms: i64) -> anyhow::Result<ImportSummary> {
+pub(crate) fn import(file: &Path, root: &Path, block_ms: i64) -> anyhow::Result<ImportSummary> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     // Series by (block, fingerprint).
     let mut blocks: BTreeMap<i64, HashMap<u64, TimeSeries>> = BTreeMap::new();

@@ -7,6 +7,7 @@
 mod config;
 mod import;
 mod roles;
+mod test_promql;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ enum Command {
         #[arg(long, default_value = "2h")]
         block_duration: String,
     },
+    /// Run conformance test files through Sluice's own engine and storage.
+    #[command(subcommand)]
+    Test(TestCommand),
     /// Validate inputs without running anything.
     #[command(subcommand)]
     Check(CheckCommand),
@@ -66,6 +70,23 @@ enum CheckCommand {
         /// Parser to use.
         #[arg(long, value_enum, default_value_t = ExpositionFormat::Text)]
         format: ExpositionFormat,
+        /// Apply every OpenMetrics 1.0 value rule, even those Prometheus relaxes
+        /// when scraping (negative `_sum`/quantiles); the conformance suite's mode.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestCommand {
+    /// Prometheus' promqltest `.test` files (files or directories).
+    Promql {
+        /// Files or directories of `.test` files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print every failing eval with its expected and actual result.
+        #[arg(long, short = 'v')]
+        verbose: bool,
     },
 }
 
@@ -100,8 +121,8 @@ fn shutdown_signal() -> watch::Receiver<bool> {
 
 /// Reads an exposition on stdin; exit 1 with `line N: reason` when it is invalid.
 #[allow(clippy::print_stderr, clippy::print_stdout)]
-fn check_metrics(format: ExpositionFormat) -> ExitCode {
-    use sluice_ingest::exposition::{Format, parse};
+fn check_metrics(format: ExpositionFormat, strict: bool) -> ExitCode {
+    use sluice_ingest::exposition::{Format, ParseOptions, Validation, parse_with};
     let mut input = Vec::new();
     if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input) {
         eprintln!("reading stdin: {e}");
@@ -111,7 +132,11 @@ fn check_metrics(format: ExpositionFormat) -> ExitCode {
         ExpositionFormat::Text => Format::PrometheusText,
         ExpositionFormat::Openmetrics => Format::OpenMetrics,
     };
-    match parse(&input, format) {
+    let options = ParseOptions {
+        validation: if strict { Validation::Strict } else { Validation::Scrape },
+        ..ParseOptions::default()
+    };
+    match parse_with(&input, format, &options) {
         Ok(expo) => {
             println!("{} samples, {} metric families: OK", expo.samples.len(), expo.metadata.len());
             ExitCode::SUCCESS
@@ -158,6 +183,52 @@ fn run_import(file: &std::path::Path, config: &std::path::Path, block: &str) -> 
     }
 }
 
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn run_test_promql(paths: &[PathBuf], verbose: bool) -> ExitCode {
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("cannot create a scratch directory: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(test_promql::run(paths, scratch.path())) {
+        Ok(summary) => {
+            for f in &summary.files {
+                for fail in &f.failures {
+                    if verbose {
+                        eprintln!("FAIL {}:{}: {}\n    {}", f.file, fail.line, fail.expr, fail.message);
+                    } else {
+                        eprintln!("FAIL {}:{}: {}", f.file, fail.line, fail.expr);
+                    }
+                }
+                for (what, why) in &f.skips {
+                    if verbose {
+                        eprintln!("SKIP {}: {what}: {why}", f.file);
+                    }
+                }
+            }
+            println!("{summary}");
+            if summary.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("sluice test promql: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Role {
     All,
@@ -182,12 +253,13 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Check(CheckCommand::Metrics { format }) => return check_metrics(format),
+        Command::Check(CheckCommand::Metrics { format, strict }) => return check_metrics(format, strict),
         Command::Import {
             file,
             config,
             block_duration,
         } => return run_import(&file, &config, &block_duration),
+        Command::Test(TestCommand::Promql { paths, verbose }) => return run_test_promql(&paths, verbose),
         Command::All(a) => (Role::All, a),
         Command::Scrape(a) => (Role::Scrape, a),
         Command::Sink(a) => (Role::Sink, a),

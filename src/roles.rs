@@ -8,7 +8,10 @@ use sluice_ingest::manager::ScrapeManager;
 use sluice_ingest::publish::KafkaPublisher;
 use sluice_ingest::target::static_targets;
 use sluice_ingest::topics::ensure_topics;
-use sluice_model::clock::SystemClock;
+use sluice_ingest::receive::push::{PushStore, run_push_emitter};
+use sluice_ingest::receive;
+use sluice_model::clock::{SystemClock, TimeProvider};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
@@ -33,24 +36,43 @@ async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
     Err(last.map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("kafka unavailable")))
 }
 
-/// Scrape workers: static targets → Kafka.
-pub async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Ingest: scrape workers, the remote_write receiver and the push API → Kafka.
+pub(crate) async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     prepare_topics(&cfg).await?;
     let publisher = Arc::new(
         KafkaPublisher::connect(&cfg.kafka, cfg.kafka.samples_topic())
             .await
             .context("connecting the scrape publisher")?,
     );
+    let clock: Arc<dyn TimeProvider> = Arc::new(SystemClock);
     let targets = static_targets(&cfg.global, &cfg.scrape_configs);
     info!(targets = targets.len(), partitions = publisher.partitions(), "scrape role starting");
-    let manager = ScrapeManager::new(targets, publisher.clone(), Arc::new(SystemClock));
-    manager.run(shutdown).await;
+    let manager = ScrapeManager::new(targets, publisher.clone(), clock.clone());
+
+    let push = Arc::new(PushStore::new(clock.clone()));
+    let emitter = run_push_emitter(
+        push.clone(),
+        publisher.clone(),
+        cfg.receive.push_interval.0,
+        clock,
+        shutdown.clone(),
+    );
+    let listener = TcpListener::bind(&cfg.receive.listen)
+        .await
+        .with_context(|| format!("binding receive.listen {}", cfg.receive.listen))?;
+    info!(listen = %cfg.receive.listen, "remote_write receiver and push API listening");
+    let app = receive::router(publisher.clone(), push, cfg.receive.limits());
+    let mut sd = shutdown.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = sd.wait_for(|s| *s).await;
+    });
+    let (_, _, served) = tokio::join!(manager.run(shutdown), emitter, server);
     publisher.flush(Duration::from_secs(10));
-    Ok(())
+    served.context("receive HTTP server")
 }
 
 /// Sink: Kafka → Parquet segments.
-pub async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     prepare_topics(&cfg).await?;
     sluice_sink::run_sink(&cfg.kafka, &cfg.sink, shutdown)
         .await
@@ -58,14 +80,14 @@ pub async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
 }
 
 /// Query: segments → Prometheus HTTP API and SQL.
-pub async fn query(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub(crate) async fn query(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     sluice_query::server::serve(&cfg.query, &cfg.sink.path, shutdown)
         .await
         .context("query")
 }
 
 /// Every role in one process.
-pub async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let (q, s, w) = tokio::join!(
         query(cfg.clone(), shutdown.clone()),
         sink(cfg.clone(), shutdown.clone()),

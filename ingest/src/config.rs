@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sluice_model::PromDuration;
 
+use crate::relabel::RelabelConfig;
+
 /// `global:`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -60,6 +62,12 @@ pub struct ScrapeConfig {
     /// Static target groups.
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
+    /// Rewrites discovered target labels before scraping (may drop targets).
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelConfig>,
+    /// Rewrites (or drops) scraped series before they are published.
+    #[serde(default)]
+    pub metric_relabel_configs: Vec<RelabelConfig>,
 }
 
 /// A `static_configs:` group.
@@ -120,6 +128,12 @@ impl ScrapeConfig {
                 self.metrics_path
             ));
         }
+        for (i, r) in self.relabel_configs.iter().enumerate() {
+            errs.extend(r.validate(&format!("{path}.relabel_configs[{i}]")));
+        }
+        for (i, r) in self.metric_relabel_configs.iter().enumerate() {
+            errs.extend(r.validate(&format!("{path}.metric_relabel_configs[{i}]")));
+        }
         for (gi, group) in self.static_configs.iter().enumerate() {
             for (ti, t) in group.targets.iter().enumerate() {
                 if let Err(e) = validate_target_address(t) {
@@ -176,6 +190,8 @@ mod tests {
             params: BTreeMap::new(),
             honor_labels: false,
             honor_timestamps: true,
+            relabel_configs: Vec::new(),
+            metric_relabel_configs: Vec::new(),
             static_configs: vec![StaticConfig {
                 targets: vec!["a:1".into(), "nope".into()],
                 labels: BTreeMap::new(),

@@ -11,6 +11,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use sluice_model::{Labels, METRIC_NAME, Sample, TimeSeries, stale_nan};
 
 use crate::exposition::{self, Format};
+use crate::relabel::relabel;
 use crate::target::Target;
 
 /// What one scrape produced.
@@ -113,6 +114,14 @@ pub async fn scrape_once(
             let n = expo.samples.len();
             for s in expo.samples {
                 let labels = target.merge_labels(&s.labels);
+                let labels = if target.metric_relabel.is_empty() {
+                    labels
+                } else {
+                    match relabel(&labels, &target.metric_relabel) {
+                        Some(l) if l.metric_name().is_some_and(|n| !n.is_empty()) => l,
+                        _ => continue,
+                    }
+                };
                 let h = labels.hash();
                 // Prometheus drops a repeated series within one scrape.
                 if current.contains_key(&h) {

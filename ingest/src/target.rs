@@ -1,20 +1,32 @@
-//! Scrape targets: what to scrape, how often, and the labels its series get.
+//! Scrape targets: from discovered labels to what to scrape, how often, and
+//! the labels its series get — Prometheus' `populateLabels` pipeline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_model::{Labels, METRIC_NAME};
+use sluice_model::{Labels, METRIC_NAME, parse_duration};
 
 use crate::config::{GlobalConfig, ScrapeConfig};
+use crate::relabel::{RelabelConfig, relabel};
 
-/// One endpoint to scrape, fully resolved from config (and, later, SD).
+const ADDRESS: &str = "__address__";
+const SCHEME: &str = "__scheme__";
+const METRICS_PATH: &str = "__metrics_path__";
+const SCRAPE_INTERVAL: &str = "__scrape_interval__";
+const SCRAPE_TIMEOUT: &str = "__scrape_timeout__";
+const PARAM_PREFIX: &str = "__param_";
+
+/// One endpoint to scrape, fully resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     /// `job_name` of the scrape config it came from.
     pub job: String,
     /// Full URL scraped.
     pub url: String,
-    /// Labels every series of this target gets (`job`, `instance`, static labels).
+    /// Labels every series of this target gets (`job`, `instance`, ...).
     pub labels: Labels,
+    /// Labels as discovered, before `relabel_configs` (for the targets API).
+    pub discovered_labels: Labels,
     /// Time between scrapes.
     pub interval: Duration,
     /// Deadline of one scrape.
@@ -23,6 +35,8 @@ pub struct Target {
     pub honor_labels: bool,
     /// Use exposition timestamps when present.
     pub honor_timestamps: bool,
+    /// `metric_relabel_configs` of the job.
+    pub metric_relabel: Arc<Vec<RelabelConfig>>,
 }
 
 impl Target {
@@ -36,8 +50,7 @@ impl Target {
     /// all fire at once, and each target keeps a fixed phase across restarts.
     pub fn offset(&self) -> Duration {
         let interval_ms = self.interval.as_millis().max(1) as u64;
-        let h = fnv1a(self.key().as_bytes());
-        Duration::from_millis(h % interval_ms)
+        Duration::from_millis(fnv1a(self.key().as_bytes()) % interval_ms)
     }
 
     /// Applies the target's labels to scraped labels the way Prometheus does:
@@ -48,9 +61,7 @@ impl Target {
         let mut out = scraped.clone();
         for l in self.labels.iter() {
             match out.get(&l.name) {
-                Some(existing) if self.honor_labels => {
-                    let _ = existing;
-                }
+                Some(_) if self.honor_labels => {}
                 Some(existing) => {
                     let existing = existing.to_string();
                     let mut name = format!("exported_{}", l.name);
@@ -81,41 +92,120 @@ fn fnv1a(b: &[u8]) -> u64 {
     })
 }
 
+/// Builds a target from discovered labels (which must hold `__address__`):
+/// adds the job's defaults, applies `relabel_configs`, sets `instance`, and
+/// drops the `__`-prefixed labels. `Ok(None)` means relabeling dropped it.
+pub fn build_target(
+    sc: &ScrapeConfig,
+    global: &GlobalConfig,
+    discovered: Labels,
+) -> Result<Option<Target>, String> {
+    let mut lset = discovered;
+    let interval = sc.interval(global);
+    let timeout = sc.timeout(global);
+    for (name, value) in [
+        ("job", sc.job_name.clone()),
+        (SCRAPE_INTERVAL, interval.to_string()),
+        (SCRAPE_TIMEOUT, timeout.to_string()),
+        (METRICS_PATH, sc.metrics_path.clone()),
+        (SCHEME, sc.scheme.clone()),
+    ] {
+        if lset.get(name).is_none() {
+            lset.set(name, &value);
+        }
+    }
+    for (k, vs) in &sc.params {
+        let name = format!("{PARAM_PREFIX}{k}");
+        if lset.get(&name).is_none()
+            && let Some(v) = vs.first()
+        {
+            lset.set(&name, v);
+        }
+    }
+    let discovered_labels = lset.clone();
+    let Some(mut lset) = relabel(&lset, &sc.relabel_configs) else {
+        return Ok(None);
+    };
+    let address = lset
+        .get(ADDRESS)
+        .filter(|a| !a.is_empty())
+        .ok_or("no address")?
+        .to_string();
+    if lset.get("instance").is_none() {
+        lset.set("instance", &address);
+    }
+    let dur = |name: &str| -> Result<Duration, String> {
+        let v = lset.get(name).unwrap_or_default();
+        parse_duration(v).map_err(|e| format!("{name}: {e}"))
+    };
+    let (interval, timeout) = (dur(SCRAPE_INTERVAL)?, dur(SCRAPE_TIMEOUT)?);
+    let mut url = format!(
+        "{}://{}{}",
+        lset.get(SCHEME).unwrap_or("http"),
+        address,
+        lset.get(METRICS_PATH).unwrap_or("/metrics")
+    );
+    let query: Vec<String> = lset
+        .iter()
+        .filter_map(|l| {
+            l.name
+                .strip_prefix(PARAM_PREFIX)
+                .map(|k| format!("{}={}", enc(k), enc(&l.value)))
+        })
+        .collect();
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query.join("&"));
+    }
+    let labels = Labels::new(
+        lset.iter()
+            .filter(|l| !l.name.starts_with("__"))
+            .map(|l| (l.name.clone(), l.value.clone())),
+    );
+    Ok(Some(Target {
+        job: sc.job_name.clone(),
+        url,
+        labels,
+        discovered_labels,
+        interval,
+        timeout,
+        honor_labels: sc.honor_labels,
+        honor_timestamps: sc.honor_timestamps,
+        metric_relabel: Arc::new(sc.metric_relabel_configs.clone()),
+    }))
+}
+
+/// Percent-encodes a URL query component.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Resolves every static target of every scrape config.
 pub fn static_targets(global: &GlobalConfig, configs: &[ScrapeConfig]) -> Vec<Target> {
     let mut out = Vec::new();
     for sc in configs {
         for group in &sc.static_configs {
             for addr in &group.targets {
-                let mut pairs: Vec<(String, String)> = global
-                    .external_labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                pairs.extend(group.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-                pairs.push(("job".into(), sc.job_name.clone()));
-                if !group.labels.contains_key("instance") {
-                    pairs.push(("instance".into(), addr.clone()));
+                let mut pairs: Vec<(String, String)> =
+                    group.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                pairs.push((ADDRESS.into(), addr.clone()));
+                match build_target(sc, global, Labels::new(pairs)) {
+                    Ok(Some(mut t)) => {
+                        for (k, v) in &global.external_labels {
+                            if t.labels.get(k).is_none() {
+                                t.labels.set(k, v);
+                            }
+                        }
+                        out.push(t)
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(job = %sc.job_name, target = %addr, error = %e, "target skipped"),
                 }
-                let mut url = format!("{}://{}{}", sc.scheme, addr, sc.metrics_path);
-                let query: Vec<String> = sc
-                    .params
-                    .iter()
-                    .flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k}={v}")))
-                    .collect();
-                if !query.is_empty() {
-                    url.push('?');
-                    url.push_str(&query.join("&"));
-                }
-                out.push(Target {
-                    job: sc.job_name.clone(),
-                    url,
-                    labels: Labels::new(pairs),
-                    interval: sc.interval(global).0,
-                    timeout: sc.timeout(global).0,
-                    honor_labels: sc.honor_labels,
-                    honor_timestamps: sc.honor_timestamps,
-                });
             }
         }
     }
@@ -126,34 +216,51 @@ pub fn static_targets(global: &GlobalConfig, configs: &[ScrapeConfig]) -> Vec<Ta
 mod tests {
     use super::*;
 
-    fn target(honor: bool) -> Target {
-        Target {
-            job: "node".into(),
-            url: "http://h:1/metrics".into(),
-            labels: Labels::new([("job", "node"), ("instance", "h:1")]),
-            interval: Duration::from_secs(15),
-            timeout: Duration::from_secs(10),
-            honor_labels: honor,
-            honor_timestamps: true,
-        }
+    fn scrape_config(yaml: &str) -> ScrapeConfig {
+        serde_yaml::from_str(yaml).unwrap()
     }
 
     #[test]
     fn conflicting_labels_are_exported_unless_honored() {
+        let sc = scrape_config("job_name: node\nstatic_configs: [{targets: ['h:1']}]");
+        let mut t = static_targets(&GlobalConfig::default(), &[sc]).remove(0);
         let scraped = Labels::new([("__name__", "x"), ("job", "inner")]);
-        let merged = target(false).merge_labels(&scraped);
+        let merged = t.merge_labels(&scraped);
         assert_eq!(merged.get("job"), Some("node"));
         assert_eq!(merged.get("exported_job"), Some("inner"));
         assert_eq!(merged.get("instance"), Some("h:1"));
-        let honored = target(true).merge_labels(&scraped);
+        t.honor_labels = true;
+        let honored = t.merge_labels(&scraped);
         assert_eq!(honored.get("job"), Some("inner"));
         assert_eq!(honored.get("exported_job"), None);
+        assert!(t.offset() < t.interval);
     }
 
     #[test]
-    fn offset_is_stable_and_within_interval() {
-        let t = target(false);
-        assert_eq!(t.offset(), t.offset());
-        assert!(t.offset() < t.interval);
+    fn relabel_configs_rewrite_address_params_and_drop_targets() {
+        let sc = scrape_config(
+            r#"
+job_name: blackbox
+metrics_path: /probe
+params: { module: [http_2xx] }
+static_configs:
+  - targets: ["example.org:80", "skip.me:80"]
+    labels: { team: a }
+relabel_configs:
+  - { source_labels: [__address__], regex: "skip.*", action: drop }
+  - { source_labels: [__address__], target_label: __param_target }
+  - { source_labels: [__param_target], target_label: instance }
+  - { target_label: __address__, replacement: "127.0.0.1:9115" }
+"#,
+        );
+        let ts = static_targets(&GlobalConfig::default(), &[sc]);
+        assert_eq!(ts.len(), 1);
+        let t = &ts[0];
+        assert_eq!(t.url, "http://127.0.0.1:9115/probe?module=http_2xx&target=example.org%3A80");
+        assert_eq!(
+            t.labels,
+            Labels::new([("instance", "example.org:80"), ("job", "blackbox"), ("team", "a")])
+        );
+        assert_eq!(t.discovered_labels.get("__address__"), Some("example.org:80"));
     }
 }

@@ -7,5 +7,7 @@
 mod support;
 
 mod config_check;
+mod openmetrics;
 mod pipeline;
+mod promqltest;
 mod sink_exactly_once;

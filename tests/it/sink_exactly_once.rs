@@ -20,7 +20,7 @@ use crate::support::sluice::TestConfig;
 use crate::support::{eventually, free_port};
 
 /// (rows, distinct (series, timestamp) pairs) over every published segment.
-pub fn count_segment_rows(root: &Path) -> (usize, usize) {
+pub(crate) fn count_segment_rows(root: &Path) -> (usize, usize) {
     let mut rows = 0;
     let mut seen = HashSet::new();
     for path in sluice_sink::segment::layout::list_segments(root, "samples").unwrap() {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::*;
 
-const DIR: &str = "/work/shared/testdata/exposition";
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/exposition");
 
 /// `None` (and a notice) when the shared test data is absent.
 #[allow(clippy::print_stderr)]

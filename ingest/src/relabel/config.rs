@@ -162,7 +162,6 @@ pub const DEFAULT_REPLACEMENT: &str = "$1";
 
 /// One entry of `relabel_configs` / `metric_relabel_configs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RelabelConfig {
     /// Labels whose values are joined with `separator` to form the input.
     #[serde(default)]

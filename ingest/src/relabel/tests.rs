@@ -41,8 +41,8 @@ fn actions_are_case_insensitive_and_unknown_ones_rejected() {
         e.to_string().contains("unknown relabel action \"explode\""),
         "{e}"
     );
-    let e = serde_yaml::from_str::<RelabelConfig>("{target_label: x, colour: red}").unwrap_err();
-    assert!(e.to_string().contains("unknown field"), "{e}");
+    // Unknown keys are reported by the config loader (serde_ignored), with
+    // every other problem of the file; see src/config.rs.
 }
 
 #[test]

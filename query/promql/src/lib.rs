@@ -17,6 +17,9 @@ pub mod promqltest;
 pub mod source;
 pub mod value;
 
+#[cfg(test)]
+mod smoke_tests;
+
 pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryResult};
 pub use source::{MatchOp, Matcher, MemorySource, SeriesSource, SourceError};
 pub use value::{InstantSample, RangeSeries, Value};

@@ -14,7 +14,7 @@ use sluice_promql::{MatchOp, Matcher, SeriesSource};
 
 use super::AppState;
 use super::params::{MAX_TIME_MS, MIN_TIME_MS, Params};
-use super::query::optional_time;
+use super::query::time_param as optional_time;
 use super::response::{ApiError, labels_json, success};
 
 /// The matcher sets of a `match[]` selector (several for `or` selectors).
@@ -91,7 +91,7 @@ async fn matching_series(st: &AppState, selectors: &[&str], w: &Window) -> Resul
 }
 
 /// `GET|POST /api/v1/series`
-pub async fn series(
+pub(super) async fn series(
     State(st): State<AppState>,
     method: Method,
     RawQuery(q): RawQuery,
@@ -110,7 +110,7 @@ pub async fn series(
 }
 
 /// `GET|POST /api/v1/labels`
-pub async fn labels(
+pub(super) async fn labels(
     State(st): State<AppState>,
     method: Method,
     RawQuery(q): RawQuery,
@@ -144,7 +144,7 @@ pub async fn labels(
 }
 
 /// `GET /api/v1/label/<name>/values`
-pub async fn label_values(
+pub(super) async fn label_values(
     State(st): State<AppState>,
     Path(name): Path<String>,
     method: Method,

@@ -9,11 +9,11 @@ use sluice_model::parse_duration;
 
 /// All parameters of one request.
 #[derive(Debug, Default, Clone)]
-pub struct Params(Vec<(String, String)>);
+pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
     /// Merges the query string and, for a form POST, the body.
-    pub fn from_request(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
+    pub(super) fn from_request(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
         let mut v: Vec<(String, String)> = query
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
@@ -28,12 +28,12 @@ impl Params {
     }
 
     /// First value of `key` (form values come after query values).
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of `key`, e.g. `match[]`.
-    pub fn all(&self, key: &str) -> Vec<&str> {
+    pub(super) fn all(&self, key: &str) -> Vec<&str> {
         self.0
             .iter()
             .filter(|(k, _)| k == key)
@@ -43,9 +43,9 @@ impl Params {
 }
 
 /// Prometheus' smallest and largest representable times, used as defaults.
-pub const MIN_TIME_MS: i64 = -9_223_372_036_854_775 / 1000 * 1000;
+pub(super) const MIN_TIME_MS: i64 = -9_223_372_036_854_775 / 1000 * 1000;
 /// See [`MIN_TIME_MS`].
-pub const MAX_TIME_MS: i64 = 9_223_372_036_854_775 / 1000 * 1000;
+pub(super) const MAX_TIME_MS: i64 = 9_223_372_036_854_775 / 1000 * 1000;
 
 /// Parses a time parameter: Unix seconds (float) or RFC 3339.
 pub fn parse_time(s: &str) -> Result<i64, String> {

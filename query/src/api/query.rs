@@ -22,7 +22,7 @@ fn required<'a>(p: &'a Params, key: &str) -> Result<&'a str, ApiError> {
         .ok_or_else(|| ApiError::bad_data(format!("invalid parameter \"{key}\": missing")))
 }
 
-fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, ApiError> {
+pub(crate) fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, ApiError> {
     match p.get(key) {
         None | Some("") => Ok(default),
         Some(s) => parse_time(s).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{key}\": {e}"))),
@@ -30,7 +30,7 @@ fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, ApiError> {
 }
 
 /// Instant query.
-pub async fn instant(
+pub(super) async fn instant(
     State(st): State<AppState>,
     method: Method,
     RawQuery(q): RawQuery,
@@ -45,7 +45,7 @@ pub async fn instant(
 }
 
 /// Range query.
-pub async fn range(
+pub(super) async fn range(
     State(st): State<AppState>,
     method: Method,
     RawQuery(q): RawQuery,
@@ -79,4 +79,4 @@ pub async fn range(
     Ok(success(value_json(&res.value), &res.warnings, &res.infos))
 }
 
-pub(crate) use time_param as optional_time;
+

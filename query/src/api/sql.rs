@@ -12,7 +12,7 @@ use crate::QueryLayerError;
 
 /// Runs `query` (form/URL parameter, or a `text/plain`/`application/sql`
 /// body). `format=text` returns an ASCII table instead of JSON.
-pub async fn sql(
+pub(super) async fn sql(
     State(st): State<AppState>,
     method: Method,
     RawQuery(q): RawQuery,

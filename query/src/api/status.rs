@@ -12,7 +12,7 @@ use super::response::success;
 pub const PROMETHEUS_COMPAT_VERSION: &str = concat!("3.5.0-sluice.", env!("CARGO_PKG_VERSION"));
 
 /// `/api/v1/status/buildinfo`
-pub async fn buildinfo() -> Response {
+pub(super) async fn buildinfo() -> Response {
     success(
         json!({
             "version": PROMETHEUS_COMPAT_VERSION,
@@ -28,7 +28,7 @@ pub async fn buildinfo() -> Response {
 }
 
 /// `/metrics`: Sluice's self-telemetry in the text format.
-pub async fn metrics() -> Response {
+pub(super) async fn metrics() -> Response {
     (
         StatusCode::OK,
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -38,6 +38,6 @@ pub async fn metrics() -> Response {
 }
 
 /// `/-/healthy`: the process serves HTTP.
-pub async fn healthy() -> &'static str {
+pub(super) async fn healthy() -> &'static str {
     "Sluice is Healthy.\n"
 }

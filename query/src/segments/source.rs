@@ -24,10 +24,16 @@ use super::index::SegmentIndex;
 use super::table::SegmentTable;
 
 /// Series from the Parquet segments.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SegmentSource {
     index: Arc<SegmentIndex>,
     ctx: SessionContext,
+}
+
+impl std::fmt::Debug for SegmentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentSource").field("index", &self.index).finish_non_exhaustive()
+    }
 }
 
 impl SegmentSource {

@@ -9,7 +9,7 @@ use super::free_port;
 use super::process::Proc;
 
 /// Where the tansu binary is: `$SLUICE_TANSU`, else the install cache.
-pub fn tansu_binary() -> PathBuf {
+pub(crate) fn tansu_binary() -> PathBuf {
     if let Ok(p) = std::env::var("SLUICE_TANSU") {
         return PathBuf::from(p);
     }
@@ -24,20 +24,18 @@ pub fn tansu_binary() -> PathBuf {
 }
 
 /// A broker on a free loopback port with its storage in `dir`.
-pub struct Broker {
-    pub port: u16,
-    pub proc: Proc,
-    dir: PathBuf,
+pub(crate) struct Broker {
+    pub(crate) port: u16,
+    pub(crate) proc: Proc,
 }
 
 impl Broker {
     /// Starts tansu and waits until it accepts connections.
-    pub fn start(dir: &Path) -> Broker {
+    pub(crate) fn start(dir: &Path) -> Broker {
         let port = free_port();
         let b = Broker {
             port,
             proc: Self::spawn(dir, port),
-            dir: dir.to_path_buf(),
         };
         b.wait_ready();
         b
@@ -47,6 +45,8 @@ impl Broker {
         std::fs::create_dir_all(dir).unwrap();
         let url = format!("tcp://127.0.0.1:{port}");
         let mut cmd = Command::new(tansu_binary());
+        // tansu resolves `sqlite://PATH` against its working directory.
+        cmd.current_dir(dir);
         cmd.args([
             "broker",
             "--listener-url",
@@ -54,7 +54,7 @@ impl Broker {
             "--advertised-listener-url",
             &url,
             "--storage-engine",
-            &format!("sqlite://{}/bus.db", dir.display()),
+            "sqlite://bus.db",
         ]);
         Proc::spawn("tansu", cmd, &dir.join("tansu.log"))
     }
@@ -68,15 +68,7 @@ impl Broker {
     }
 
     /// `host:port` for `kafka.brokers`.
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the broker (SIGKILL) and starts it again on the same port and
-    /// storage: an outage.
-    pub fn restart(&mut self) {
-        self.proc.kill9();
-        self.proc = Self::spawn(&self.dir, self.port);
-        self.wait_ready();
     }
 }

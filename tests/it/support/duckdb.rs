@@ -3,7 +3,7 @@
 use std::process::Command;
 
 /// Runs `sql` in DuckDB and returns the first column of the first row.
-pub fn scalar(sql: &str) -> String {
+pub(crate) fn scalar(sql: &str) -> String {
     let out = Command::new("python3")
         .args([
             "-c",
@@ -21,7 +21,7 @@ pub fn scalar(sql: &str) -> String {
 }
 
 /// `read_parquet` over every segment of the samples table.
-pub fn samples_relation(segments: &std::path::Path) -> String {
+pub(crate) fn samples_relation(segments: &std::path::Path) -> String {
     format!(
         "read_parquet('{}/samples/*/*.parquet', union_by_name = true)",
         segments.display()

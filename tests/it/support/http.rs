@@ -10,7 +10,7 @@ use axum::routing::get;
 use serde_json::Value;
 
 /// An exporter serving whatever body the test sets.
-pub struct Exporter {
+pub(crate) struct Exporter {
     pub port: u16,
     body: Arc<Mutex<String>>,
     _task: tokio::task::JoinHandle<()>,
@@ -18,7 +18,7 @@ pub struct Exporter {
 
 impl Exporter {
     /// Serves `body` at `/metrics` as text format 0.0.4.
-    pub async fn start(body: &str) -> Exporter {
+    pub(crate) async fn start(body: &str) -> Exporter {
         let body = Arc::new(Mutex::new(body.to_string()));
         let app = Router::new()
             .route(
@@ -42,17 +42,17 @@ impl Exporter {
     }
 
     /// Replaces the exposition.
-    pub fn set(&self, body: &str) {
+    pub(crate) fn set(&self, body: &str) {
         *self.body.lock().unwrap() = body.to_string();
     }
 
-    pub fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 }
 
 /// GET `url` and parse JSON; returns (status, body).
-pub async fn get_json(url: &str) -> (u16, Value) {
+pub(crate) async fn get_json(url: &str) -> (u16, Value) {
     let r = reqwest::get(url).await.expect("HTTP request");
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();
@@ -60,7 +60,7 @@ pub async fn get_json(url: &str) -> (u16, Value) {
 }
 
 /// POST a form and parse JSON; returns (status, body).
-pub async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let body: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();

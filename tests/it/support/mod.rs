@@ -2,17 +2,17 @@
 //! exporter, the `sluice` binary, each on a free loopback port and torn
 //! down when dropped.
 
-pub mod broker;
-pub mod duckdb;
-pub mod http;
-pub mod process;
-pub mod sluice;
+pub(crate) mod broker;
+pub(crate) mod duckdb;
+pub(crate) mod http;
+pub(crate) mod process;
+pub(crate) mod sluice;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -20,7 +20,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -35,4 +35,13 @@ where
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// `../shared/testdata` beside the repository (override: `SLUICE_TESTDATA`).
+pub(crate) fn testdata() -> std::path::PathBuf {
+    let p = std::env::var_os("SLUICE_TESTDATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    assert!(p.is_dir(), "test data not found at {} (set SLUICE_TESTDATA)", p.display());
+    p
 }

@@ -4,15 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// A running child; killed on drop.
-pub struct Proc {
-    pub name: String,
+pub(crate) struct Proc {
     pub child: Child,
     pub log: PathBuf,
 }
 
 impl Proc {
     /// Spawns `cmd` with stdout and stderr appended to `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Proc {
+    pub(crate) fn spawn(name: &str, mut cmd: Command, log: &Path) -> Proc {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -26,20 +25,19 @@ impl Proc {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
         Proc {
-            name: name.to_string(),
             child,
             log: log.to_path_buf(),
         }
     }
 
     /// SIGKILL, as a crash would.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM and wait for a clean exit; returns the exit status.
-    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+    pub(crate) fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -47,7 +45,7 @@ impl Proc {
     }
 
     /// The process's output so far.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

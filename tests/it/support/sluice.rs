@@ -7,12 +7,12 @@ use super::free_port;
 use super::process::Proc;
 
 /// The binary cargo built for these tests.
-pub fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
 }
 
 /// A config for one test: broker, segment dir, API port, scrape targets.
-pub struct TestConfig {
+pub(crate) struct TestConfig {
     pub dir: PathBuf,
     pub brokers: String,
     pub listen_port: u16,
@@ -23,7 +23,7 @@ pub struct TestConfig {
 }
 
 impl TestConfig {
-    pub fn new(dir: &Path, brokers: String) -> Self {
+    pub(crate) fn new(dir: &Path, brokers: String) -> Self {
         TestConfig {
             dir: dir.to_path_buf(),
             brokers,
@@ -35,16 +35,16 @@ impl TestConfig {
         }
     }
 
-    pub fn segments(&self) -> PathBuf {
+    pub(crate) fn segments(&self) -> PathBuf {
         self.dir.join("segments")
     }
 
-    pub fn api(&self) -> String {
+    pub(crate) fn api(&self) -> String {
         format!("http://127.0.0.1:{}", self.listen_port)
     }
 
     /// Writes the YAML and returns its path.
-    pub fn write(&self) -> PathBuf {
+    pub(crate) fn write(&self) -> PathBuf {
         let mut jobs = String::new();
         for (job, targets) in &self.targets {
             let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
@@ -69,7 +69,7 @@ impl TestConfig {
     }
 
     /// Starts `sluice <role> --config ...`.
-    pub fn start(&self, role: &str) -> Proc {
+    pub(crate) fn start(&self, role: &str) -> Proc {
         let cfg = self.write();
         let mut cmd = Command::new(binary());
         cmd.args([role, "--config"]).arg(&cfg);

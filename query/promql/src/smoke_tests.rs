@@ -1,7 +1,7 @@
 //! End-to-end checks of the priority-1 subset through `MemorySource`.
 
 use sluice_model::{Labels, Sample, TimeSeries, stale_nan};
-use sluice_promql::{Engine, MemorySource, Value};
+use crate::{Engine, MemorySource, Value};
 
 fn series(pairs: &[(&str, &str)], pts: &[(i64, f64)]) -> TimeSeries {
     TimeSeries {
@@ -82,13 +82,13 @@ struct Counting {
 }
 
 #[async_trait::async_trait]
-impl sluice_promql::SeriesSource for Counting {
+impl crate::SeriesSource for Counting {
     async fn select(
         &self,
-        matchers: &[sluice_promql::Matcher],
+        matchers: &[crate::Matcher],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<TimeSeries>, sluice_promql::SourceError> {
+    ) -> Result<Vec<TimeSeries>, crate::SourceError> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.select(matchers, start_ms, end_ms).await
     }
@@ -117,7 +117,7 @@ async fn overlapping_selectors_are_fetched_once() {
 
 #[tokio::test]
 async fn max_samples_is_an_execution_error() {
-    let e = Engine::new(sluice_promql::EngineOptions {
+    let e = Engine::new(crate::EngineOptions {
         max_samples: 10,
         ..Default::default()
     });
@@ -157,11 +157,11 @@ fn query_futures_are_send() {
     assert_send(&f);
     let g = e.range(&src, "up", 0, 1, 1);
     assert_send(&g);
-    let h = sluice_promql::promqltest::run_script(
+    let h = crate::promqltest::run_script(
         "x.test",
         "",
         &e,
-        &sluice_promql::promqltest::memory_source_factory,
+        &crate::promqltest::memory_source_factory,
     );
     assert_send(&h);
 }
@@ -186,7 +186,7 @@ async fn name_dropping_merges_disjoint_series_and_rejects_overlaps() {
     // a is visible 0m..9m (5m lookback, left-open), b 20m..25m.
     assert_eq!(m[0].samples.len(), 10 + 6);
     // With a lookback long enough for a and b to meet, Prometheus fails.
-    let long = Engine::new(sluice_promql::EngineOptions {
+    let long = Engine::new(crate::EngineOptions {
         lookback_delta_ms: 20 * 60_000,
         ..Default::default()
     });
@@ -202,7 +202,7 @@ async fn name_dropping_merges_disjoint_series_and_rejects_overlaps() {
 
 #[tokio::test]
 async fn timeout_is_reported_as_prometheus_does() {
-    let e = Engine::new(sluice_promql::EngineOptions {
+    let e = Engine::new(crate::EngineOptions {
         timeout: std::time::Duration::ZERO,
         ..Default::default()
     });
