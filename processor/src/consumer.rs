@@ -77,7 +77,17 @@ pub struct BusConsumer {
 impl BusConsumer {
     /// Joins `group` on `topic`. Auto-commit is off: nothing is committed
     /// until [`BusConsumer::commit`] is called.
-    pub fn subscribe(kafka: &KafkaConfig, group: &str, topic: &str) -> Result<Self, ProcessorError> {
+    ///
+    /// `instance_id` makes this a static group member (KIP-345): a member
+    /// that restarts with the same id takes its partitions back at once,
+    /// instead of the group waiting for the dead member's session to time
+    /// out and rebalancing twice. It must be unique within the group.
+    pub fn subscribe(
+        kafka: &KafkaConfig,
+        group: &str,
+        topic: &str,
+        instance_id: Option<&str>,
+    ) -> Result<Self, ProcessorError> {
         let ownership = Arc::new(Mutex::new(Ownership::default()));
         let ctx = RebalanceTracker {
             topic: topic.to_string(),
@@ -91,6 +101,9 @@ impl BusConsumer {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "100");
+        if let Some(id) = instance_id {
+            cfg.set("group.instance.id", id);
+        }
         for (k, v) in &kafka.client {
             cfg.set(k, v);
         }

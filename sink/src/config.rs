@@ -18,6 +18,11 @@ pub struct SinkConfig {
     pub max_segment_samples: usize,
     /// Kafka consumer group of the sink.
     pub group_id: String,
+    /// Static group membership id of this sink instance; unique per
+    /// instance (in Kubernetes, the pod name). Empty means `sink-<hostname>`.
+    /// A restarted instance takes its partitions back at once instead of
+    /// waiting for the session timeout.
+    pub instance_id: String,
 }
 
 impl Default for SinkConfig {
@@ -27,11 +32,26 @@ impl Default for SinkConfig {
             flush_interval: PromDuration::from_secs(10),
             max_segment_samples: 2_000_000,
             group_id: "sluice-sink".into(),
+            instance_id: String::new(),
         }
     }
 }
 
 impl SinkConfig {
+    /// The static membership id in force.
+    pub fn instance_id(&self) -> String {
+        if !self.instance_id.is_empty() {
+            return self.instance_id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!("sink-{host}")
+    }
+
     /// Problems with the values, each with its config path.
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();

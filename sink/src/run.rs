@@ -69,7 +69,7 @@ pub async fn run_sink(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SinkError> {
     let topic = kafka.samples_topic();
-    let consumer = BusConsumer::subscribe(kafka, &cfg.group_id, &topic)?;
+    let consumer = BusConsumer::subscribe(kafka, &cfg.group_id, &topic, Some(&cfg.instance_id()))?;
     let reg = telemetry::global();
     let labels = [("table", SAMPLES_TABLE)];
     let m = SinkMetrics {

@@ -17,7 +17,7 @@ use sluice_model::{Labels, Sample, TimeSeries};
 
 use crate::support::broker::Broker;
 use crate::support::sluice::TestConfig;
-use crate::support::{eventually, free_port};
+use crate::support::free_port;
 
 /// (rows, distinct (series, timestamp) pairs) over every published segment.
 pub(crate) fn count_segment_rows(root: &Path) -> (usize, usize) {
@@ -100,14 +100,22 @@ async fn sink_survives_sigkill_with_no_loss_and_no_duplicates() {
     assert!(kills >= 5, "only {kills} kills");
     let expected = STEPS as usize * SERIES;
     let root = cfg.segments();
-    let (rows, distinct) = eventually(Duration::from_secs(60), "all samples in segments", || {
-        let root = root.clone();
-        async move {
-            let (rows, distinct) = count_segment_rows(&root);
-            (rows >= expected).then_some((rows, distinct))
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let (rows, distinct) = loop {
+        let (rows, distinct) = count_segment_rows(&root);
+        if rows >= expected {
+            break (rows, distinct);
         }
-    })
-    .await;
+        if std::time::Instant::now() > deadline {
+            let log = sink.output();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "only {rows}/{expected} samples in segments after 90s; sink log tail:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     // Let any in-flight flush finish, then count once more.
     tokio::time::sleep(Duration::from_secs(1)).await;
     sink.terminate();
