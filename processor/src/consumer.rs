@@ -1,12 +1,22 @@
-//! A consumer-group member that yields decoded records and commits by hand.
+//! A consumer that owns a fixed shard of a topic's partitions, yields
+//! decoded records, and commits by hand.
+//!
+//! Partitions are assigned explicitly (`partition % shard_count ==
+//! shard_index`, e.g. the StatefulSet ordinal), not by the group's
+//! rebalancing: every stage keeps the truth about what it has processed in
+//! its own durable output (the sink: segment file names), so a member must
+//! resume exactly where its output ends, which explicit assignment with a
+//! seek expresses directly. It also keeps the stages independent of broker
+//! quirks in group coordination (tansu does not reassign the partitions of
+//! a member that died, for instance). The group id is still used, for
+//! committing offsets, so lag is visible to standard Kafka tooling.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter};
 use sluice_model::{TimeSeries, bus};
@@ -26,98 +36,114 @@ pub struct BusRecord {
     pub series: Vec<TimeSeries>,
 }
 
-/// Partition ownership changes seen by librdkafka's rebalance callback.
-#[derive(Default)]
-struct Ownership {
-    assigned: BTreeSet<i32>,
-    revoked: BTreeSet<i32>,
+/// Which partitions an instance owns: those with
+/// `partition % count == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This instance's index, `0..count`.
+    pub index: u32,
+    /// Number of instances sharing the topic.
+    pub count: u32,
 }
 
-/// Records rebalances so the owner can drop buffers of revoked partitions.
-pub struct RebalanceTracker {
-    topic: String,
-    state: Arc<Mutex<Ownership>>,
-}
+impl Shard {
+    /// Everything: one instance.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
 
-impl ClientContext for RebalanceTracker {}
-
-impl ConsumerContext for RebalanceTracker {
-    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Rebalance::Revoke(tpl) = rebalance {
-            for e in tpl.elements_for_topic(&self.topic) {
-                st.assigned.remove(&e.partition());
-                st.revoked.insert(e.partition());
-            }
-            info!(topic = %self.topic, revoked = ?st.revoked, "partitions revoked");
-        }
-    }
-
-    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Rebalance::Assign(tpl) = rebalance {
-            for e in tpl.elements_for_topic(&self.topic) {
-                st.assigned.insert(e.partition());
-                st.revoked.remove(&e.partition());
-            }
-            info!(topic = %self.topic, assigned = ?st.assigned, "partitions assigned");
-        }
+    /// True if this shard owns `partition`.
+    pub fn owns(&self, partition: i32) -> bool {
+        partition as u32 % self.count.max(1) == self.index
     }
 }
 
-/// A consumer-group member on one samples topic.
+/// A consumer on one topic, reading its shard of partitions.
 pub struct BusConsumer {
-    consumer: StreamConsumer<RebalanceTracker>,
+    consumer: StreamConsumer,
     topic: String,
-    ownership: Arc<Mutex<Ownership>>,
+    partitions: Vec<i32>,
     poison: Counter,
     records: Counter,
 }
 
 impl BusConsumer {
-    /// Joins `group` on `topic`. Auto-commit is off: nothing is committed
-    /// until [`BusConsumer::commit`] is called.
-    ///
-    /// `instance_id` makes this a static group member (KIP-345): a member
-    /// that restarts with the same id takes its partitions back at once,
-    /// instead of the group waiting for the dead member's session to time
-    /// out and rebalancing twice. It must be unique within the group.
-    pub fn subscribe(
+    /// Assigns this shard's partitions of `topic` and positions each at
+    /// `resume(partition)` (the offset after the last one already
+    /// processed, from the caller's own durable state), else at the
+    /// group's committed offset, else at the beginning.
+    pub fn assign(
         kafka: &KafkaConfig,
         group: &str,
         topic: &str,
-        instance_id: Option<&str>,
+        shard: Shard,
+        resume: &dyn Fn(i32) -> Option<i64>,
     ) -> Result<Self, ProcessorError> {
-        let ownership = Arc::new(Mutex::new(Ownership::default()));
-        let ctx = RebalanceTracker {
-            topic: topic.to_string(),
-            state: ownership.clone(),
-        };
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &kafka.brokers)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "100");
-        if let Some(id) = instance_id {
-            cfg.set("group.instance.id", id);
-        }
         for (k, v) in &kafka.client {
             cfg.set(k, v);
         }
-        let consumer: StreamConsumer<RebalanceTracker> = cfg
-            .create_with_context(ctx)
+        let consumer: StreamConsumer = cfg
+            .create()
             .map_err(|e| ProcessorError::Kafka(format!("creating consumer: {e}")))?;
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .map_err(|e| ProcessorError::Kafka(format!("fetching metadata of {topic}: {e}")))?;
+        let partitions: Vec<i32> = md
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .filter(|p| shard.owns(*p))
+            .collect();
+        if partitions.is_empty() {
+            return Err(ProcessorError::Kafka(format!(
+                "topic {topic} has no partitions for shard {}/{}",
+                shard.index, shard.count
+            )));
+        }
+        let mut wanted = TopicPartitionList::new();
+        for p in &partitions {
+            wanted.add_partition(topic, *p);
+        }
+        // The group's committed offsets are only a fallback (the caller's
+        // output is the truth), so a broker that cannot answer is not fatal.
+        let committed: BTreeMap<i32, i64> = match consumer.committed_offsets(wanted, Duration::from_secs(10)) {
+            Ok(tpl) => tpl
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.partition(), o)),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => {
+                warn!(error = %e, "cannot read committed offsets; resuming from local state or the beginning");
+                BTreeMap::new()
+            }
+        };
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            let offset = match resume(*p).or_else(|| committed.get(p).copied()) {
+                Some(o) => Offset::Offset(o),
+                None => Offset::Beginning,
+            };
+            info!(topic, partition = p, ?offset, "assigned");
+            tpl.add_partition_offset(topic, *p, offset)
+                .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
+        }
         consumer
-            .subscribe(&[topic])
-            .map_err(|e| ProcessorError::Kafka(format!("subscribing to {topic}: {e}")))?;
+            .assign(&tpl)
+            .map_err(|e| ProcessorError::Kafka(format!("assigning {topic}: {e}")))?;
         let reg = telemetry::global();
         Ok(BusConsumer {
             consumer,
             topic: topic.to_string(),
-            ownership,
+            partitions,
             poison: reg.counter(
                 "sluice_consumer_poison_records_total",
                 "Records skipped because they could not be decoded.",
@@ -129,6 +155,11 @@ impl BusConsumer {
                 &[("topic", topic), ("group", group)],
             ),
         })
+    }
+
+    /// The partitions this consumer reads.
+    pub fn partitions(&self) -> &[i32] {
+        &self.partitions
     }
 
     /// Waits up to `wait` for the first record, then takes whatever else is
@@ -180,21 +211,9 @@ impl BusConsumer {
         }
     }
 
-    /// Partitions revoked since the last call; the caller drops any
-    /// uncommitted work for them (another member now owns them).
-    pub fn take_revoked(&self) -> BTreeSet<i32> {
-        let mut st = self.ownership.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut st.revoked)
-    }
-
-    /// Partitions currently assigned to this member.
-    pub fn assigned(&self) -> BTreeSet<i32> {
-        let st = self.ownership.lock().unwrap_or_else(|e| e.into_inner());
-        st.assigned.clone()
-    }
-
     /// Commits, per partition, the offset of the next record to read
-    /// (last durable offset + 1). Synchronous: returns once the broker has it.
+    /// (last durable offset + 1), for lag monitoring and as the fallback
+    /// resume point. Synchronous: returns once the broker has it.
     pub fn commit(&self, next_offsets: &BTreeMap<i32, i64>) -> Result<(), ProcessorError> {
         if next_offsets.is_empty() {
             return Ok(());
@@ -207,5 +226,19 @@ impl BusConsumer {
         self.consumer
             .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
             .map_err(|e| ProcessorError::Kafka(format!("committing {next_offsets:?}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_partitions() {
+        let shards = [Shard { index: 0, count: 3 }, Shard { index: 1, count: 3 }, Shard { index: 2, count: 3 }];
+        for p in 0..12 {
+            assert_eq!(shards.iter().filter(|s| s.owns(p)).count(), 1);
+        }
+        assert!((0..12).all(|p| Shard::ALL.owns(p)));
     }
 }

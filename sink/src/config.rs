@@ -18,11 +18,12 @@ pub struct SinkConfig {
     pub max_segment_samples: usize,
     /// Kafka consumer group of the sink.
     pub group_id: String,
-    /// Static group membership id of this sink instance; unique per
-    /// instance (in Kubernetes, the pod name). Empty means `sink-<hostname>`.
-    /// A restarted instance takes its partitions back at once instead of
-    /// waiting for the session timeout.
-    pub instance_id: String,
+    /// This instance's shard: it owns the partitions with
+    /// `partition % shard_count == shard_index` (in Kubernetes, the
+    /// StatefulSet ordinal).
+    pub shard_index: u32,
+    /// Number of sink instances sharing the topic.
+    pub shard_count: u32,
 }
 
 impl Default for SinkConfig {
@@ -32,26 +33,13 @@ impl Default for SinkConfig {
             flush_interval: PromDuration::from_secs(10),
             max_segment_samples: 2_000_000,
             group_id: "sluice-sink".into(),
-            instance_id: String::new(),
+            shard_index: 0,
+            shard_count: 1,
         }
     }
 }
 
 impl SinkConfig {
-    /// The static membership id in force.
-    pub fn instance_id(&self) -> String {
-        if !self.instance_id.is_empty() {
-            return self.instance_id.clone();
-        }
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
-        format!("sink-{host}")
-    }
-
     /// Problems with the values, each with its config path.
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();
@@ -63,6 +51,12 @@ impl SinkConfig {
         }
         if self.max_segment_samples == 0 {
             errs.push(format!("{path}.max_segment_samples: must be greater than 0"));
+        }
+        if self.shard_count == 0 || self.shard_index >= self.shard_count {
+            errs.push(format!(
+                "{path}.shard_index: must be below shard_count ({} >= {})",
+                self.shard_index, self.shard_count
+            ));
         }
         if self.group_id.is_empty() {
             errs.push(format!("{path}.group_id: must not be empty"));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter};
 use sluice_model::{Labels, Sample, TimeSeries};
-use sluice_processor::consumer::{BusConsumer, BusRecord};
+use sluice_processor::consumer::{BusConsumer, BusRecord, Shard};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -69,7 +69,22 @@ pub async fn run_sink(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SinkError> {
     let topic = kafka.samples_topic();
-    let consumer = BusConsumer::subscribe(kafka, &cfg.group_id, &topic, Some(&cfg.instance_id()))?;
+    let root = cfg.path.clone();
+    // Resume each partition right after its last published segment: temp
+    // files of a crashed flush are removed, they were never published.
+    let mut published: HashMap<i32, Option<i64>> = HashMap::new();
+    let resume = |p: i32| -> Option<i64> {
+        let _ = remove_temp_files(&root, SAMPLES_TABLE, p);
+        max_published_offset(&root, SAMPLES_TABLE, p).ok().flatten().map(|o| o + 1)
+    };
+    let shard = Shard {
+        index: cfg.shard_index,
+        count: cfg.shard_count,
+    };
+    let consumer = BusConsumer::assign(kafka, &cfg.group_id, &topic, shard, &resume)?;
+    for &p in consumer.partitions() {
+        published.insert(p, resume(p).map(|o| o - 1));
+    }
     let reg = telemetry::global();
     let labels = [("table", SAMPLES_TABLE)];
     let m = SinkMetrics {
@@ -83,9 +98,9 @@ pub async fn run_sink(
         ),
     };
     let mut sink = Sink {
-        root: cfg.path.clone(),
+        root,
         buffers: BTreeMap::new(),
-        published: HashMap::new(),
+        published,
         m,
     };
     info!(topic = %topic, path = %cfg.path.display(), "sink started");
@@ -97,11 +112,6 @@ pub async fn run_sink(
             _ = shutdown.changed() => Ok(Vec::new()),
         };
         let stopping = *shutdown.borrow();
-        for p in consumer.take_revoked() {
-            // Another member owns it now and will re-read what we buffered.
-            sink.buffers.remove(&p);
-            sink.published.remove(&p);
-        }
         match batch {
             Ok(records) => {
                 for r in records {
@@ -116,7 +126,11 @@ pub async fn run_sink(
         let full = sink.buffers.values().any(|b| b.samples >= cfg.max_segment_samples);
         if stopping || full || last_flush.elapsed() >= flush_every {
             let commits = sink.flush().await?;
-            consumer.commit(&commits)?;
+            // Segments are the truth; a failed commit only delays lag
+            // reporting, so it is logged, not fatal.
+            if let Err(e) = consumer.commit(&commits) {
+                warn!(error = %e, "offset commit failed");
+            }
             last_flush = Instant::now();
         }
         if stopping {
@@ -137,22 +151,7 @@ struct Sink {
 impl Sink {
     fn accept(&mut self, r: BusRecord) -> Result<(), SinkError> {
         let p = r.partition;
-        let published = match self.published.get(&p) {
-            Some(v) => *v,
-            None => {
-                // First record of a partition since start or assignment:
-                // learn what earlier runs already published.
-                let removed = remove_temp_files(&self.root, SAMPLES_TABLE, p)
-                    .map_err(|e| SinkError::io(&self.root, e))?;
-                let max = max_published_offset(&self.root, SAMPLES_TABLE, p)
-                    .map_err(|e| SinkError::io(&self.root, e))?;
-                if removed > 0 || max.is_some() {
-                    info!(partition = p, published_up_to = ?max, temp_files_removed = removed, "resuming partition");
-                }
-                self.published.insert(p, max);
-                max
-            }
-        };
+        let published = self.published.get(&p).copied().flatten();
         if published.is_some_and(|max| r.offset <= max) {
             self.m.replay_skipped.inc();
             return Ok(());

@@ -51,9 +51,13 @@ impl Exporter {
     }
 }
 
-/// GET `url` and parse JSON; returns (status, body).
+/// GET `url` and parse JSON; returns (status, body), or status 0 when the
+/// server cannot be reached (yet).
 pub(crate) async fn get_json(url: &str) -> (u16, Value) {
-    let r = reqwest::get(url).await.expect("HTTP request");
+    let r = match reqwest::get(url).await {
+        Ok(r) => r,
+        Err(e) => return (0, Value::String(e.to_string())),
+    };
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))

@@ -16,6 +16,7 @@ pub(crate) struct TestConfig {
     pub dir: PathBuf,
     pub brokers: String,
     pub listen_port: u16,
+    pub receive_port: u16,
     pub targets: Vec<(String, Vec<String>)>,
     pub scrape_interval: &'static str,
     pub flush_interval: &'static str,
@@ -28,6 +29,7 @@ impl TestConfig {
             dir: dir.to_path_buf(),
             brokers,
             listen_port: free_port(),
+            receive_port: free_port(),
             targets: Vec::new(),
             scrape_interval: "1s",
             flush_interval: "1s",
@@ -54,7 +56,7 @@ impl TestConfig {
             ));
         }
         let yaml = format!(
-            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\nquery:\n  listen: \"127.0.0.1:{port}\"\n",
+            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\nquery:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n",
             si = self.scrape_interval,
             jobs = if jobs.is_empty() { "  []\n".to_string() } else { jobs },
             b = self.brokers,
@@ -62,6 +64,7 @@ impl TestConfig {
             seg = self.segments().display(),
             fi = self.flush_interval,
             port = self.listen_port,
+            rport = self.receive_port,
         );
         let path = self.dir.join("sluice.yml");
         std::fs::write(&path, yaml).unwrap();
