@@ -12,8 +12,10 @@ if ! command -v prometheus-node-exporter >/dev/null && [ "$(id -u)" = 0 ] && com
 fi
 TANSU="$(scripts/install-tansu.sh)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
-cargo build --release --bin sluice
-SLUICE="$CARGO_TARGET_DIR/release/sluice"
+# The dev profile builds dependencies optimised (Cargo.toml) and shares its
+# build with the test suite; use `cargo build --release` for production.
+cargo build --bin sluice
+SLUICE="$CARGO_TARGET_DIR/debug/sluice"
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }

@@ -56,8 +56,8 @@ const SECTIONS: [&str; 6] = ["global", "scrape_configs", "kafka", "sink", "query
 
 /// Reads and validates a config file.
 pub(crate) fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigErrors(vec![format!("{}: {e}", path.display())]))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigErrors(vec![format!("{}: {e}", path.display())]))?;
     parse(&text)
 }
 
@@ -91,7 +91,10 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     for k in map.keys() {
         match k.as_str() {
             Some(s) if SECTIONS.contains(&s) => {}
-            _ => errs.push(format!("{}: unknown section", serde_yaml::to_string(k).unwrap_or_default().trim())),
+            _ => errs.push(format!(
+                "{}: unknown section",
+                serde_yaml::to_string(k).unwrap_or_default().trim()
+            )),
         }
     }
     let mut cfg = Config {
@@ -123,10 +126,17 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
         let path = format!("scrape_configs[{i}]");
         errs.extend(sc.validate(&path, &cfg.global));
         if !jobs.insert(sc.job_name.clone()) {
-            errs.push(format!("{path}.job_name: {:?} is already used by another scrape config", sc.job_name));
+            errs.push(format!(
+                "{path}.job_name: {:?} is already used by another scrape config",
+                sc.job_name
+            ));
         }
     }
-    if errs.is_empty() { Ok(cfg) } else { Err(ConfigErrors(errs)) }
+    if errs.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigErrors(errs))
+    }
 }
 
 #[cfg(test)]

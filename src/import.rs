@@ -67,7 +67,11 @@ pub(crate) fn import(file: &Path, root: &Path, block_ms: i64) -> anyhow::Result<
             .map_err(|e| anyhow::anyhow!("{} (chunk {i}): {e}", file.display()))?;
         for s in expo.samples {
             let Some(ts) = s.timestamp_ms else {
-                bail!("{}: sample {} has no timestamp; backfill needs timestamps", file.display(), s.labels);
+                bail!(
+                    "{}: sample {} has no timestamp; backfill needs timestamps",
+                    file.display(),
+                    s.labels
+                );
             };
             let block = ts.div_euclid(block_ms);
             let h = s.labels.hash();

@@ -101,7 +101,10 @@ enum ExpositionFormat {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,datafusion=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Turns SIGINT/SIGTERM into a shutdown signal every role watches.
@@ -133,12 +136,20 @@ fn check_metrics(format: ExpositionFormat, strict: bool) -> ExitCode {
         ExpositionFormat::Openmetrics => Format::OpenMetrics,
     };
     let options = ParseOptions {
-        validation: if strict { Validation::Strict } else { Validation::Scrape },
+        validation: if strict {
+            Validation::Strict
+        } else {
+            Validation::Scrape
+        },
         ..ParseOptions::default()
     };
     match parse_with(&input, format, &options) {
         Ok(expo) => {
-            println!("{} samples, {} metric families: OK", expo.samples.len(), expo.metadata.len());
+            println!(
+                "{} samples, {} metric families: OK",
+                expo.samples.len(),
+                expo.metadata.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -204,7 +215,10 @@ fn run_test_promql(paths: &[PathBuf], verbose: bool) -> ExitCode {
             for f in &summary.files {
                 for fail in &f.failures {
                     if verbose {
-                        eprintln!("FAIL {}:{}: {}\n    {}", f.file, fail.line, fail.expr, fail.message);
+                        eprintln!(
+                            "FAIL {}:{}: {}\n    {}",
+                            f.file, fail.line, fail.expr, fail.message
+                        );
                     } else {
                         eprintln!("FAIL {}:{}: {}", f.file, fail.line, fail.expr);
                     }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use sluice_ingest::manager::ScrapeManager;
 use sluice_ingest::publish::KafkaPublisher;
+use sluice_ingest::receive;
+use sluice_ingest::receive::push::{PushStore, run_push_emitter};
 use sluice_ingest::target::static_targets;
 use sluice_ingest::topics::ensure_topics;
-use sluice_ingest::receive::push::{PushStore, run_push_emitter};
-use sluice_ingest::receive;
 use sluice_model::clock::{SystemClock, TimeProvider};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -33,7 +33,9 @@ async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
             }
         }
     }
-    Err(last.map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("kafka unavailable")))
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("kafka unavailable")))
 }
 
 /// Ingest: scrape workers, the remote_write receiver and the push API → Kafka.
@@ -46,7 +48,11 @@ pub(crate) async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyh
     );
     let clock: Arc<dyn TimeProvider> = Arc::new(SystemClock);
     let targets = static_targets(&cfg.global, &cfg.scrape_configs);
-    info!(targets = targets.len(), partitions = publisher.partitions(), "scrape role starting");
+    info!(
+        targets = targets.len(),
+        partitions = publisher.partitions(),
+        "scrape role starting"
+    );
     let manager = ScrapeManager::new(targets, publisher.clone(), clock.clone());
 
     let push = Arc::new(PushStore::new(clock.clone()));

@@ -120,7 +120,10 @@ impl ScrapeConfig {
             ));
         }
         if self.scheme != "http" && self.scheme != "https" {
-            errs.push(format!("{path}.scheme: must be http or https, got {:?}", self.scheme));
+            errs.push(format!(
+                "{path}.scheme: must be http or https, got {:?}",
+                self.scheme
+            ));
         }
         if !self.metrics_path.starts_with('/') {
             errs.push(format!(
@@ -161,7 +164,9 @@ pub fn is_valid_label_name(s: &str) -> bool {
 
 fn validate_target_address(t: &str) -> Result<(), String> {
     if t.contains('/') || t.contains(' ') {
-        return Err(format!("{t:?} is not a valid host:port (no scheme or path allowed)"));
+        return Err(format!(
+            "{t:?} is not a valid host:port (no scheme or path allowed)"
+        ));
     }
     let (host, port) = t
         .rsplit_once(':')

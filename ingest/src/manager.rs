@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use sluice_model::TimeSeries;
 use sluice_model::clock::TimeProvider;
 use sluice_model::telemetry::{self, Counter};
-use sluice_model::TimeSeries;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};

@@ -68,7 +68,9 @@ impl KafkaPublisher {
             .map_err(|e| IngestError::Kafka(format!("fetching metadata of {topic}: {e}")))?
         };
         if partitions == 0 {
-            return Err(IngestError::Kafka(format!("topic {topic} has no partitions (missing?)")));
+            return Err(IngestError::Kafka(format!(
+                "topic {topic} has no partitions (missing?)"
+            )));
         }
         let reg = telemetry::global();
         Ok(KafkaPublisher {
@@ -119,7 +121,11 @@ pub fn encode_records(series: Vec<TimeSeries>, partitions: i32) -> Vec<(i32, Vec
         let mut est = 0usize;
         for s in group {
             // Rough size: labels plus ~10 bytes per sample.
-            let size = s.labels.iter().map(|l| l.name.len() + l.value.len() + 4).sum::<usize>()
+            let size = s
+                .labels
+                .iter()
+                .map(|l| l.name.len() + l.value.len() + 4)
+                .sum::<usize>()
                 + s.samples.len() * 12
                 + 8;
             if est + size > MAX_RECORD_BYTES && !chunk.is_empty() {

@@ -149,10 +149,7 @@ pub async fn scrape_once(
         .filter(|h| !current.contains_key(h))
         .copied()
         .collect();
-    let added = current
-        .keys()
-        .filter(|h| !state.previous.contains_key(h))
-        .count();
+    let added = current.keys().filter(|h| !state.previous.contains_key(h)).count();
     for h in gone {
         if let Some(labels) = state.previous.remove(&h) {
             series.push(TimeSeries {
@@ -187,5 +184,9 @@ pub async fn scrape_once(
 
 /// Distinct series hashes in a batch (for tests and metrics).
 pub fn distinct_series(series: &[TimeSeries]) -> usize {
-    series.iter().map(|s| s.labels.hash()).collect::<HashSet<_>>().len()
+    series
+        .iter()
+        .map(|s| s.labels.hash())
+        .collect::<HashSet<_>>()
+        .len()
 }

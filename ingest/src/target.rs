@@ -204,7 +204,9 @@ pub fn static_targets(global: &GlobalConfig, configs: &[ScrapeConfig]) -> Vec<Ta
                         out.push(t)
                     }
                     Ok(None) => {}
-                    Err(e) => tracing::warn!(job = %sc.job_name, target = %addr, error = %e, "target skipped"),
+                    Err(e) => {
+                        tracing::warn!(job = %sc.job_name, target = %addr, error = %e, "target skipped")
+                    }
                 }
             }
         }
@@ -256,7 +258,10 @@ relabel_configs:
         let ts = static_targets(&GlobalConfig::default(), &[sc]);
         assert_eq!(ts.len(), 1);
         let t = &ts[0];
-        assert_eq!(t.url, "http://127.0.0.1:9115/probe?module=http_2xx&target=example.org%3A80");
+        assert_eq!(
+            t.url,
+            "http://127.0.0.1:9115/probe?module=http_2xx&target=example.org%3A80"
+        );
         assert_eq!(
             t.labels,
             Labels::new([("instance", "example.org:80"), ("job", "blackbox"), ("team", "a")])

@@ -100,7 +100,9 @@ impl fmt::Display for PromDuration {
 impl<'de> Deserialize<'de> for PromDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(PromDuration).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(PromDuration)
+            .map_err(serde::de::Error::custom)
     }
 }
 

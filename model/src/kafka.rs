@@ -58,7 +58,10 @@ impl KafkaConfig {
             ));
         }
         if self.partitions < 1 {
-            errs.push(format!("{path}.partitions: must be at least 1, got {}", self.partitions));
+            errs.push(format!(
+                "{path}.partitions: must be at least 1, got {}",
+                self.partitions
+            ));
         }
         if self.replication_factor < 1 {
             errs.push(format!(

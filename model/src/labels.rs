@@ -91,13 +91,7 @@ impl Labels {
 
     /// A copy without the metric name.
     pub fn without_metric_name(&self) -> Labels {
-        Labels(
-            self.0
-                .iter()
-                .filter(|l| l.name != METRIC_NAME)
-                .cloned()
-                .collect(),
-        )
+        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
     }
 
     /// Iterates labels in name order.

@@ -27,10 +27,7 @@ pub struct Sample {
 impl Sample {
     /// Shorthand constructor.
     pub fn new(timestamp_ms: i64, value: f64) -> Self {
-        Sample {
-            timestamp_ms,
-            value,
-        }
+        Sample { timestamp_ms, value }
     }
 }
 

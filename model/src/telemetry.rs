@@ -145,12 +145,17 @@ mod tests {
     #[test]
     fn renders_counters_and_gauges() {
         let r = Registry::default();
-        r.counter("sluice_x_total", "x things", &[("partition", "1")]).inc_by(3);
+        r.counter("sluice_x_total", "x things", &[("partition", "1")])
+            .inc_by(3);
         r.gauge("sluice_y_bytes", "y size", &[]).set(2.5);
         // Same name and labels share one cell.
-        r.counter("sluice_x_total", "x things", &[("partition", "1")]).inc();
+        r.counter("sluice_x_total", "x things", &[("partition", "1")])
+            .inc();
         let text = r.render();
         assert!(text.contains("sluice_x_total{partition=\"1\"} 4\n"), "{text}");
-        assert!(text.contains("# TYPE sluice_y_bytes gauge\nsluice_y_bytes 2.5\n"), "{text}");
+        assert!(
+            text.contains("# TYPE sluice_y_bytes gauge\nsluice_y_bytes 2.5\n"),
+            "{text}"
+        );
     }
 }

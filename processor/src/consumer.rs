@@ -112,7 +112,8 @@ impl BusConsumer {
         }
         // The group's committed offsets are only a fallback (the caller's
         // output is the truth), so a broker that cannot answer is not fatal.
-        let committed: BTreeMap<i32, i64> = match consumer.committed_offsets(wanted, Duration::from_secs(10)) {
+        let committed: BTreeMap<i32, i64> = match consumer.committed_offsets(wanted, Duration::from_secs(10))
+        {
             Ok(tpl) => tpl
                 .elements()
                 .iter()
@@ -187,9 +188,11 @@ impl BusConsumer {
 
     fn decode(&self, msg: &rdkafka::message::BorrowedMessage<'_>) -> BusRecord {
         self.records.inc();
-        let header = msg
-            .headers()
-            .and_then(|h| h.iter().find(|h| h.key == bus::FORMAT_HEADER).and_then(|h| h.value));
+        let header = msg.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == bus::FORMAT_HEADER)
+                .and_then(|h| h.value)
+        });
         let series = match bus::decode(header, msg.payload().unwrap_or_default()) {
             Ok(s) => s,
             Err(e) => {
@@ -235,7 +238,11 @@ mod tests {
 
     #[test]
     fn shards_partition_the_partitions() {
-        let shards = [Shard { index: 0, count: 3 }, Shard { index: 1, count: 3 }, Shard { index: 2, count: 3 }];
+        let shards = [
+            Shard { index: 0, count: 3 },
+            Shard { index: 1, count: 3 },
+            Shard { index: 2, count: 3 },
+        ];
         for p in 0..12 {
             assert_eq!(shards.iter().filter(|s| s.owns(p)).count(), 1);
         }

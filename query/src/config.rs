@@ -35,7 +35,10 @@ impl QueryConfig {
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            errs.push(format!("{path}.listen: {:?} is not an ip:port address", self.listen));
+            errs.push(format!(
+                "{path}.listen: {:?} is not an ip:port address",
+                self.listen
+            ));
         }
         if self.lookback_delta.0.is_zero() {
             errs.push(format!("{path}.lookback_delta: must be greater than 0"));

@@ -74,7 +74,10 @@ impl SqlService {
         end_ms: i64,
     ) -> Result<BTreeSet<String>, QueryLayerError> {
         let ctx = self.session()?;
-        let df = ctx.table(SAMPLES_TABLE).await.map_err(|e| QueryLayerError::Internal(e.to_string()))?;
+        let df = ctx
+            .table(SAMPLES_TABLE)
+            .await
+            .map_err(|e| QueryLayerError::Internal(e.to_string()))?;
         if df.schema().field_with_unqualified_name(label).is_err() {
             return Ok(BTreeSet::new());
         }
@@ -86,7 +89,11 @@ impl SqlService {
                     .and(col(COL_TIMESTAMP).lt_eq(ts(end_ms)))
                     .and(ident(label).is_not_null()),
             )
-            .and_then(|df| df.select(vec![cast(ident(label), arrow::datatypes::DataType::Utf8).alias("v")]))
+            .and_then(|df| {
+                df.select(vec![
+                    cast(ident(label), arrow::datatypes::DataType::Utf8).alias("v"),
+                ])
+            })
             .and_then(|df| df.distinct())
             .map_err(|e| QueryLayerError::Internal(e.to_string()))?
             .collect()

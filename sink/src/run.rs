@@ -75,7 +75,10 @@ pub async fn run_sink(
     let mut published: HashMap<i32, Option<i64>> = HashMap::new();
     let resume = |p: i32| -> Option<i64> {
         let _ = remove_temp_files(&root, SAMPLES_TABLE, p);
-        max_published_offset(&root, SAMPLES_TABLE, p).ok().flatten().map(|o| o + 1)
+        max_published_offset(&root, SAMPLES_TABLE, p)
+            .ok()
+            .flatten()
+            .map(|o| o + 1)
     };
     let shard = Shard {
         index: cfg.shard_index,
@@ -89,8 +92,16 @@ pub async fn run_sink(
     let labels = [("table", SAMPLES_TABLE)];
     let m = SinkMetrics {
         segments: reg.counter("sluice_sink_segments_total", "Segments published.", &labels),
-        samples: reg.counter("sluice_sink_samples_total", "Samples written to segments.", &labels),
-        bytes: reg.counter("sluice_sink_segment_bytes_total", "Bytes of segments published.", &labels),
+        samples: reg.counter(
+            "sluice_sink_samples_total",
+            "Samples written to segments.",
+            &labels,
+        ),
+        bytes: reg.counter(
+            "sluice_sink_segment_bytes_total",
+            "Bytes of segments published.",
+            &labels,
+        ),
         replay_skipped: reg.counter(
             "sluice_sink_replayed_records_skipped_total",
             "Records skipped because a published segment already holds them.",
@@ -123,7 +134,10 @@ pub async fn run_sink(
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-        let full = sink.buffers.values().any(|b| b.samples >= cfg.max_segment_samples);
+        let full = sink
+            .buffers
+            .values()
+            .any(|b| b.samples >= cfg.max_segment_samples);
         if stopping || full || last_flush.elapsed() >= flush_every {
             let commits = sink.flush().await?;
             // Segments are the truth; a failed commit only delays lag
@@ -187,7 +201,14 @@ impl Sink {
                 self.m.segments.inc();
                 self.m.samples.inc_by(meta.rows as u64);
                 self.m.bytes.inc_by(meta.bytes);
-                debug!(partition = p, first, last, rows = meta.rows, bytes = meta.bytes, "segment published");
+                debug!(
+                    partition = p,
+                    first,
+                    last,
+                    rows = meta.rows,
+                    bytes = meta.bytes,
+                    "segment published"
+                );
             }
             self.published.insert(p, Some(last));
             commits.insert(p, last + 1);

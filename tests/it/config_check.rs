@@ -20,7 +20,11 @@ scrape_configs:
 "#,
     )
     .unwrap();
-    let out = Command::new(binary()).args(["check", "config"]).arg(&path).output().unwrap();
+    let out = Command::new(binary())
+        .args(["check", "config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for needle in [
@@ -34,7 +38,11 @@ scrape_configs:
     }
     // A role refuses to start with the same report (exit code 2), without
     // touching the (unreachable) broker.
-    let out = Command::new(binary()).args(["all", "--config"]).arg(&path).output().unwrap();
+    let out = Command::new(binary())
+        .args(["all", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kafka.partitions"));
 }

@@ -3,6 +3,8 @@
 //! Parquet files (read back with the parquet crate and DuckDB).
 //!
 //! One test binary on purpose: every test binary links DataFusion again.
+//! Tests report the figures they measured on stderr (`--nocapture` shows them).
+#![allow(clippy::print_stderr)]
 
 mod support;
 

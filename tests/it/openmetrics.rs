@@ -10,7 +10,10 @@ use crate::support::testdata;
 #[test]
 fn openmetrics_suite_via_check_metrics() {
     let dir = testdata().join("openmetrics/parsers");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     let (mut passed, mut failed) = (0, Vec::new());
     for case in &cases {

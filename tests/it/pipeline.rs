@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::sink_exactly_once::count_segment_rows;
 use crate::support::broker::Broker;
 use crate::support::http::{Exporter, get_json, post_form};
 use crate::support::process::Proc;
 use crate::support::sluice::TestConfig;
 use crate::support::{duckdb, eventually, free_port};
-use crate::sink_exactly_once::count_segment_rows;
 
 fn node_exporter(dir: &std::path::Path) -> (Proc, String) {
     let port = free_port();
@@ -47,7 +47,11 @@ async fn sql_scalar(api: &str, sql: &str) -> String {
     let (status, v) = post_form(&format!("{api}/api/v1/sql"), &[("query", sql)]).await;
     assert_eq!(status, 200, "{v}");
     let row = &v["data"][0];
-    let val = row.as_object().and_then(|o| o.values().next()).cloned().unwrap_or(Value::Null);
+    let val = row
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or(Value::Null);
     match val {
         Value::String(s) => s,
         other => other.to_string(),
@@ -87,7 +91,8 @@ async fn scrape_to_promql_and_sql_survives_sigkill() {
         let api = api.clone();
         async move {
             let (s, v) = get_json(&format!("{api}/api/v1/query?query=up")).await;
-            (s == 200 && result(&v).len() == 3 && result(&v).iter().all(|r| r["value"][1] == "1")).then_some(v)
+            (s == 200 && result(&v).len() == 3 && result(&v).iter().all(|r| r["value"][1] == "1"))
+                .then_some(v)
         }
     })
     .await;
@@ -104,9 +109,19 @@ async fn scrape_to_promql_and_sql_survives_sigkill() {
     );
     let (s, v) = get_json(&url).await;
     assert_eq!(s, 200, "{v}");
-    let modes: Vec<&str> = result(&v).iter().filter_map(|r| r["metric"]["mode"].as_str()).collect();
-    assert!(modes.contains(&"idle") && modes.contains(&"user"), "modes: {modes:?} in {v}");
-    assert!(result(&v).iter().all(|r| r["values"].as_array().is_some_and(|a| a.len() >= 3)));
+    let modes: Vec<&str> = result(&v)
+        .iter()
+        .filter_map(|r| r["metric"]["mode"].as_str())
+        .collect();
+    assert!(
+        modes.contains(&"idle") && modes.contains(&"user"),
+        "modes: {modes:?} in {v}"
+    );
+    assert!(
+        result(&v)
+            .iter()
+            .all(|r| r["values"].as_array().is_some_and(|a| a.len() >= 3))
+    );
 
     // 3. SIGKILL the whole process mid-ingestion, restart after a pause.
     sluice.kill9();
@@ -121,7 +136,10 @@ async fn scrape_to_promql_and_sql_survives_sigkill() {
     eventually(Duration::from_secs(90), "samples after the restart", || {
         let api = api.clone();
         async move {
-            let (s, v) = get_json(&format!("{api}/api/v1/query?query=timestamp(demo_requests_total)")).await;
+            let (s, v) = get_json(&format!(
+                "{api}/api/v1/query?query=timestamp(demo_requests_total)"
+            ))
+            .await;
             let newest = result(&v)
                 .iter()
                 .filter_map(|r| r["value"][1].as_str()?.parse::<f64>().ok())
@@ -137,7 +155,12 @@ async fn scrape_to_promql_and_sql_survives_sigkill() {
     let mut query_only = cfg.start("query");
     eventually(Duration::from_secs(30), "query role up", || {
         let api = api.clone();
-        async move { reqwest::get(format!("{api}/-/healthy")).await.ok().filter(|r| r.status().is_success()) }
+        async move {
+            reqwest::get(format!("{api}/-/healthy"))
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        }
     })
     .await;
     let rel = duckdb::samples_relation(&cfg.segments());

@@ -46,7 +46,10 @@ async fn promqltest_suites_through_segments_do_not_regress() {
         for f in &summary.files {
             counts.insert(format!("{suite}/{}", f.file), f.passed);
             for fail in &f.failures {
-                eprintln!("FAIL {suite}/{}:{} {}\n     {}", f.file, fail.line, fail.expr, fail.message);
+                eprintln!(
+                    "FAIL {suite}/{}:{} {}\n     {}",
+                    f.file, fail.line, fail.expr, fail.message
+                );
             }
         }
         eprintln!("== {suite}\n{summary}");
@@ -63,7 +66,11 @@ async fn promqltest_suites_through_segments_do_not_regress() {
         return;
     }
     let ratchet = read_ratchet();
-    assert!(!ratchet.is_empty(), "ratchet missing: {}", ratchet_path().display());
+    assert!(
+        !ratchet.is_empty(),
+        "ratchet missing: {}",
+        ratchet_path().display()
+    );
     let regressions: Vec<String> = ratchet
         .iter()
         .filter_map(|(k, want)| {
@@ -71,5 +78,9 @@ async fn promqltest_suites_through_segments_do_not_regress() {
             (got < *want).then(|| format!("{k}: {got} passed, ratchet {want}"))
         })
         .collect();
-    assert!(regressions.is_empty(), "promqltest regressions:\n{}", regressions.join("\n"));
+    assert!(
+        regressions.is_empty(),
+        "promqltest regressions:\n{}",
+        regressions.join("\n")
+    );
 }

@@ -16,8 +16,8 @@ use sluice_model::kafka::KafkaConfig;
 use sluice_model::{Labels, Sample, TimeSeries};
 
 use crate::support::broker::Broker;
-use crate::support::sluice::TestConfig;
 use crate::support::free_port;
+use crate::support::sluice::TestConfig;
 
 /// (rows, distinct (series, timestamp) pairs) over every published segment.
 pub(crate) fn count_segment_rows(root: &Path) -> (usize, usize) {
@@ -25,10 +25,16 @@ pub(crate) fn count_segment_rows(root: &Path) -> (usize, usize) {
     let mut seen = HashSet::new();
     for path in sluice_sink::segment::layout::list_segments(root, "samples").unwrap() {
         let file = std::fs::File::open(&path).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
         for batch in reader {
             let batch = batch.unwrap();
-            let ids = batch.column_by_name("__series_id__").unwrap().as_primitive::<UInt64Type>();
+            let ids = batch
+                .column_by_name("__series_id__")
+                .unwrap()
+                .as_primitive::<UInt64Type>();
             let ts = batch
                 .column_by_name("__timestamp__")
                 .unwrap()
@@ -68,7 +74,9 @@ async fn sink_survives_sigkill_with_no_loss_and_no_duplicates() {
         ..KafkaConfig::default()
     };
     ensure_topics(&kafka, &[kafka.samples_topic()]).await.unwrap();
-    let publisher = KafkaPublisher::connect(&kafka, kafka.samples_topic()).await.unwrap();
+    let publisher = KafkaPublisher::connect(&kafka, kafka.samples_topic())
+        .await
+        .unwrap();
     let poison: FutureProducer = sluice_ingest::topics::client_config(&kafka).create().unwrap();
 
     const STEPS: i64 = 120;

@@ -197,7 +197,10 @@ fn json_string<'a>(json: &'a str, key: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    const SUITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/openmetrics/parsers");
+    const SUITE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/openmetrics/parsers"
+    );
 
     #[test]
     fn json_scan_reads_flat_test_specs() {

@@ -1,7 +1,7 @@
 //! End-to-end checks of the priority-1 subset through `MemorySource`.
 
-use sluice_model::{Labels, Sample, TimeSeries, stale_nan};
 use crate::{Engine, MemorySource, Value};
+use sluice_model::{Labels, Sample, TimeSeries, stale_nan};
 
 fn series(pairs: &[(&str, &str)], pts: &[(i64, f64)]) -> TimeSeries {
     TimeSeries {
@@ -157,12 +157,7 @@ fn query_futures_are_send() {
     assert_send(&f);
     let g = e.range(&src, "up", 0, 1, 1);
     assert_send(&g);
-    let h = crate::promqltest::run_script(
-        "x.test",
-        "",
-        &e,
-        &crate::promqltest::memory_source_factory,
-    );
+    let h = crate::promqltest::run_script("x.test", "", &e, &crate::promqltest::memory_source_factory);
     assert_send(&h);
 }
 

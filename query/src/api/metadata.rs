@@ -21,7 +21,9 @@ use super::response::{ApiError, labels_json, success};
 pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, String> {
     let expr = parse(s)?;
     let Expr::VectorSelector(vs) = expr else {
-        return Err(format!("invalid parameter \"match[]\": {s:?} is not a series selector"));
+        return Err(format!(
+            "invalid parameter \"match[]\": {s:?} is not a series selector"
+        ));
     };
     let convert = |ms: &[promql_parser::label::Matcher]| -> Result<Vec<Matcher>, String> {
         let mut out: Vec<Matcher> = Vec::new();
@@ -58,7 +60,11 @@ fn window(p: &Params) -> Result<Window, ApiError> {
         Some(s) => match s.parse::<i64>() {
             Ok(n) if n > 0 => Some(n as usize),
             Ok(_) => None,
-            Err(_) => return Err(ApiError::bad_data(format!("invalid parameter \"limit\": cannot parse {s:?}"))),
+            Err(_) => {
+                return Err(ApiError::bad_data(format!(
+                    "invalid parameter \"limit\": cannot parse {s:?}"
+                )));
+            }
         },
     };
     Ok(Window {
@@ -69,10 +75,15 @@ fn window(p: &Params) -> Result<Window, ApiError> {
 }
 
 /// Distinct label sets matching any of the `match[]` selectors.
-async fn matching_series(st: &AppState, selectors: &[&str], w: &Window) -> Result<BTreeSet<Labels>, ApiError> {
+async fn matching_series(
+    st: &AppState,
+    selectors: &[&str],
+    w: &Window,
+) -> Result<BTreeSet<Labels>, ApiError> {
     let mut out = BTreeSet::new();
     for sel in selectors {
-        let sets = parse_selector(sel).map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
+        let sets = parse_selector(sel)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
         for matchers in sets {
             if matchers.iter().all(|m| m.matches_empty()) {
                 return Err(ApiError::bad_data(
@@ -105,7 +116,11 @@ pub(super) async fn series(
     }
     let w = window(&p)?;
     let set = matching_series(&st, &selectors, &w).await?;
-    let data: Vec<Json> = set.iter().take(w.limit.unwrap_or(usize::MAX)).map(labels_json).collect();
+    let data: Vec<Json> = set
+        .iter()
+        .take(w.limit.unwrap_or(usize::MAX))
+        .map(labels_json)
+        .collect();
     Ok(success(Json::Array(data), &[], &[]))
 }
 

@@ -13,7 +13,12 @@ pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
     /// Merges the query string and, for a form POST, the body.
-    pub(super) fn from_request(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
+    pub(super) fn from_request(
+        method: &Method,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Self {
         let mut v: Vec<(String, String)> = query
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
@@ -70,7 +75,9 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 pub fn parse_duration_param(s: &str) -> Result<i64, String> {
     if let Ok(f) = s.parse::<f64>() {
         if !f.is_finite() || f * 1000.0 > i64::MAX as f64 {
-            return Err(format!("cannot parse {s:?} to a valid duration. It overflows int64"));
+            return Err(format!(
+                "cannot parse {s:?} to a valid duration. It overflows int64"
+            ));
         }
         return Ok((f * 1000.0).round() as i64);
     }

@@ -75,8 +75,9 @@ pub(super) async fn range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let res = st.engine.range(st.source.as_ref(), query, start, end, step).await?;
+    let res = st
+        .engine
+        .range(st.source.as_ref(), query, start, end, step)
+        .await?;
     Ok(success(value_json(&res.value), &res.warnings, &res.infos))
 }
-
-

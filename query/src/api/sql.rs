@@ -45,7 +45,8 @@ pub(super) async fn sql(
     }
     let mut w = arrow::json::ArrayWriter::new(Vec::new());
     let refs: Vec<&arrow::array::RecordBatch> = batches.iter().collect();
-    w.write_batches(&refs).map_err(|e| ApiError::internal(e.to_string()))?;
+    w.write_batches(&refs)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     w.finish().map_err(|e| ApiError::internal(e.to_string()))?;
     let buf = w.into_inner();
     let rows: serde_json::Value = if buf.is_empty() {

@@ -32,7 +32,9 @@ pub struct SegmentSource {
 
 impl std::fmt::Debug for SegmentSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentSource").field("index", &self.index).finish_non_exhaustive()
+        f.debug_struct("SegmentSource")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,7 +72,12 @@ fn matcher_expr(m: &Matcher) -> Expr {
 
 #[async_trait]
 impl SeriesSource for SegmentSource {
-    async fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<TimeSeries>, SourceError> {
+    async fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, SourceError> {
         let name_matchers: Vec<&Matcher> = matchers.iter().filter(|m| m.name == METRIC_NAME).collect();
         let want = |metric: &str| name_matchers.iter().all(|m| m.matches(metric));
         let segments = self
@@ -130,7 +137,10 @@ fn string_at(a: &dyn Array, row: usize) -> Option<String> {
 }
 
 /// Groups scanned rows into series (first sample per timestamp wins).
-pub(crate) fn rows_to_series(batches: &[RecordBatch], label_cols: &[String]) -> Result<Vec<TimeSeries>, String> {
+pub(crate) fn rows_to_series(
+    batches: &[RecordBatch],
+    label_cols: &[String],
+) -> Result<Vec<TimeSeries>, String> {
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut out: Vec<TimeSeries> = Vec::new();
     for b in batches {
@@ -174,7 +184,9 @@ pub(crate) fn rows_to_series(batches: &[RecordBatch], label_cols: &[String]) -> 
                 });
                 out.len() - 1
             });
-            out[slot].samples.push(Sample::new(ts.value(row), vals.value(row)));
+            out[slot]
+                .samples
+                .push(Sample::new(ts.value(row), vals.value(row)));
         }
     }
     for s in &mut out {
@@ -218,7 +230,10 @@ mod tests {
             0,
             0,
             vec![
-                series(&[("__name__", "up"), ("job", "node"), ("instance", "a")], &[(1000, 1.0), (2000, 1.0)]),
+                series(
+                    &[("__name__", "up"), ("job", "node"), ("instance", "a")],
+                    &[(1000, 1.0), (2000, 1.0)],
+                ),
                 series(&[("__name__", "up"), ("job", "api")], &[(1000, 0.0)]),
             ],
         );
@@ -227,7 +242,10 @@ mod tests {
             1,
             5,
             vec![
-                series(&[("__name__", "up"), ("job", "node"), ("instance", "a")], &[(3000, 1.0)]),
+                series(
+                    &[("__name__", "up"), ("job", "node"), ("instance", "a")],
+                    &[(3000, 1.0)],
+                ),
                 series(&[("__name__", "cpu"), ("mode", "idle")], &[(3000, 7.0)]),
             ],
         );
@@ -236,22 +254,47 @@ mod tests {
         let m = |n: &str, op, v: &str| Matcher::new(n, op, v).unwrap();
 
         let got = src
-            .select(&[m("__name__", MatchOp::Equal, "up"), m("job", MatchOp::Equal, "node")], 0, 10_000)
+            .select(
+                &[
+                    m("__name__", MatchOp::Equal, "up"),
+                    m("job", MatchOp::Equal, "node"),
+                ],
+                0,
+                10_000,
+            )
             .await
             .unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].samples.len(), 3, "samples from both segments merge into one series");
+        assert_eq!(
+            got[0].samples.len(),
+            3,
+            "samples from both segments merge into one series"
+        );
 
         // Absent label = "": {instance=""} selects the series without it.
         let got = src
-            .select(&[m("__name__", MatchOp::Equal, "up"), m("instance", MatchOp::Equal, "")], 0, 10_000)
+            .select(
+                &[
+                    m("__name__", MatchOp::Equal, "up"),
+                    m("instance", MatchOp::Equal, ""),
+                ],
+                0,
+                10_000,
+            )
             .await
             .unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].labels.get("job"), Some("api"));
 
         let got = src
-            .select(&[m("__name__", MatchOp::Regex, "up|cpu"), m("job", MatchOp::NotRegex, "no.*")], 0, 10_000)
+            .select(
+                &[
+                    m("__name__", MatchOp::Regex, "up|cpu"),
+                    m("job", MatchOp::NotRegex, "no.*"),
+                ],
+                0,
+                10_000,
+            )
             .await
             .unwrap();
         let names: BTreeSet<String> = got.iter().map(|s| s.labels.to_string()).collect();
@@ -261,14 +304,32 @@ mod tests {
         );
 
         let got = src
-            .select(&[m("__name__", MatchOp::Equal, "up"), m("job", MatchOp::NotEqual, "api")], 2500, 10_000)
+            .select(
+                &[
+                    m("__name__", MatchOp::Equal, "up"),
+                    m("job", MatchOp::NotEqual, "api"),
+                ],
+                2500,
+                10_000,
+            )
             .await
             .unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].samples, vec![Sample::new(3000, 1.0)], "time bounds applied");
+        assert_eq!(
+            got[0].samples,
+            vec![Sample::new(3000, 1.0)],
+            "time bounds applied"
+        );
 
         let none = src
-            .select(&[m("__name__", MatchOp::Equal, "up"), m("nolabel", MatchOp::Equal, "x")], 0, 10_000)
+            .select(
+                &[
+                    m("__name__", MatchOp::Equal, "up"),
+                    m("nolabel", MatchOp::Equal, "x"),
+                ],
+                0,
+                10_000,
+            )
             .await
             .unwrap();
         assert!(none.is_empty());

@@ -108,12 +108,14 @@ impl ScanBounds {
                     self.restrict_metrics([s]);
                 }
             }
-            Expr::InList(il) if !il.negated => {
-                if column_name(&il.expr).as_deref() == Some(COL_NAME) {
-                    let names: Option<Vec<String>> = il.list.iter().map(|e| literal(e).and_then(|l| string(&l))).collect();
-                    if let Some(names) = names {
-                        self.restrict_metrics(names);
-                    }
+            Expr::InList(il) if !il.negated && column_name(&il.expr).as_deref() == Some(COL_NAME) => {
+                let names: Option<Vec<String>> = il
+                    .list
+                    .iter()
+                    .map(|e| literal(e).and_then(|l| string(&l)))
+                    .collect();
+                if let Some(names) = names {
+                    self.restrict_metrics(names);
                 }
             }
             _ => {}
@@ -200,7 +202,12 @@ impl TableProvider for SegmentTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let bounds = ScanBounds::from_filters(filters);
         let files: Vec<&Arc<SegmentMeta>> = self.segments.iter().filter(|s| bounds.admits(s)).collect();
-        tracing::debug!(total = self.segments.len(), selected = files.len(), ?bounds, "segment pruning");
+        tracing::debug!(
+            total = self.segments.len(),
+            selected = files.len(),
+            ?bounds,
+            "segment pruning"
+        );
         if files.is_empty() {
             let schema = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),

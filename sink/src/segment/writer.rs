@@ -51,7 +51,10 @@ pub struct SegmentSpec<'a> {
 /// Writes `series` as one segment and publishes it atomically. Series must
 /// have unique label sets; samples within a series ascend by time.
 /// Returns `None` when there is nothing to write.
-pub fn write_segment(spec: &SegmentSpec<'_>, mut series: Vec<TimeSeries>) -> Result<Option<SegmentMeta>, SinkError> {
+pub fn write_segment(
+    spec: &SegmentSpec<'_>,
+    mut series: Vec<TimeSeries>,
+) -> Result<Option<SegmentMeta>, SinkError> {
     series.retain(|s| !s.samples.is_empty());
     if series.is_empty() {
         return Ok(None);
@@ -213,7 +216,10 @@ mod tests {
             last_offset: 12,
         };
         let meta = write_segment(&spec, series).unwrap().unwrap();
-        assert!(meta.path.ends_with("samples/p00003/00000000000000000010-00000000000000000012.parquet"));
+        assert!(
+            meta.path
+                .ends_with("samples/p00003/00000000000000000010-00000000000000000012.parquet")
+        );
         let back = read_segment_meta(&meta.path).unwrap();
         assert_eq!(back.rows, 3);
         assert_eq!((back.min_time_ms, back.max_time_ms), (500, 2000));

@@ -62,7 +62,11 @@ impl Broker {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start:\n{}", self.proc.output());
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not start:\n{}",
+                self.proc.output()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

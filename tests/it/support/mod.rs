@@ -42,6 +42,10 @@ pub(crate) fn testdata() -> std::path::PathBuf {
     let p = std::env::var_os("SLUICE_TESTDATA")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    assert!(p.is_dir(), "test data not found at {} (set SLUICE_TESTDATA)", p.display());
+    assert!(
+        p.is_dir(),
+        "test data not found at {} (set SLUICE_TESTDATA)",
+        p.display()
+    );
     p
 }

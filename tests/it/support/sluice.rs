@@ -58,7 +58,11 @@ impl TestConfig {
         let yaml = format!(
             "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\nquery:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n",
             si = self.scrape_interval,
-            jobs = if jobs.is_empty() { "  []\n".to_string() } else { jobs },
+            jobs = if jobs.is_empty() {
+                "  []\n".to_string()
+            } else {
+                jobs
+            },
             b = self.brokers,
             p = self.partitions,
             seg = self.segments().display(),
@@ -77,6 +81,10 @@ impl TestConfig {
         let mut cmd = Command::new(binary());
         cmd.args([role, "--config"]).arg(&cfg);
         cmd.env("RUST_LOG", "info,sluice_sink=debug");
-        Proc::spawn(&format!("sluice {role}"), cmd, &self.dir.join(format!("sluice-{role}.log")))
+        Proc::spawn(
+            &format!("sluice {role}"),
+            cmd,
+            &self.dir.join(format!("sluice-{role}.log")),
+        )
     }
 }
