@@ -4,13 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sluice_ingest::manager::ScrapeManager;
+use sluice_ingest::manager::{ScrapeManager, TargetStatuses};
 use sluice_ingest::publish::KafkaPublisher;
 use sluice_ingest::receive;
 use sluice_ingest::receive::push::{PushStore, run_push_emitter};
 use sluice_ingest::target::static_targets;
 use sluice_ingest::topics::ensure_topics;
+use sluice_model::PromDuration;
 use sluice_model::clock::{SystemClock, TimeProvider};
+use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
@@ -40,6 +42,15 @@ async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
 
 /// Ingest: scrape workers, the remote_write receiver and the push API → Kafka.
 pub(crate) async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    scrape_reporting(cfg, shutdown, TargetStatuses::default()).await
+}
+
+/// [`scrape`], with target health reported into `statuses`.
+async fn scrape_reporting(
+    cfg: Config,
+    shutdown: watch::Receiver<bool>,
+    statuses: TargetStatuses,
+) -> anyhow::Result<()> {
     prepare_topics(&cfg).await?;
     let publisher = Arc::new(
         KafkaPublisher::connect(&cfg.kafka, cfg.kafka.samples_topic())
@@ -53,7 +64,7 @@ pub(crate) async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyh
         partitions = publisher.partitions(),
         "scrape role starting"
     );
-    let manager = ScrapeManager::new(targets, publisher.clone(), clock.clone());
+    let manager = ScrapeManager::new(targets, publisher.clone(), clock.clone(), statuses);
 
     let push = Arc::new(PushStore::new(clock.clone()));
     let emitter = run_push_emitter(
@@ -87,17 +98,50 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
 
 /// Query: segments → Prometheus HTTP API and SQL.
 pub(crate) async fn query(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    sluice_query::server::serve(&cfg.query, &cfg.sink.path, shutdown)
+    query_with_targets(cfg, shutdown, None).await
+}
+
+async fn query_with_targets(
+    cfg: Config,
+    shutdown: watch::Receiver<bool>,
+    targets: Option<SharedTargets>,
+) -> anyhow::Result<()> {
+    sluice_query::server::serve(&cfg.query, &cfg.sink.path, targets, shutdown)
         .await
         .context("query")
 }
 
+/// The scrape manager's target health, as the targets API shows it.
+struct ScrapeTargets(TargetStatuses);
+
+impl TargetsView for ScrapeTargets {
+    fn targets(&self) -> Vec<TargetInfo> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .map(|st| TargetInfo {
+                discovered_labels: st.target.discovered_labels.clone(),
+                labels: st.target.labels.clone(),
+                scrape_pool: st.target.job.clone(),
+                scrape_url: st.target.url.clone(),
+                last_error: st.last_error.clone(),
+                last_scrape_ms: st.last_scrape_ms,
+                last_scrape_duration_s: st.last_duration.as_secs_f64(),
+                health: st.health.to_string(),
+                scrape_interval: PromDuration(st.target.interval).to_string(),
+                scrape_timeout: PromDuration(st.target.timeout).to_string(),
+            })
+            .collect()
+    }
+}
+
 /// Every role in one process.
 pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let statuses = TargetStatuses::default();
+    let view: SharedTargets = Arc::new(ScrapeTargets(statuses.clone()));
     let (q, s, w) = tokio::join!(
-        query(cfg.clone(), shutdown.clone()),
+        query_with_targets(cfg.clone(), shutdown.clone(), Some(view)),
         sink(cfg.clone(), shutdown.clone()),
-        scrape(cfg, shutdown),
+        scrape_reporting(cfg, shutdown, statuses),
     );
     q.and(s).and(w)
 }

@@ -43,9 +43,14 @@ pub struct ScrapeManager<W: SampleWriter> {
 }
 
 impl<W: SampleWriter> ScrapeManager<W> {
-    /// A manager for these targets writing to `writer`.
-    pub fn new(targets: Vec<Target>, writer: Arc<W>, clock: Arc<dyn TimeProvider>) -> Self {
-        let statuses: TargetStatuses = Arc::default();
+    /// A manager for these targets writing to `writer`, reporting health
+    /// into `statuses` (shared with the HTTP API).
+    pub fn new(
+        targets: Vec<Target>,
+        writer: Arc<W>,
+        clock: Arc<dyn TimeProvider>,
+        statuses: TargetStatuses,
+    ) -> Self {
         {
             let mut map = statuses.write().unwrap_or_else(|e| e.into_inner());
             for t in &targets {

@@ -10,14 +10,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::api::{AppState, router};
+use crate::api::{AppState, SharedTargets, router};
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::sql::{SqlService, session_config};
 use crate::{QueryConfig, QueryLayerError};
 
 /// Wires the engine, the segment source and SQL over `segments_root`.
-pub fn build_state(cfg: &QueryConfig, segments_root: &Path) -> AppState {
+pub fn build_state(cfg: &QueryConfig, segments_root: &Path, targets: Option<SharedTargets>) -> AppState {
     let index = Arc::new(SegmentIndex::new(segments_root, SAMPLES_TABLE));
     let ctx = SessionContext::new_with_config(session_config());
     AppState {
@@ -29,6 +29,7 @@ pub fn build_state(cfg: &QueryConfig, segments_root: &Path) -> AppState {
         source: Arc::new(SegmentSource::new(index.clone(), ctx)),
         sql: SqlService::new(index.clone()),
         index,
+        targets,
     }
 }
 
@@ -36,13 +37,14 @@ pub fn build_state(cfg: &QueryConfig, segments_root: &Path) -> AppState {
 pub async fn serve(
     cfg: &QueryConfig,
     segments_root: &Path,
+    targets: Option<SharedTargets>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), QueryLayerError> {
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| QueryLayerError::Storage(format!("binding {}: {e}", cfg.listen)))?;
     info!(listen = %cfg.listen, "query API listening");
-    let app = router(build_state(cfg, segments_root));
+    let app = router(build_state(cfg, segments_root, targets));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;

@@ -64,12 +64,15 @@ async fn scrape_to_promql_and_sql_survives_sigkill() {
     let broker = Broker::start(&dir.path().join("broker"));
     let (_node, node_addr) = node_exporter(dir.path());
     let demo = Exporter::start(&demo_body(0)).await;
+    // A target whose exposition is malformed: it must fail alone (up 0).
+    let broken = Exporter::start("# TYPE x counter\nx{a=\"1\" 1\n").await;
     let mut cfg = TestConfig::new(dir.path(), broker.address());
     let self_addr = format!("127.0.0.1:{}", cfg.listen_port);
     cfg.targets = vec![
         ("node".into(), vec![node_addr]),
         ("demo".into(), vec![demo.target()]),
         ("sluice".into(), vec![self_addr]),
+        ("broken".into(), vec![broken.target()]),
     ];
     let api = cfg.api();
     // The demo counter grows by 10/s (code 200) and 1/s (code 500).
@@ -86,17 +89,36 @@ async fn scrape_to_promql_and_sql_survives_sigkill() {
     };
 
     let mut sluice = cfg.start("all");
-    // 1. `up == 1` for every target.
-    let up = eventually(Duration::from_secs(90), "up == 1 for 3 targets", || {
+    // 1. `up == 1` for every good target, `up == 0` for the broken one,
+    //    whose parse error shows on the targets page.
+    let up = eventually(Duration::from_secs(90), "up for 4 targets", || {
         let api = api.clone();
         async move {
             let (s, v) = get_json(&format!("{api}/api/v1/query?query=up")).await;
-            (s == 200 && result(&v).len() == 3 && result(&v).iter().all(|r| r["value"][1] == "1"))
-                .then_some(v)
+            let ok = result(&v).len() == 4
+                && result(&v).iter().all(|r| {
+                    let want = if r["metric"]["job"] == "broken" { "0" } else { "1" };
+                    r["value"][1] == want
+                });
+            (s == 200 && ok).then_some(v)
         }
     })
     .await;
     eprintln!("up: {up}");
+    let (s, v) = get_json(&format!("{api}/api/v1/targets")).await;
+    assert_eq!(s, 200, "{v}");
+    let active = v["data"]["activeTargets"].as_array().expect("activeTargets");
+    assert_eq!(active.len(), 4, "{v}");
+    let bad = active
+        .iter()
+        .find(|t| t["scrapePool"] == "broken")
+        .expect("broken target");
+    assert_eq!(bad["health"], "down");
+    assert!(
+        bad["lastError"].as_str().is_some_and(|e| e.contains("line")),
+        "{bad}"
+    );
+    eprintln!("broken target: {}", bad["lastError"]);
 
     // 2. A range query gives one series per CPU mode.
     tokio::time::sleep(Duration::from_secs(4)).await;

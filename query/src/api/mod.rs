@@ -6,6 +6,7 @@ mod query;
 pub mod response;
 mod sql;
 mod status;
+mod targets;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::sql::SqlService;
 pub use metadata::parse_selector;
 pub use params::{parse_duration_param, parse_time};
 pub use status::PROMETHEUS_COMPAT_VERSION;
+pub use targets::{SharedTargets, TargetInfo, TargetsView};
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -32,6 +34,8 @@ pub struct AppState {
     pub index: Arc<SegmentIndex>,
     /// SQL over the segments.
     pub sql: SqlService,
+    /// Scrape targets of the scrape workers in this process, if any.
+    pub targets: Option<SharedTargets>,
 }
 
 /// The routes, GET and form POST alike where Prometheus accepts both.
@@ -43,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/labels", get(metadata::labels).post(metadata::labels))
         .route("/api/v1/label/{name}/values", get(metadata::label_values))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/sql", get(sql::sql).post(sql::sql))
         .route("/metrics", get(status::metrics))
         .route("/-/healthy", get(status::healthy))
