@@ -16,6 +16,9 @@ use crate::publish::SampleWriter;
 use crate::scrape::{ScrapeState, scrape_once};
 use crate::target::Target;
 
+/// How long a stopping scrape loop waits to publish its staleness markers.
+const SHUTDOWN_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Health of one target as of its last scrape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetStatus {
@@ -159,11 +162,27 @@ impl<W: SampleWriter> ScrapeLoop<W> {
                 warn!(error = %e, "scrape failed");
             }
             self.record_status(&outcome.error, t_ms, outcome.duration);
-            self.publish(outcome.series).await;
+            let n: usize = outcome.series.iter().map(|s| s.samples.len()).sum();
+            // A write waits for Kafka (up to the producer's message timeout
+            // while the broker is down); shutdown must not wait that long.
+            tokio::select! {
+                _ = self.publish(outcome.series) => {}
+                _ = shutdown.wait_for(|s| *s) => {
+                    self.dropped.inc_by(n as u64);
+                    warn!(samples = n, "samples dropped: shutdown while Kafka was not answering");
+                    break;
+                }
+            }
         }
-        // The target goes away: its series end now, as in Prometheus.
+        // The target goes away: its series end now, as in Prometheus. Bounded,
+        // so a broker that is already gone cannot hold up shutdown.
         let markers = state.stale_all(self.clock.now_ms());
-        self.publish(markers).await;
+        if tokio::time::timeout(SHUTDOWN_PUBLISH_TIMEOUT, self.publish(markers))
+            .await
+            .is_err()
+        {
+            warn!("staleness markers not written at shutdown: Kafka did not answer in time");
+        }
     }
 
     async fn publish(&self, series: Vec<TimeSeries>) {

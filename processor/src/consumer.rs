@@ -216,7 +216,9 @@ impl BusConsumer {
 
     /// Commits, per partition, the offset of the next record to read
     /// (last durable offset + 1), for lag monitoring and as the fallback
-    /// resume point. Synchronous: returns once the broker has it.
+    /// resume point. Asynchronous: the stage's own output is the resume
+    /// point, so waiting for the broker (which may be down, and then a
+    /// synchronous commit blocks indefinitely) buys nothing.
     pub fn commit(&self, next_offsets: &BTreeMap<i32, i64>) -> Result<(), ProcessorError> {
         if next_offsets.is_empty() {
             return Ok(());
@@ -227,7 +229,7 @@ impl BusConsumer {
                 .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
         }
         self.consumer
-            .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+            .commit(&tpl, rdkafka::consumer::CommitMode::Async)
             .map_err(|e| ProcessorError::Kafka(format!("committing {next_offsets:?}: {e}")))
     }
 }

@@ -104,7 +104,12 @@ pub async fn run_push_emitter<W: SampleWriter>(
             tracing::warn!(error = %e, "emitting pushed metrics failed");
         }
     }
-    if let Err(e) = emitter.close(clock.now_ms()).await {
-        tracing::warn!(error = %e, "writing staleness markers for pushed metrics failed");
+    // Bounded, so a broker that is already gone cannot hold up shutdown.
+    match tokio::time::timeout(Duration::from_secs(5), emitter.close(clock.now_ms())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "writing staleness markers for pushed metrics failed"),
+        Err(_) => {
+            tracing::warn!("staleness markers for pushed metrics not written: Kafka did not answer in time")
+        }
     }
 }
