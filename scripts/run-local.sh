@@ -18,7 +18,14 @@ cargo build --bin sluice
 SLUICE="$CARGO_TARGET_DIR/debug/sluice"
 
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+# Stop in reverse start order: sluice first (it flushes to the broker), then
+# the exporter and the broker.
+cleanup() {
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+}
 trap cleanup EXIT INT TERM
 
 # tansu resolves sqlite://PATH against its working directory.
