@@ -30,6 +30,7 @@ pub fn build_state(cfg: &QueryConfig, segments_root: &Path, targets: Option<Shar
         sql: SqlService::new(index.clone()),
         index,
         targets,
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }
 }
 

@@ -226,6 +226,22 @@ async fn scrape_to_promql_and_sql_survives_sigkill() {
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["status"], "error");
     assert_eq!(v["errorType"], "bad_data");
+    let (s, v) = get_json(&format!(
+        "{api}/api/v1/format_query?query={}",
+        urlencode("sum(rate(x[5m]))by(job)")
+    ))
+    .await;
+    assert_eq!(
+        (s, v["data"].as_str()),
+        (200, Some("sum by (job) (rate(x[5m]))")),
+        "{v}"
+    );
+    let (s, v) = get_json(&format!("{api}/api/v1/status/buildinfo")).await;
+    assert_eq!(s, 200);
+    assert!(
+        v["data"]["version"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{v}"
+    );
     query_only.terminate();
     if std::env::var_os("SLUICE_KEEP_TEST_DIRS").is_some() {
         eprintln!("kept {}", dir.keep().display());

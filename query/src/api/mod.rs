@@ -1,6 +1,7 @@
 //! The Prometheus HTTP API (`/api/v1/*`), the SQL endpoint and `/metrics`.
 
 mod metadata;
+mod misc;
 mod params;
 mod query;
 pub mod response;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub sql: SqlService,
     /// Scrape targets of the scrape workers in this process, if any.
     pub targets: Option<SharedTargets>,
+    /// Process start, RFC 3339 (for `status/runtimeinfo`).
+    pub started_at: String,
 }
 
 /// The routes, GET and form POST alike where Prometheus accepts both.
@@ -48,6 +51,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(metadata::label_values))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/targets", get(targets::targets))
+        .route(
+            "/api/v1/format_query",
+            get(misc::format_query).post(misc::format_query),
+        )
+        .route("/api/v1/metadata", get(misc::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(misc::query_exemplars).post(misc::query_exemplars),
+        )
+        .route("/api/v1/status/runtimeinfo", get(misc::runtimeinfo))
+        .route("/api/v1/status/flags", get(misc::flags))
         .route("/api/v1/sql", get(sql::sql).post(sql::sql))
         .route("/metrics", get(status::metrics))
         .route("/-/healthy", get(status::healthy))

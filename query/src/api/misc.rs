@@ -1,0 +1,75 @@
+//! Smaller read endpoints Prometheus clients (Grafana, promtool) call.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::AppState;
+use super::params::Params;
+use super::response::{ApiError, success};
+
+/// `GET|POST /api/v1/format_query`: the query, pretty-printed.
+pub(super) async fn format_query(
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
+    let query = p
+        .get("query")
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?;
+    let expr = promql_parser::parser::parse(query)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    Ok(success(json!(expr.prettify()), &[], &[]))
+}
+
+/// `GET /api/v1/metadata`: metric metadata. Sluice does not carry TYPE/HELP
+/// from scrapes to the query layer yet, so the map is empty (a valid answer
+/// that clients such as Grafana handle).
+pub(super) async fn metadata() -> Response {
+    success(json!({}), &[], &[])
+}
+
+/// `GET|POST /api/v1/query_exemplars`: exemplars are dropped at ingest.
+pub(super) async fn query_exemplars() -> Response {
+    success(json!([]), &[], &[])
+}
+
+/// `GET /api/v1/status/runtimeinfo`
+pub(super) async fn runtimeinfo(State(st): State<AppState>) -> Response {
+    let segments = st.index.refresh().map(|s| s.len()).unwrap_or(0);
+    success(
+        json!({
+            "startTime": st.started_at,
+            "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+            "reloadConfigSuccess": true,
+            "lastConfigTime": st.started_at,
+            "corruptionCount": 0,
+            "goroutineCount": 0,
+            "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "GOGC": "",
+            "GODEBUG": "",
+            "storageRetention": "unlimited",
+            "segments": segments,
+        }),
+        &[],
+        &[],
+    )
+}
+
+/// `GET /api/v1/status/flags`: the engine settings, under Prometheus' flag names.
+pub(super) async fn flags(State(st): State<AppState>) -> Response {
+    let o = &st.engine.options;
+    success(
+        json!({
+            "query.lookback-delta": sluice_model::PromDuration(std::time::Duration::from_millis(o.lookback_delta_ms as u64)).to_string(),
+            "query.max-samples": o.max_samples.to_string(),
+            "query.timeout": sluice_model::PromDuration(o.timeout).to_string(),
+        }),
+        &[],
+        &[],
+    )
+}
