@@ -12,4 +12,5 @@ mod config_check;
 mod openmetrics;
 mod pipeline;
 mod promqltest;
+mod remote_write;
 mod sink_exactly_once;
