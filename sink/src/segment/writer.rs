@@ -160,6 +160,12 @@ fn writer_properties(meta: &SegmentMeta) -> WriterProperties {
         // (mostly constant) scrape interval instead of full values.
         .set_column_dictionary_enabled(ColumnPath::from(COL_TIMESTAMP), false)
         .set_column_encoding(ColumnPath::from(COL_TIMESTAMP), Encoding::DELTA_BINARY_PACKED)
+        // Values are nearly all distinct: a dictionary only adds
+        // incompressible indices. Split into byte streams, the sign,
+        // exponent and high mantissa bytes of a series form long runs that
+        // ZSTD removes (measured in docs/storage.md: 2.69 → 1.71 B/sample).
+        .set_column_dictionary_enabled(ColumnPath::from(COL_VALUE), false)
+        .set_column_encoding(ColumnPath::from(COL_VALUE), Encoding::BYTE_STREAM_SPLIT)
         .set_key_value_metadata(Some(meta.to_key_values()))
         .build()
 }
