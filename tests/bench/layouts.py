@@ -51,7 +51,7 @@ def writer_kwargs(zstd=3, rg=256 * 1024, value="dict", ts="delta", sid="dict", s
     dict_cols = []
     enc = {}
     for c in columns:
-        if c == TS:
+        if c in (TS, "__dt__"):
             if ts == "delta":
                 enc[c] = "DELTA_BINARY_PACKED"
             elif ts == "dict":
@@ -163,7 +163,7 @@ def main():
     B("B-vbss", "B0, value BYTE_STREAM_SPLIT", value="bss")
     B("B-vbss-z9", "B0, value BYTE_STREAM_SPLIT, ZSTD(9)", value="bss", zstd=9)
     B("B-sid-delta", "B0, sid DELTA_BINARY_PACKED, value BSS", sid="delta", value="bss")
-    B("B-dt", "B-vbss with ts as int32 ms since series start (start in series table)", value="bss", dt=True)
+    B("B-dt", "B-vbss with ts as int32 ms since series start, DELTA (start in series table)", value="bss", dt=True)
     B("B-hash", "B-vbss keyed by the uint64 xxh3 id (dict) instead of a dense id", value="bss", hashkey=True)
 
     only = set(a.only.split(",")) if a.only else None
