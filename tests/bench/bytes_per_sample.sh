@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bytes per sample, Sluice vs Prometheus (promtool backfill), same data, same box.
 #
-#   tests/bench/bytes_per_sample.sh                 # sizes "1000x6 5000x12"
+#   tests/bench/bytes_per_sample.sh                 # sizes "1000x6 5000x12 10000x6" (~25 min on 2 cores, 9 GB RAM)
 #   SIZES="1000x6" tests/bench/bytes_per_sample.sh  # SERIESxHOURS, space separated
 #
 # For each size: generate OpenMetrics (tests/bench/gen_k8s_network.py, seed 1,
@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 SLUICE=${SLUICE:-$(command -v sluice || echo /root/.cache/sluice/target/debug/sluice)}
 PROMTOOL=${PROMTOOL:-promtool}
 OUT=${OUT:-/tmp/sluice-bench}
-SIZES=${SIZES:-"1000x6 5000x12"}
+SIZES=${SIZES:-"1000x6 5000x12 10000x6"}
 SEED=${SEED:-1}
 
 mkdir -p "$OUT"
