@@ -2,10 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{Path, State};
 use axum::response::Response;
-use bytes::Bytes;
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Expr, parse};
 use serde_json::Value as Json;
@@ -102,14 +100,7 @@ async fn matching_series(
 }
 
 /// `GET|POST /api/v1/series`
-pub(super) async fn series(
-    State(st): State<AppState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
+pub(super) async fn series(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let selectors = p.all("match[]");
     if selectors.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
@@ -125,14 +116,7 @@ pub(super) async fn series(
 }
 
 /// `GET|POST /api/v1/labels`
-pub(super) async fn labels(
-    State(st): State<AppState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
+pub(super) async fn labels(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let w = window(&p)?;
     let selectors = p.all("match[]");
     let mut names: BTreeSet<String> = BTreeSet::new();
@@ -162,12 +146,8 @@ pub(super) async fn labels(
 pub(super) async fn label_values(
     State(st): State<AppState>,
     Path(name): Path<String>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, ApiError> {
-    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
     let w = window(&p)?;
     let selectors = p.all("match[]");
     let mut values: BTreeSet<String> = BTreeSet::new();

@@ -1,9 +1,7 @@
 //! Smaller read endpoints Prometheus clients (Grafana, promtool) call.
 
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::State;
 use axum::response::Response;
-use bytes::Bytes;
 use serde_json::json;
 
 use super::AppState;
@@ -11,13 +9,7 @@ use super::params::Params;
 use super::response::{ApiError, success};
 
 /// `GET|POST /api/v1/format_query`: the query, pretty-printed.
-pub(super) async fn format_query(
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
+pub(super) async fn format_query(p: Params) -> Result<Response, ApiError> {
     let query = p
         .get("query")
         .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?;

@@ -3,13 +3,20 @@
 //! (`match[]`), times as RFC 3339 or Unix seconds, durations as Prometheus
 //! durations or float seconds.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Method, header::CONTENT_TYPE};
 use chrono::DateTime;
 use sluice_model::parse_duration;
 
-/// All parameters of one request.
+/// All parameters of one request (plus its headers and raw body, for
+/// endpoints that also accept a non-form body).
 #[derive(Debug, Default, Clone)]
-pub(super) struct Params(Vec<(String, String)>);
+pub(super) struct Params {
+    pairs: Vec<(String, String)>,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
+}
 
 impl Params {
     /// Merges the query string and, for a form POST, the body.
@@ -29,21 +36,43 @@ impl Params {
         if *method == Method::POST && is_form {
             v.extend(form_urlencoded::parse(body).into_owned());
         }
-        Params(v)
+        Params {
+            pairs: v,
+            ..Params::default()
+        }
     }
 
     /// First value of `key` (form values come after query values).
     pub(super) fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of `key`, e.g. `match[]`.
     pub(super) fn all(&self, key: &str) -> Vec<&str> {
-        self.0
+        self.pairs
             .iter()
             .filter(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+}
+
+/// Handlers take `Params` directly: it reads the URL query and, for a form
+/// POST, the body.
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = super::response::ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = req.method().clone();
+        let query = req.uri().query().map(str::to_string);
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| super::response::ApiError::bad_data(format!("reading request body: {e}")))?;
+        let mut p = Params::from_request(&method, query.as_deref(), &headers, &body);
+        p.headers = headers;
+        p.body = body;
+        Ok(p)
     }
 }
 

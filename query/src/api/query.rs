@@ -1,9 +1,7 @@
 //! `/api/v1/query` and `/api/v1/query_range`.
 
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::State;
 use axum::response::Response;
-use bytes::Bytes;
 
 use super::AppState;
 use super::params::{Params, parse_duration_param, parse_time};
@@ -30,14 +28,7 @@ pub(crate) fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, Api
 }
 
 /// Instant query.
-pub(super) async fn instant(
-    State(st): State<AppState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
+pub(super) async fn instant(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let query = required(&p, "query")?;
     let t = time_param(&p, "time", now_ms())?;
     let res = st.engine.instant(st.source.as_ref(), query, t).await?;
@@ -45,14 +36,7 @@ pub(super) async fn instant(
 }
 
 /// Range query.
-pub(super) async fn range(
-    State(st): State<AppState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
+pub(super) async fn range(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let query = required(&p, "query")?;
     let start = parse_time(required(&p, "start")?)
         .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?;

@@ -1,9 +1,8 @@
 //! `GET|POST /api/v1/sql?query=...`: SQL over the segments as JSON rows.
 
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, header::CONTENT_TYPE};
+use axum::extract::State;
+use axum::http::{StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 
 use super::AppState;
 use super::params::Params;
@@ -12,21 +11,15 @@ use crate::QueryLayerError;
 
 /// Runs `query` (form/URL parameter, or a `text/plain`/`application/sql`
 /// body). `format=text` returns an ASCII table instead of JSON.
-pub(super) async fn sql(
-    State(st): State<AppState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let p = Params::from_request(&method, q.as_deref(), &headers, &body);
-    let is_plain_body = headers
+pub(super) async fn sql(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
+    let is_plain_body = p
+        .headers
         .get(CONTENT_TYPE)
         .and_then(|h| h.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/plain") || ct.starts_with("application/sql"));
     let stmt = match p.get("query") {
         Some(s) if !s.is_empty() => s.to_string(),
-        _ if is_plain_body => String::from_utf8_lossy(&body).into_owned(),
+        _ if is_plain_body => String::from_utf8_lossy(&p.body).into_owned(),
         _ => return Err(ApiError::bad_data("invalid parameter \"query\": missing")),
     };
     let batches = st.sql.query(&stmt).await.map_err(|e| match e {
