@@ -137,18 +137,23 @@ pub fn decode(format_header: Option<&[u8]>, value: &[u8]) -> Result<Vec<TimeSeri
     req.timeseries.into_iter().map(from_pb).collect()
 }
 
-/// Validates and converts one protobuf series. Labels must be sorted with
-/// unique names and a `__name__`, as remote-write requires.
-pub fn from_pb(ts: PbTimeSeries) -> Result<TimeSeries, DecodeError> {
-    let labels: Vec<Label> = ts
-        .labels
+/// Protobuf labels as model labels, in their order; empty values mean "no
+/// such label" in remote-write and are dropped.
+pub fn labels_from_pb(labels: Vec<PbLabel>) -> Vec<Label> {
+    labels
         .into_iter()
         .filter(|l| !l.value.is_empty())
         .map(|l| Label {
             name: l.name,
             value: l.value,
         })
-        .collect();
+        .collect()
+}
+
+/// Validates and converts one protobuf series. Labels must be sorted with
+/// unique names and a `__name__`, as remote-write requires.
+pub fn from_pb(ts: PbTimeSeries) -> Result<TimeSeries, DecodeError> {
+    let labels = labels_from_pb(ts.labels);
     if !labels.windows(2).all(|w| w[0].name < w[1].name) {
         return Err(DecodeError::InvalidSeries(
             "labels not sorted by name or duplicated".into(),

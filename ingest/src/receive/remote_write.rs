@@ -37,7 +37,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
-use sluice_model::bus::{PbTimeSeries, WriteRequest};
+use sluice_model::bus::{self, PbTimeSeries, WriteRequest};
 use sluice_model::{Label, Labels, METRIC_NAME, Sample, TimeSeries};
 
 use super::Shared;
@@ -155,15 +155,7 @@ pub fn decode(body: &[u8], max_decompressed: usize) -> Result<Vec<TimeSeries>, R
 /// The RW 1.0 spec's label rules: names valid and sorted without duplicates,
 /// a valid `__name__`. Empty values mean "no such label" and are dropped.
 fn validate_series(ts: PbTimeSeries) -> Result<TimeSeries, RwError> {
-    let labels: Vec<Label> = ts
-        .labels
-        .into_iter()
-        .filter(|l| !l.value.is_empty())
-        .map(|l| Label {
-            name: l.name,
-            value: l.value,
-        })
-        .collect();
+    let labels: Vec<Label> = bus::labels_from_pb(ts.labels);
     let shown = || {
         let pairs: Vec<String> = labels
             .iter()
