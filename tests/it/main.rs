@@ -12,5 +12,6 @@ mod config_check;
 mod openmetrics;
 mod pipeline;
 mod promqltest;
+mod push;
 mod remote_write;
 mod sink_exactly_once;

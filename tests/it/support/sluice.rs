@@ -56,7 +56,7 @@ impl TestConfig {
             ));
         }
         let yaml = format!(
-            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\nquery:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n",
+            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\nquery:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\n",
             si = self.scrape_interval,
             jobs = if jobs.is_empty() {
                 "  []\n".to_string()
