@@ -15,6 +15,7 @@ pub mod kafka;
 mod labels;
 mod sample;
 pub mod telemetry;
+pub mod validate;
 
 pub use duration::{PromDuration, parse_duration};
 pub use labels::{Label, Labels, METRIC_NAME};

@@ -34,12 +34,7 @@ impl QueryConfig {
     /// Problems with the values, each with its config path.
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            errs.push(format!(
-                "{path}.listen: {:?} is not an ip:port address",
-                self.listen
-            ));
-        }
+        errs.extend(sluice_model::validate::check_listen_address(path, &self.listen));
         if self.lookback_delta.0.is_zero() {
             errs.push(format!("{path}.lookback_delta: must be greater than 0"));
         }

@@ -39,12 +39,7 @@ impl ReceiveConfig {
     /// Problems with the values, each prefixed with its config path.
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            errs.push(format!(
-                "{path}.listen: {:?} is not an ip:port address",
-                self.listen
-            ));
-        }
+        errs.extend(sluice_model::validate::check_listen_address(path, &self.listen));
         if self.max_body_bytes == 0 {
             errs.push(format!("{path}.max_body_bytes: must be greater than 0"));
         }
