@@ -334,4 +334,41 @@ mod tests {
             .unwrap();
         assert!(none.is_empty());
     }
+
+    /// Staleness markers keep their bit pattern through writer, catalog and
+    /// scan. (The statistics bug that turned a marker into its neighbour's
+    /// value was caught end to end by tests/it/push.rs; this small layout
+    /// does not reproduce it.)
+    #[tokio::test]
+    async fn staleness_markers_survive_the_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = sluice_model::stale_nan();
+        write(
+            dir.path(),
+            1,
+            1,
+            vec![
+                series(&[("__name__", "g"), ("job", "a")], &[(1000, 7.0), (2000, stale)]),
+                series(&[("__name__", "h"), ("job", "a")], &[(1000, 9.0), (2000, stale)]),
+            ],
+        );
+        let index = Arc::new(SegmentIndex::new(dir.path(), SAMPLES_TABLE));
+        let src = SegmentSource::new(index, SessionContext::new_with_config(session_config()));
+        let m = |n: &str, op, v: &str| Matcher::new(n, op, v).unwrap();
+        let got = src
+            .select(
+                &[m("__name__", MatchOp::Equal, "g"), m("job", MatchOp::Equal, "a")],
+                0,
+                10_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples[0].value, 7.0);
+        assert!(
+            sluice_model::is_stale_nan(got[0].samples[1].value),
+            "{:?}",
+            got[0].samples
+        );
+    }
 }
