@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite drives, from package registries only:
 # Debian's prometheus (promtool), node exporter and alertmanager; DuckDB for
-# Python (an independent Parquet reader); tansu (the Kafka-protocol broker,
+# Python (an independent Parquet reader); moto's S3 server (a local S3 API
+# for the object-store tests) and pyarrow (its S3 client, for DuckDB); tansu (the Kafka-protocol broker,
 # built once into $HOME/.cache/sluice/tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +16,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+python3 -c 'import moto.server, flask_cors' 2>/dev/null || python3 -m pip install -q 'moto[server]'
+python3 -c 'import pyarrow.fs' 2>/dev/null || python3 -m pip install -q pyarrow
 scripts/install-tansu.sh >/dev/null

@@ -14,8 +14,9 @@ use anyhow::{Context, bail};
 use sluice_ingest::exposition::{Format, parse};
 use sluice_model::{Sample, TimeSeries};
 use sluice_sink::segment::SAMPLES_TABLE;
-use sluice_sink::segment::layout::{IMPORT_PARTITION, max_published_offset};
+use sluice_sink::segment::layout::{IMPORT_PARTITION, SegmentKey};
 use sluice_sink::segment::writer::{SegmentSpec, write_segment};
+use sluice_sink::store::SegmentStore;
 
 /// Text per parse call; cut only where a new metric family starts.
 const CHUNK_BYTES: usize = 64 << 20;
@@ -55,8 +56,12 @@ fn chunks(text: &str) -> Vec<String> {
     out
 }
 
-/// Imports `file` into the segments under `root`.
-pub(crate) fn import(file: &Path, root: &Path, block_ms: i64) -> anyhow::Result<ImportSummary> {
+/// Imports `file` into the segments in `store`.
+pub(crate) async fn import(
+    file: &Path,
+    store: &SegmentStore,
+    block_ms: i64,
+) -> anyhow::Result<ImportSummary> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     // Series by (block, fingerprint).
     let mut blocks: BTreeMap<i64, HashMap<u64, TimeSeries>> = BTreeMap::new();
@@ -88,7 +93,14 @@ pub(crate) fn import(file: &Path, root: &Path, block_ms: i64) -> anyhow::Result<
                 .push(Sample::new(ts, s.value));
         }
     }
-    let mut seq = max_published_offset(root, SAMPLES_TABLE, IMPORT_PARTITION)?.map_or(0, |m| m + 1);
+    let mut seq = store
+        .list(SAMPLES_TABLE)
+        .await?
+        .iter()
+        .filter(|s| s.key.partition == IMPORT_PARTITION)
+        .map(|s| s.key.last_offset + 1)
+        .max()
+        .unwrap_or(0);
     for (_, series) in blocks {
         let mut series: Vec<TimeSeries> = series
             .into_values()
@@ -100,13 +112,14 @@ pub(crate) fn import(file: &Path, root: &Path, block_ms: i64) -> anyhow::Result<
             .collect();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         let spec = SegmentSpec {
-            root,
             table: SAMPLES_TABLE,
-            partition: IMPORT_PARTITION,
-            first_offset: seq,
-            last_offset: seq,
+            key: SegmentKey {
+                partition: IMPORT_PARTITION,
+                first_offset: seq,
+                last_offset: seq,
+            },
         };
-        if let Some(meta) = write_segment(&spec, series)? {
+        if let Some(meta) = write_segment(store, &spec, series).await? {
             summary.samples += meta.rows as u64;
             summary.bytes += meta.bytes;
             summary.segments += 1;
@@ -129,8 +142,8 @@ mod tests {
         assert!(c[0].ends_with("b 2 1\n# EOF\n"));
     }
 
-    #[test]
-    fn imports_into_time_blocks() {
+    #[tokio::test]
+    async fn imports_into_time_blocks() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("in.om");
         std::fs::write(
@@ -138,12 +151,14 @@ mod tests {
             "# TYPE x gauge\nx{a=\"1\"} 1 0\nx{a=\"1\"} 2 3600\nx{a=\"1\"} 3 7200\nx{a=\"2\"} 4 7300\n# EOF\n",
         )
         .unwrap();
-        let s = import(&f, dir.path(), 2 * 3600 * 1000).unwrap();
+        let store = SegmentStore::local(&dir.path().join("segments")).unwrap();
+        let s = import(&f, &store, 2 * 3600 * 1000).await.unwrap();
         assert_eq!((s.samples, s.series, s.segments), (4, 2, 2));
         // A second import appends with new sequence numbers.
-        let s2 = import(&f, dir.path(), 2 * 3600 * 1000).unwrap();
+        let s2 = import(&f, &store, 2 * 3600 * 1000).await.unwrap();
         assert_eq!(s2.segments, 2);
-        let files = sluice_sink::segment::layout::list_segments(dir.path(), SAMPLES_TABLE).unwrap();
-        assert_eq!(files.len(), 4);
+        let files = store.list(SAMPLES_TABLE).await.unwrap();
+        let seqs: Vec<i64> = files.iter().map(|f| f.key.first_offset).collect();
+        assert_eq!(seqs, vec![0, 1, 2, 3]);
     }
 }

@@ -4,6 +4,7 @@
 //! process; `sluice scrape|sink|query` run one role each, so a cluster can
 //! scale them separately. `sluice check config` validates a config file.
 
+mod compact;
 mod config;
 mod import;
 mod roles;
@@ -43,6 +44,8 @@ enum Command {
         #[arg(long, default_value = "2h")]
         block_duration: String,
     },
+    /// One compaction and retention pass over every partition, then exit.
+    Compact(RoleArgs),
     /// Run conformance test files through Sluice's own engine and storage.
     #[command(subcommand)]
     Test(TestCommand),
@@ -175,7 +178,18 @@ fn run_import(file: &std::path::Path, config: &std::path::Path, block: &str) -> 
             return ExitCode::from(2);
         }
     };
-    match import::import(file, &cfg.sink.path, block_ms) {
+    let run = async {
+        let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)?;
+        import::import(file, &store, block_ms).await
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sluice import: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run) {
         Ok(s) => {
             println!(
                 "imported {} samples of {} series into {} segments ({} bytes, {:.2} bytes/sample)",
@@ -189,6 +203,38 @@ fn run_import(file: &std::path::Path, config: &std::path::Path, block: &str) -> 
         }
         Err(e) => {
             eprintln!("sluice import: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn run_compact(config: &std::path::Path) -> ExitCode {
+    let cfg = match config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{}: {e}", config.display());
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sluice compact: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(compact::compact(&cfg)) {
+        Ok(r) => {
+            println!(
+                "merged {} segments into {}; deleted {} superseded and {} expired segments",
+                r.merged_inputs, r.merged_outputs, r.deleted_superseded, r.deleted_expired
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sluice compact: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -274,6 +320,7 @@ fn main() -> ExitCode {
             block_duration,
         } => return run_import(&file, &config, &block_duration),
         Command::Test(TestCommand::Promql { paths, verbose }) => return run_test_promql(&paths, verbose),
+        Command::Compact(a) => return run_compact(&a.config),
         Command::All(a) => (Role::All, a),
         Command::Scrape(a) => (Role::Scrape, a),
         Command::Sink(a) => (Role::Sink, a),

@@ -106,7 +106,9 @@ async fn query_with_targets(
     shutdown: watch::Receiver<bool>,
     targets: Option<SharedTargets>,
 ) -> anyhow::Result<()> {
-    sluice_query::server::serve(&cfg.query, &cfg.sink.path, targets, shutdown)
+    let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
+        .context("opening the segment store")?;
+    sluice_query::server::serve(&cfg.query, store, targets, shutdown)
         .await
         .context("query")
 }

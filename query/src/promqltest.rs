@@ -13,7 +13,9 @@ use sluice_model::TimeSeries;
 use sluice_promql::SeriesSource;
 use sluice_promql::promqltest::SourceFuture;
 use sluice_sink::segment::SAMPLES_TABLE;
+use sluice_sink::segment::layout::SegmentKey;
 use sluice_sink::segment::writer::{SegmentSpec, write_segment};
+use sluice_sink::store::SegmentStore;
 
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
@@ -41,21 +43,19 @@ impl SegmentFactory {
             .base
             .join(format!("load-{}", self.loads.fetch_add(1, Ordering::Relaxed)));
         Box::pin(async move {
-            let root2 = root.clone();
-            tokio::task::spawn_blocking(move || {
-                let spec = SegmentSpec {
-                    root: &root2,
-                    table: SAMPLES_TABLE,
+            let store = SegmentStore::local(&root).map_err(|e| e.to_string())?;
+            let spec = SegmentSpec {
+                table: SAMPLES_TABLE,
+                key: SegmentKey {
                     partition: 0,
                     first_offset: 0,
                     last_offset: 0,
-                };
-                write_segment(&spec, series)
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-            let index = Arc::new(SegmentIndex::new(&root, SAMPLES_TABLE));
+                },
+            };
+            write_segment(&store, &spec, series)
+                .await
+                .map_err(|e| e.to_string())?;
+            let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
             let src: Arc<dyn SeriesSource> = Arc::new(SegmentSource::new(
                 index,
                 SessionContext::new_with_config(session_config()),

@@ -1,11 +1,11 @@
 //! Builds the query role and serves it.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 use sluice_promql::{Engine, EngineOptions};
 use sluice_sink::segment::SAMPLES_TABLE;
+use sluice_sink::store::SegmentStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
@@ -16,9 +16,9 @@ use crate::segments::source::SegmentSource;
 use crate::sql::{SqlService, session_config};
 use crate::{QueryConfig, QueryLayerError};
 
-/// Wires the engine, the segment source and SQL over `segments_root`.
-pub fn build_state(cfg: &QueryConfig, segments_root: &Path, targets: Option<SharedTargets>) -> AppState {
-    let index = Arc::new(SegmentIndex::new(segments_root, SAMPLES_TABLE));
+/// Wires the engine, the segment source and SQL over the segments in `store`.
+pub fn build_state(cfg: &QueryConfig, store: SegmentStore, targets: Option<SharedTargets>) -> AppState {
+    let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
     let ctx = SessionContext::new_with_config(session_config());
     AppState {
         engine: Arc::new(Engine::new(EngineOptions {
@@ -37,7 +37,7 @@ pub fn build_state(cfg: &QueryConfig, segments_root: &Path, targets: Option<Shar
 /// Serves the API on `cfg.listen` until `shutdown` turns true.
 pub async fn serve(
     cfg: &QueryConfig,
-    segments_root: &Path,
+    store: SegmentStore,
     targets: Option<SharedTargets>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), QueryLayerError> {
@@ -45,7 +45,7 @@ pub async fn serve(
         .await
         .map_err(|e| QueryLayerError::Storage(format!("binding {}: {e}", cfg.listen)))?;
     info!(listen = %cfg.listen, "query API listening");
-    let app = router(build_state(cfg, segments_root, targets));
+    let app = router(build_state(cfg, store, targets));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;

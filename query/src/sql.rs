@@ -42,9 +42,10 @@ impl SqlService {
     }
 
     /// A session with the `samples` table registered.
-    pub fn session(&self) -> Result<SessionContext, QueryLayerError> {
+    pub async fn session(&self) -> Result<SessionContext, QueryLayerError> {
         let ctx = SessionContext::new_with_config(session_config());
-        let table = SegmentTable::new(self.index.refresh()?);
+        self.index.register_store(&ctx);
+        let table = SegmentTable::new(self.index.refresh().await?, self.index.store());
         ctx.register_table(SAMPLES_TABLE, Arc::new(table))
             .map_err(|e| QueryLayerError::Internal(e.to_string()))?;
         Ok(ctx)
@@ -52,7 +53,7 @@ impl SqlService {
 
     /// Runs one read-only statement.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryLayerError> {
-        let ctx = self.session()?;
+        let ctx = self.session().await?;
         let opts = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -73,7 +74,7 @@ impl SqlService {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<BTreeSet<String>, QueryLayerError> {
-        let ctx = self.session()?;
+        let ctx = self.session().await?;
         let df = ctx
             .table(SAMPLES_TABLE)
             .await

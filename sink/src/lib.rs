@@ -10,9 +10,11 @@
 //! commit duplicates nothing, and a crash before publication loses nothing
 //! (the uncommitted records are read again).
 
+pub mod compact;
 pub mod config;
 mod run;
 pub mod segment;
+pub mod store;
 
 use std::path::Path;
 
@@ -30,6 +32,17 @@ pub enum SinkError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Object-store failure (external).
+    #[error("{location}: {source}")]
+    Store {
+        /// The object key.
+        location: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
+    /// A storage location or option that cannot be used.
+    #[error("{0}")]
+    Config(String),
     /// A segment file that does not read back as a Sluice segment.
     #[error("corrupt segment: {0}")]
     Corrupt(String),
@@ -42,6 +55,13 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    pub(crate) fn store(location: &object_store::path::Path, source: object_store::Error) -> Self {
+        SinkError::Store {
+            location: location.to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         SinkError::Io {
             path: path.display().to_string(),

@@ -1,9 +1,10 @@
 //! The sink loop: consume, buffer per partition, publish segments, commit.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sluice_model::clock::SystemClock;
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter};
 use sluice_model::{Labels, Sample, TimeSeries};
@@ -11,9 +12,11 @@ use sluice_processor::consumer::{BusConsumer, BusRecord, Shard};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::compact::Compactor;
 use crate::segment::SAMPLES_TABLE;
-use crate::segment::layout::{max_published_offset, remove_temp_files};
+use crate::segment::layout::{IMPORT_PARTITION, SegmentKey};
 use crate::segment::writer::{SegmentSpec, write_segment};
+use crate::store::SegmentStore;
 use crate::{SinkConfig, SinkError};
 
 /// Records consumed but not yet in a segment, for one partition.
@@ -69,25 +72,44 @@ pub async fn run_sink(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SinkError> {
     let topic = kafka.samples_topic();
-    let root = cfg.path.clone();
-    // Resume each partition right after its last published segment: temp
-    // files of a crashed flush are removed, they were never published.
+    let store = SegmentStore::open(&cfg.path, &cfg.storage_options)?;
+    // Temp files of a crashed flush were never published.
+    let removed = store.remove_temp_files(SAMPLES_TABLE)?;
+    if removed > 0 {
+        info!(removed, "removed unpublished temp files");
+    }
+    // Resume each partition right after its last published segment.
     let mut published: HashMap<i32, Option<i64>> = HashMap::new();
-    let resume = |p: i32| -> Option<i64> {
-        let _ = remove_temp_files(&root, SAMPLES_TABLE, p);
-        max_published_offset(&root, SAMPLES_TABLE, p)
-            .ok()
-            .flatten()
-            .map(|o| o + 1)
-    };
+    for seg in store.list(SAMPLES_TABLE).await? {
+        let e = published.entry(seg.key.partition).or_insert(None);
+        *e = Some(e.map_or(seg.key.last_offset, |m| m.max(seg.key.last_offset)));
+    }
+    let resume = |p: i32| -> Option<i64> { published.get(&p).copied().flatten().map(|o| o + 1) };
     let shard = Shard {
         index: cfg.shard_index,
         count: cfg.shard_count,
     };
     let consumer = BusConsumer::assign(kafka, &cfg.group_id, &topic, shard, &resume)?;
-    for &p in consumer.partitions() {
-        published.insert(p, resume(p).map(|o| o - 1));
-    }
+    let published: HashMap<i32, Option<i64>> = consumer
+        .partitions()
+        .iter()
+        .map(|&p| (p, resume(p).map(|o| o - 1)))
+        .collect();
+    let compactor = cfg.compaction.enabled.then(|| {
+        // This shard compacts the partitions it writes; shard 0 also takes
+        // the backfill pseudo-partition, which no consumer writes.
+        let owned: Vec<i32> = consumer.partitions().to_vec();
+        let takes_import = cfg.shard_index == 0;
+        let owns = Box::new(move |p: i32| owned.contains(&p) || (takes_import && p == IMPORT_PARTITION));
+        let c = Compactor::new(
+            store.clone(),
+            SAMPLES_TABLE,
+            cfg.compaction_settings(),
+            owns,
+            Arc::new(SystemClock),
+        );
+        tokio::spawn(c.run(cfg.compaction.interval.0, shutdown.clone()))
+    });
     let reg = telemetry::global();
     let labels = [("table", SAMPLES_TABLE)];
     let m = SinkMetrics {
@@ -109,12 +131,12 @@ pub async fn run_sink(
         ),
     };
     let mut sink = Sink {
-        root,
+        store,
         buffers: BTreeMap::new(),
         published,
         m,
     };
-    info!(topic = %topic, path = %cfg.path.display(), "sink started");
+    info!(topic = %topic, path = %cfg.path, "sink started");
     let flush_every = cfg.flush_interval.0;
     let mut last_flush = Instant::now();
     loop {
@@ -148,6 +170,11 @@ pub async fn run_sink(
             last_flush = Instant::now();
         }
         if stopping {
+            if let Some(c) = compactor {
+                // Safe at any point: a merge cut short leaves only complete
+                // states behind (see `compact`).
+                c.abort();
+            }
             info!("sink stopped");
             return Ok(());
         }
@@ -155,7 +182,7 @@ pub async fn run_sink(
 }
 
 struct Sink {
-    root: PathBuf,
+    store: SegmentStore,
     buffers: BTreeMap<i32, PartitionBuffer>,
     /// Highest offset per partition that is already in a segment.
     published: HashMap<i32, Option<i64>>,
@@ -184,19 +211,15 @@ impl Sink {
             };
             let last = buf.last_offset;
             let series = buf.take_series();
-            let root = self.root.clone();
-            let meta = tokio::task::spawn_blocking(move || {
-                let spec = SegmentSpec {
-                    root: &root,
-                    table: SAMPLES_TABLE,
+            let spec = SegmentSpec {
+                table: SAMPLES_TABLE,
+                key: SegmentKey {
                     partition: p,
                     first_offset: first,
                     last_offset: last,
-                };
-                write_segment(&spec, series)
-            })
-            .await
-            .map_err(|e| SinkError::Internal(format!("segment writer task: {e}")))??;
+                },
+            };
+            let meta = write_segment(&self.store, &spec, series).await?;
             if let Some(meta) = meta {
                 self.m.segments.inc();
                 self.m.samples.inc_by(meta.rows as u64);

@@ -8,10 +8,13 @@
 
 mod support;
 
+mod bench_sink;
+mod compaction;
 mod config_check;
 mod openmetrics;
 mod pipeline;
 mod promqltest;
 mod push;
 mod remote_write;
+mod s3_segments;
 mod sink_exactly_once;

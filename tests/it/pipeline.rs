@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::sink_exactly_once::count_segment_rows;
 use crate::support::broker::Broker;
-use crate::support::http::{Exporter, get_json, post_form};
+use crate::support::http::{Exporter, get_json, sql_scalar};
 use crate::support::process::Proc;
 use crate::support::sluice::TestConfig;
 use crate::support::{duckdb, eventually, free_port};
@@ -41,21 +41,6 @@ fn now_s() -> f64 {
 
 fn result(v: &Value) -> &[Value] {
     v["data"]["result"].as_array().map(Vec::as_slice).unwrap_or(&[])
-}
-
-async fn sql_scalar(api: &str, sql: &str) -> String {
-    let (status, v) = post_form(&format!("{api}/api/v1/sql"), &[("query", sql)]).await;
-    assert_eq!(status, 200, "{v}");
-    let row = &v["data"][0];
-    let val = row
-        .as_object()
-        .and_then(|o| o.values().next())
-        .cloned()
-        .unwrap_or(Value::Null);
-    match val {
-        Value::String(s) => s,
-        other => other.to_string(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,7 +201,7 @@ async fn scrape_to_promql_and_sql_survives_sigkill() {
     // 5. The same sample count through Sluice's SQL, DuckDB and the files.
     let via_sql = sql_scalar(&api, "select count(*) as n from samples").await;
     let via_duckdb = duckdb::scalar(&format!("select count(*) from {rel}"));
-    let (via_files, _) = count_segment_rows(&cfg.segments());
+    let (via_files, _) = count_segment_rows(&cfg.segments()).await;
     eprintln!("sample count: sql {via_sql}, duckdb {via_duckdb}, parquet {via_files}");
     assert_eq!(via_sql, via_duckdb);
     assert_eq!(via_sql, via_files.to_string());

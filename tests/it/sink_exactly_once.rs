@@ -14,18 +14,43 @@ use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
 use sluice_ingest::topics::ensure_topics;
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::{Labels, Sample, TimeSeries};
+use sluice_sink::segment::catalog::Catalog;
+use sluice_sink::store::SegmentStore;
 
 use crate::support::broker::Broker;
 use crate::support::free_port;
 use crate::support::sluice::TestConfig;
 
-/// (rows, distinct (series, timestamp) pairs) over every published segment.
-pub(crate) fn count_segment_rows(root: &Path) -> (usize, usize) {
+/// (rows, distinct (series, timestamp) pairs) over every visible segment
+/// (superseded inputs of a merge are hidden, as from every reader). A
+/// compactor running with `delete_delay: 0s` may delete a file between the
+/// listing and the read: then the count starts over from a new listing.
+pub(crate) async fn count_segment_rows(root: &Path) -> (usize, usize) {
+    let store = SegmentStore::local(root).unwrap();
+    let catalog = Catalog::new(store.clone(), "samples");
+    loop {
+        let snapshot = catalog.refresh().await.unwrap();
+        let mut files = Vec::new();
+        for seg in &snapshot.visible {
+            match store.get(&seg.location).await {
+                Ok(data) => files.push(data),
+                Err(e) => {
+                    eprintln!("recounting: {e}");
+                    break;
+                }
+            }
+        }
+        if files.len() == snapshot.visible.len() {
+            return count_rows(files);
+        }
+    }
+}
+
+fn count_rows(files: Vec<bytes::Bytes>) -> (usize, usize) {
     let mut rows = 0;
     let mut seen = HashSet::new();
-    for path in sluice_sink::segment::layout::list_segments(root, "samples").unwrap() {
-        let file = std::fs::File::open(&path).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    for data in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(data)
             .unwrap()
             .build()
             .unwrap();
@@ -67,6 +92,11 @@ async fn sink_survives_sigkill_with_no_loss_and_no_duplicates() {
     let broker = Broker::start(&dir.path().join("broker"));
     let mut cfg = TestConfig::new(dir.path(), broker.address());
     cfg.flush_interval = "300ms";
+    // Compaction runs inside the sink at the same time, merging what it
+    // just wrote (all test data lies in one closed window), and is killed
+    // along with it.
+    cfg.sink_extra =
+        "  compaction:\n    interval: 1s\n    ranges: [2h]\n    settle: 0s\n    delete_delay: 0s\n".into();
     cfg.listen_port = free_port();
     let kafka = KafkaConfig {
         brokers: broker.address(),
@@ -110,7 +140,7 @@ async fn sink_survives_sigkill_with_no_loss_and_no_duplicates() {
     let root = cfg.segments();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let (rows, distinct) = loop {
-        let (rows, distinct) = count_segment_rows(&root);
+        let (rows, distinct) = count_segment_rows(&root).await;
         if rows >= expected {
             break (rows, distinct);
         }
@@ -127,9 +157,13 @@ async fn sink_survives_sigkill_with_no_loss_and_no_duplicates() {
     // Let any in-flight flush finish, then count once more.
     tokio::time::sleep(Duration::from_secs(1)).await;
     sink.terminate();
-    let (rows_after, distinct_after) = count_segment_rows(&root);
+    let (rows_after, distinct_after) = count_segment_rows(&root).await;
     eprintln!(
         "exactly-once: sent {expected}, stored {rows_after} rows, {distinct_after} distinct, {kills} SIGKILLs"
+    );
+    let (visible, superseded) = crate::compaction::visible_and_superseded(&root).await;
+    eprintln!(
+        "exactly-once: {visible} visible + {superseded} superseded segments after compaction in the sink"
     );
     assert_eq!((rows, distinct), (expected, expected), "first full count");
     assert_eq!((rows_after, distinct_after), (expected, expected), "final count");

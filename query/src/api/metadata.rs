@@ -124,6 +124,7 @@ pub(super) async fn labels(State(st): State<AppState>, p: Params) -> Result<Resp
         let segs = st
             .index
             .candidates(w.start, w.end, &|_| true)
+            .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         for s in &segs {
             names.insert(METRIC_NAME.to_string());
@@ -155,6 +156,7 @@ pub(super) async fn label_values(
         let segs = st
             .index
             .candidates(w.start, w.end, &|_| true)
+            .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         for s in &segs {
             values.extend(s.metrics.keys().cloned());

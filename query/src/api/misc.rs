@@ -32,7 +32,7 @@ pub(super) async fn query_exemplars() -> Response {
 
 /// `GET /api/v1/status/runtimeinfo`
 pub(super) async fn runtimeinfo(State(st): State<AppState>) -> Response {
-    let segments = st.index.refresh().map(|s| s.len()).unwrap_or(0);
+    let segments = st.index.refresh().await.map(|s| s.len()).unwrap_or(0);
     success(
         json!({
             "startTime": st.started_at,

@@ -1,73 +1,64 @@
-//! An in-memory catalog of published segments, built from their footers.
+//! The query layer's view of the segment catalog.
 //!
-//! Refreshing lists the segment directory (the manifest, see
-//! `sluice_sink::segment`) and reads the footer of each segment not seen
-//! before; footers are immutable, so each is read once per process.
+//! Wraps [`Catalog`] (footers cached per process, superseded segments
+//! hidden) with what planning needs: time and metric-name candidates, label
+//! names per metric, and registering the store with a DataFusion session.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use sluice_sink::segment::layout::list_segments;
-use sluice_sink::segment::meta::{SegmentMeta, read_segment_meta};
-use tracing::warn;
+use datafusion::prelude::SessionContext;
+use sluice_sink::segment::catalog::Catalog;
+use sluice_sink::segment::meta::SegmentMeta;
+use sluice_sink::store::SegmentStore;
 
 use crate::QueryLayerError;
 
 /// Catalog of the segments of one table.
 #[derive(Debug)]
 pub struct SegmentIndex {
-    root: PathBuf,
-    table: String,
-    known: RwLock<HashMap<PathBuf, Arc<SegmentMeta>>>,
+    catalog: Catalog,
 }
 
 impl SegmentIndex {
-    /// A catalog over `<root>/<table>`.
-    pub fn new(root: &Path, table: &str) -> Self {
+    /// A catalog over `table` in `store`.
+    pub fn new(store: SegmentStore, table: &str) -> Self {
         SegmentIndex {
-            root: root.to_path_buf(),
-            table: table.to_string(),
-            known: RwLock::new(HashMap::new()),
+            catalog: Catalog::new(store, table),
         }
     }
 
-    /// Picks up newly published segments and forgets removed ones; returns
-    /// the current set sorted by path.
-    pub fn refresh(&self) -> Result<Vec<Arc<SegmentMeta>>, QueryLayerError> {
-        let paths = list_segments(&self.root, &self.table)
-            .map_err(|e| QueryLayerError::Storage(format!("listing {}: {e}", self.root.display())))?;
-        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
-        let present: BTreeSet<&PathBuf> = paths.iter().collect();
-        known.retain(|p, _| present.contains(p));
-        for p in &paths {
-            if known.contains_key(p) {
-                continue;
-            }
-            match read_segment_meta(p) {
-                Ok(m) => {
-                    known.insert(p.clone(), Arc::new(m));
-                }
-                // A foreign or damaged file is reported, not fatal: the
-                // rest of the data stays queryable.
-                Err(e) => warn!(error = %e, "ignoring unreadable segment"),
-            }
-        }
-        let mut out: Vec<Arc<SegmentMeta>> = known.values().cloned().collect();
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+    /// The store the segments are in.
+    pub fn store(&self) -> &SegmentStore {
+        self.catalog.store()
+    }
+
+    /// Makes the store readable by scans planned in `ctx`.
+    pub fn register_store(&self, ctx: &SessionContext) {
+        let store = self.store();
+        ctx.register_object_store(store.store_url(), store.object_store());
+    }
+
+    /// The visible segments now, sorted by key.
+    pub async fn refresh(&self) -> Result<Vec<Arc<SegmentMeta>>, QueryLayerError> {
+        self.catalog
+            .refresh()
+            .await
+            .map(|s| s.visible)
+            .map_err(|e| QueryLayerError::Storage(e.to_string()))
     }
 
     /// Segments overlapping `[start_ms, end_ms]` that hold any metric
     /// accepted by `want_metric`.
-    pub fn candidates(
+    pub async fn candidates(
         &self,
         start_ms: i64,
         end_ms: i64,
-        want_metric: &dyn Fn(&str) -> bool,
+        want_metric: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<Arc<SegmentMeta>>, QueryLayerError> {
         Ok(self
-            .refresh()?
+            .refresh()
+            .await?
             .into_iter()
             .filter(|m| m.overlaps(start_ms, end_ms))
             .filter(|m| m.metrics.keys().any(|k| want_metric(k)))

@@ -41,6 +41,7 @@ impl std::fmt::Debug for SegmentSource {
 impl SegmentSource {
     /// A source over the segments `index` catalogs, planned in `ctx`.
     pub fn new(index: Arc<SegmentIndex>, ctx: SessionContext) -> Self {
+        index.register_store(&ctx);
         SegmentSource { index, ctx }
     }
 }
@@ -83,6 +84,7 @@ impl SeriesSource for SegmentSource {
         let segments = self
             .index
             .candidates(start_ms, end_ms, &want)
+            .await
             .map_err(|e| SourceError(e.to_string()))?;
         let per_metric = SegmentIndex::label_names(&segments, &want);
         if per_metric.is_empty() {
@@ -106,7 +108,7 @@ impl SeriesSource for SegmentSource {
         projection.extend([col(COL_SERIES_ID), col(COL_TIMESTAMP), col(COL_VALUE)]);
         let batches = self
             .ctx
-            .read_table(Arc::new(SegmentTable::new(segments)))
+            .read_table(Arc::new(SegmentTable::new(segments, self.index.store())))
             .and_then(|df| df.filter(filter))
             .and_then(|df| df.select(projection))
             .map_err(|e| SourceError(format!("planning scan: {e}")))?
@@ -201,7 +203,9 @@ mod tests {
     use super::*;
     use crate::sql::session_config;
     use sluice_sink::segment::SAMPLES_TABLE;
+    use sluice_sink::segment::layout::SegmentKey;
     use sluice_sink::segment::writer::{SegmentSpec, write_segment};
+    use sluice_sink::store::SegmentStore;
 
     fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
         TimeSeries {
@@ -210,15 +214,20 @@ mod tests {
         }
     }
 
-    fn write(root: &std::path::Path, partition: i32, first: i64, s: Vec<TimeSeries>) {
+    async fn write(root: &std::path::Path, partition: i32, first: i64, s: Vec<TimeSeries>) {
         let spec = SegmentSpec {
-            root,
             table: SAMPLES_TABLE,
-            partition,
-            first_offset: first,
-            last_offset: first,
+            key: SegmentKey {
+                partition,
+                first_offset: first,
+                last_offset: first,
+            },
         };
-        write_segment(&spec, s).unwrap();
+        write_segment(&store(root), &spec, s).await.unwrap();
+    }
+
+    fn store(root: &std::path::Path) -> SegmentStore {
+        SegmentStore::local(root).unwrap()
     }
 
     #[tokio::test]
@@ -236,7 +245,8 @@ mod tests {
                 ),
                 series(&[("__name__", "up"), ("job", "api")], &[(1000, 0.0)]),
             ],
-        );
+        )
+        .await;
         write(
             root,
             1,
@@ -248,8 +258,9 @@ mod tests {
                 ),
                 series(&[("__name__", "cpu"), ("mode", "idle")], &[(3000, 7.0)]),
             ],
-        );
-        let index = Arc::new(SegmentIndex::new(root, SAMPLES_TABLE));
+        )
+        .await;
+        let index = Arc::new(SegmentIndex::new(store(root), SAMPLES_TABLE));
         let src = SegmentSource::new(index, SessionContext::new_with_config(session_config()));
         let m = |n: &str, op, v: &str| Matcher::new(n, op, v).unwrap();
 
@@ -351,8 +362,9 @@ mod tests {
                 series(&[("__name__", "g"), ("job", "a")], &[(1000, 7.0), (2000, stale)]),
                 series(&[("__name__", "h"), ("job", "a")], &[(1000, 9.0), (2000, stale)]),
             ],
-        );
-        let index = Arc::new(SegmentIndex::new(dir.path(), SAMPLES_TABLE));
+        )
+        .await;
+        let index = Arc::new(SegmentIndex::new(store(dir.path()), SAMPLES_TABLE));
         let src = SegmentSource::new(index, SessionContext::new_with_config(session_config()));
         let m = |n: &str, op, v: &str| Matcher::new(n, op, v).unwrap();
         let got = src

@@ -23,17 +23,20 @@ use datafusion::physical_plan::empty::EmptyExec;
 use sluice_sink::segment::meta::SegmentMeta;
 use sluice_sink::segment::writer::{label_type, timestamp_type};
 use sluice_sink::segment::{COL_NAME, COL_SERIES_ID, COL_TIMESTAMP, COL_VALUE};
+use sluice_sink::store::SegmentStore;
 
 /// A point-in-time view of a table's segments.
 #[derive(Debug)]
 pub struct SegmentTable {
     segments: Vec<Arc<SegmentMeta>>,
     schema: SchemaRef,
+    store: SegmentStore,
 }
 
 impl SegmentTable {
-    /// A table over exactly these segments.
-    pub fn new(segments: Vec<Arc<SegmentMeta>>) -> Self {
+    /// A table over exactly these segments of `store` (which must be
+    /// registered with the session that scans it).
+    pub fn new(segments: Vec<Arc<SegmentMeta>>, store: &SegmentStore) -> Self {
         let labels: BTreeSet<&str> = segments
             .iter()
             .flat_map(|s| s.metrics.values().flatten().map(String::as_str))
@@ -46,6 +49,7 @@ impl SegmentTable {
         SegmentTable {
             schema: Arc::new(Schema::new(fields)),
             segments,
+            store: store.clone(),
         }
     }
 
@@ -217,7 +221,7 @@ impl TableProvider for SegmentTable {
         }
         let urls = files
             .iter()
-            .map(|s| ListingTableUrl::parse(s.path.to_string_lossy()))
+            .map(|s| ListingTableUrl::parse(self.store.url_of(&s.location)))
             .collect::<DfResult<Vec<_>>>()?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)

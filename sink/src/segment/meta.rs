@@ -1,12 +1,17 @@
 //! What a segment's footer says about it, for pruning without reading data.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
 
-use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
+use object_store::path::Path as ObjPath;
+use parquet::file::metadata::{FooterTail, KeyValue, ParquetMetaData, ParquetMetaDataReader};
 
 use crate::SinkError;
+use crate::segment::layout::SegmentKey;
+use crate::store::{SegmentStore, StoredSegment};
+
+/// Footer bytes fetched in the first request: most segment footers fit, so
+/// one ranged GET reads the whole catalog entry.
+const FOOTER_PREFETCH: u64 = 64 * 1024;
 
 /// Footer key/value metadata keys.
 pub(crate) mod keys {
@@ -22,8 +27,10 @@ pub(crate) mod keys {
 /// Summary of one published segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentMeta {
-    /// File path.
-    pub path: PathBuf,
+    /// Object key.
+    pub location: ObjPath,
+    /// When it was published (ms since the epoch).
+    pub modified_ms: i64,
     /// Kafka partition the rows came from.
     pub partition: i32,
     /// First Kafka offset covered (inclusive).
@@ -60,19 +67,50 @@ impl SegmentMeta {
         ]
     }
 
+    /// Partition and offsets.
+    pub fn key(&self) -> SegmentKey {
+        SegmentKey {
+            partition: self.partition,
+            first_offset: self.first_offset,
+            last_offset: self.last_offset,
+        }
+    }
+
     /// True if the segment may hold samples in `[start_ms, end_ms]`.
     pub fn overlaps(&self, start_ms: i64, end_ms: i64) -> bool {
         self.min_time_ms <= end_ms && self.max_time_ms >= start_ms
     }
 }
 
-/// Reads a segment's footer (not its data).
-pub fn read_segment_meta(path: &Path) -> Result<SegmentMeta, SinkError> {
-    let file = File::open(path).map_err(|e| SinkError::io(path, e))?;
-    let bytes = file.metadata().map_err(|e| SinkError::io(path, e))?.len();
-    let md = ParquetMetaDataReader::new()
-        .parse_and_finish(&file)
-        .map_err(|e| SinkError::Corrupt(format!("{}: {e}", path.display())))?;
+/// Reads a segment's footer (not its data): one ranged read, two for a
+/// footer larger than [`FOOTER_PREFETCH`].
+pub async fn read_segment_meta(store: &SegmentStore, seg: &StoredSegment) -> Result<SegmentMeta, SinkError> {
+    let loc = &seg.location;
+    let corrupt = |msg: String| SinkError::Corrupt(format!("{loc}: {msg}"));
+    if seg.size < 12 {
+        return Err(corrupt("too short for Parquet".into()));
+    }
+    let start = seg.size.saturating_sub(FOOTER_PREFETCH);
+    let mut tail = store.get_range(loc, start..seg.size).await?;
+    let footer: [u8; 8] = tail[tail.len() - 8..]
+        .try_into()
+        .map_err(|_| corrupt("short read".into()))?;
+    let len = FooterTail::try_new(&footer)
+        .map_err(|e| corrupt(e.to_string()))?
+        .metadata_length() as u64;
+    if len + 8 > seg.size {
+        return Err(corrupt("footer longer than the file".into()));
+    }
+    if len + 8 > tail.len() as u64 {
+        tail = store.get_range(loc, seg.size - 8 - len..seg.size).await?;
+    }
+    let md_bytes = &tail[tail.len() - 8 - len as usize..tail.len() - 8];
+    let md = ParquetMetaDataReader::decode_metadata(md_bytes).map_err(|e| corrupt(e.to_string()))?;
+    meta_from_footer(seg, &md)
+}
+
+fn meta_from_footer(seg: &StoredSegment, md: &ParquetMetaData) -> Result<SegmentMeta, SinkError> {
+    let loc = &seg.location;
     let fmd = md.file_metadata();
     let kvs: BTreeMap<&str, &str> = fmd
         .key_value_metadata()
@@ -85,24 +123,25 @@ pub fn read_segment_meta(path: &Path) -> Result<SegmentMeta, SinkError> {
     let get = |k: &str| -> Result<&str, SinkError> {
         kvs.get(k)
             .copied()
-            .ok_or_else(|| SinkError::Corrupt(format!("{}: footer lacks {k}", path.display())))
+            .ok_or_else(|| SinkError::Corrupt(format!("{loc}: footer lacks {k}")))
     };
     let num = |k: &str| -> Result<i64, SinkError> {
         get(k)?
             .parse()
-            .map_err(|_| SinkError::Corrupt(format!("{}: footer {k} is not a number", path.display())))
+            .map_err(|_| SinkError::Corrupt(format!("{loc}: footer {k} is not a number")))
     };
     let metrics = serde_json::from_str(get(keys::METRICS)?)
-        .map_err(|e| SinkError::Corrupt(format!("{}: footer {}: {e}", path.display(), keys::METRICS)))?;
+        .map_err(|e| SinkError::Corrupt(format!("{loc}: footer {}: {e}", keys::METRICS)))?;
     Ok(SegmentMeta {
-        path: path.to_path_buf(),
+        location: loc.clone(),
+        modified_ms: seg.modified_ms,
         partition: num(keys::PARTITION)? as i32,
         first_offset: num(keys::FIRST_OFFSET)?,
         last_offset: num(keys::LAST_OFFSET)?,
         min_time_ms: num(keys::MIN_TIME)?,
         max_time_ms: num(keys::MAX_TIME)?,
         rows: fmd.num_rows(),
-        bytes,
+        bytes: seg.size,
         metrics,
     })
 }

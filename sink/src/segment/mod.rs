@@ -2,10 +2,10 @@
 //!
 //! Layout: `<root>/<table>/p<partition>/<first>-<last>.parquet`, where
 //! `first`/`last` are the Kafka offsets (inclusive, zero-padded) the segment
-//! covers. A file appears under its final name only once it is complete and
-//! fsynced (write to a dot-prefixed temp name, fsync, rename, fsync the
-//! directory), so a listing of the directory is the set of published
-//! segments — the directory is the manifest.
+//! covers. A segment appears under its final key only once it is complete
+//! ([`crate::store`]), so the listing is the set of published segments — the
+//! listing is the manifest, minus segments superseded by a merge
+//! ([`layout`]).
 //!
 //! Schema (one row per sample, sorted by metric, series, time):
 //! - `__name__`: metric name, dictionary-encoded string
@@ -20,6 +20,7 @@
 //! metadata (`sluice.*`) carries the partition, offsets, time range and the
 //! label names per metric, which the query layer uses to prune files.
 
+pub mod catalog;
 pub mod layout;
 pub mod meta;
 pub mod writer;

@@ -1,24 +1,25 @@
 //! Turns buffered series into one published Parquet segment.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, DictionaryArray, Float64Array, RecordBatch, TimestampMillisecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
+use bytes::Bytes;
+use object_store::path::Path as ObjPath;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sluice_model::{METRIC_NAME, TimeSeries};
 
-use super::layout::{partition_dir, segment_file_name};
+use super::layout::SegmentKey;
 use super::meta::SegmentMeta;
 use super::{COL_NAME, COL_SERIES_ID, COL_TIMESTAMP, COL_VALUE};
 use crate::SinkError;
+use crate::store::SegmentStore;
 
 /// Rows per row group: large enough for good compression, small enough that
 /// statistics prune usefully within one segment.
@@ -35,26 +36,41 @@ pub fn timestamp_type() -> DataType {
 }
 
 /// Where and what to write.
+#[derive(Debug, Clone, Copy)]
 pub struct SegmentSpec<'a> {
-    /// Segment root directory.
-    pub root: &'a Path,
     /// Table (e.g. `samples`).
     pub table: &'a str,
-    /// Kafka partition.
-    pub partition: i32,
-    /// First offset covered (inclusive).
-    pub first_offset: i64,
-    /// Last offset covered (inclusive).
-    pub last_offset: i64,
+    /// Partition and the offsets covered.
+    pub key: SegmentKey,
 }
 
 /// Writes `series` as one segment and publishes it atomically. Series must
 /// have unique label sets; samples within a series ascend by time.
 /// Returns `None` when there is nothing to write.
-pub fn write_segment(
+pub async fn write_segment(
+    store: &SegmentStore,
     spec: &SegmentSpec<'_>,
-    mut series: Vec<TimeSeries>,
+    series: Vec<TimeSeries>,
 ) -> Result<Option<SegmentMeta>, SinkError> {
+    let location = store.key(spec.table, &spec.key.relative_path());
+    let key = spec.key;
+    // Encoding is CPU-bound: keep it off the async workers.
+    let encoded = tokio::task::spawn_blocking(move || encode_segment(key, location, series))
+        .await
+        .map_err(|e| SinkError::Internal(format!("segment encoder task: {e}")))??;
+    let Some((data, meta)) = encoded else {
+        return Ok(None);
+    };
+    store.put(&meta.location, data).await?;
+    Ok(Some(meta))
+}
+
+/// Encodes `series` as the Parquet bytes of one segment, plus its summary.
+pub fn encode_segment(
+    key: SegmentKey,
+    location: ObjPath,
+    mut series: Vec<TimeSeries>,
+) -> Result<Option<(Bytes, SegmentMeta)>, SinkError> {
     series.retain(|s| !s.samples.is_empty());
     if series.is_empty() {
         return Ok(None);
@@ -63,26 +79,13 @@ pub fn write_segment(
     // contiguous and label columns compress to long runs.
     series.sort_by(|a, b| a.labels.cmp(&b.labels));
     let batch = build_batch(&series)?;
-    let meta = summarize(spec, &series, batch.num_rows());
-
-    let dir = partition_dir(spec.root, spec.table, spec.partition);
-    std::fs::create_dir_all(&dir).map_err(|e| SinkError::io(&dir, e))?;
-    let name = segment_file_name(spec.first_offset, spec.last_offset);
-    let final_path = dir.join(&name);
-    let tmp_path = dir.join(format!(".{name}.tmp"));
-    write_parquet(&tmp_path, &batch, &meta)?;
-    publish(&tmp_path, &final_path, &dir)?;
-    let bytes = std::fs::metadata(&final_path)
-        .map_err(|e| SinkError::io(&final_path, e))?
-        .len();
-    Ok(Some(SegmentMeta {
-        path: final_path,
-        bytes,
-        ..meta
-    }))
+    let mut meta = summarize(key, location, &series, batch.num_rows());
+    let data = encode_parquet(&batch, &meta)?;
+    meta.bytes = data.len() as u64;
+    Ok(Some((data, meta)))
 }
 
-fn summarize(spec: &SegmentSpec<'_>, series: &[TimeSeries], rows: usize) -> SegmentMeta {
+fn summarize(key: SegmentKey, location: ObjPath, series: &[TimeSeries], rows: usize) -> SegmentMeta {
     let mut metrics: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
     for s in series {
@@ -95,10 +98,11 @@ fn summarize(spec: &SegmentSpec<'_>, series: &[TimeSeries], rows: usize) -> Segm
         max_t = max_t.max(s.samples[s.samples.len() - 1].timestamp_ms);
     }
     SegmentMeta {
-        path: PathBuf::new(),
-        partition: spec.partition,
-        first_offset: spec.first_offset,
-        last_offset: spec.last_offset,
+        location,
+        modified_ms: 0,
+        partition: key.partition,
+        first_offset: key.first_offset,
+        last_offset: key.last_offset,
         min_time_ms: min_t,
         max_time_ms: max_t,
         rows: rows as i64,
@@ -175,29 +179,15 @@ fn writer_properties(meta: &SegmentMeta) -> WriterProperties {
         .build()
 }
 
-fn write_parquet(tmp_path: &Path, batch: &RecordBatch, meta: &SegmentMeta) -> Result<(), SinkError> {
-    let file = File::create(tmp_path).map_err(|e| SinkError::io(tmp_path, e))?;
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties(meta)))
+fn encode_parquet(batch: &RecordBatch, meta: &SegmentMeta) -> Result<Bytes, SinkError> {
+    let mut w = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(writer_properties(meta)))
         .map_err(|e| SinkError::Internal(format!("parquet writer: {e}")))?;
     w.write(batch)
         .map_err(|e| SinkError::Internal(format!("parquet write: {e}")))?;
-    let file = w
+    let buf = w
         .into_inner()
         .map_err(|e| SinkError::Internal(format!("parquet close: {e}")))?;
-    file.sync_all().map_err(|e| SinkError::io(tmp_path, e))?;
-    Ok(())
-}
-
-/// rename(2) is atomic: readers see the old listing or the complete file.
-/// Syncing the directory makes the rename itself survive a power loss.
-fn publish(tmp: &Path, final_path: &Path, dir: &Path) -> Result<(), SinkError> {
-    std::fs::rename(tmp, final_path).map_err(|e| SinkError::io(final_path, e))?;
-    let d = OpenOptions::new()
-        .read(true)
-        .open(dir)
-        .map_err(|e| SinkError::io(dir, e))?;
-    d.sync_all().map_err(|e| SinkError::io(dir, e))?;
-    Ok(())
+    Ok(Bytes::from(buf))
 }
 
 #[cfg(test)]
@@ -206,9 +196,10 @@ mod tests {
     use crate::segment::meta::read_segment_meta;
     use sluice_model::{Labels, Sample};
 
-    #[test]
-    fn writes_readable_segment_with_footer_metadata() {
+    #[tokio::test]
+    async fn writes_readable_segment_with_footer_metadata() {
         let dir = tempfile::tempdir().unwrap();
+        let store = SegmentStore::local(dir.path()).unwrap();
         let series = vec![
             TimeSeries {
                 labels: Labels::new([("__name__", "up"), ("job", "a")]),
@@ -220,22 +211,26 @@ mod tests {
             },
         ];
         let spec = SegmentSpec {
-            root: dir.path(),
             table: "samples",
-            partition: 3,
-            first_offset: 10,
-            last_offset: 12,
+            key: SegmentKey {
+                partition: 3,
+                first_offset: 10,
+                last_offset: 12,
+            },
         };
-        let meta = write_segment(&spec, series).unwrap().unwrap();
+        let meta = write_segment(&store, &spec, series).await.unwrap().unwrap();
         assert!(
-            meta.path
+            meta.location
+                .as_ref()
                 .ends_with("samples/p00003/00000000000000000010-00000000000000000012.parquet")
         );
-        let back = read_segment_meta(&meta.path).unwrap();
+        let listed = store.list("samples").await.unwrap();
+        let back = read_segment_meta(&store, &listed[0]).await.unwrap();
         assert_eq!(back.rows, 3);
         assert_eq!((back.min_time_ms, back.max_time_ms), (500, 2000));
         assert_eq!(back.metrics["up"], vec!["job".to_string()]);
         assert_eq!(back.metrics["cpu"], vec!["mode".to_string()]);
         assert_eq!((back.first_offset, back.last_offset), (10, 12));
+        assert_eq!(back.bytes, meta.bytes);
     }
 }

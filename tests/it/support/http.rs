@@ -79,3 +79,19 @@ pub(crate) async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) 
     let text = r.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
+
+/// The first column of the first row of a `/api/v1/sql` answer.
+pub(crate) async fn sql_scalar(api: &str, sql: &str) -> String {
+    let (status, v) = post_form(&format!("{api}/api/v1/sql"), &[("query", sql)]).await;
+    assert_eq!(status, 200, "{v}");
+    let row = &v["data"][0];
+    let val = row
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or(Value::Null);
+    match val {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}

@@ -6,6 +6,7 @@ pub(crate) mod broker;
 pub(crate) mod duckdb;
 pub(crate) mod http;
 pub(crate) mod process;
+pub(crate) mod s3;
 pub(crate) mod sluice;
 
 use std::net::TcpListener;

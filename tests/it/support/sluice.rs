@@ -21,6 +21,10 @@ pub(crate) struct TestConfig {
     pub scrape_interval: &'static str,
     pub flush_interval: &'static str,
     pub partitions: i32,
+    /// Replaces the segment directory as `sink.path` (e.g. an `s3://` URL).
+    pub sink_location: Option<String>,
+    /// More `sink:` lines, indented by two spaces (compaction, storage options).
+    pub sink_extra: String,
 }
 
 impl TestConfig {
@@ -34,6 +38,8 @@ impl TestConfig {
             scrape_interval: "1s",
             flush_interval: "1s",
             partitions: 4,
+            sink_location: None,
+            sink_extra: String::new(),
         }
     }
 
@@ -56,7 +62,7 @@ impl TestConfig {
             ));
         }
         let yaml = format!(
-            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\nquery:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\n",
+            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\n",
             si = self.scrape_interval,
             jobs = if jobs.is_empty() {
                 "  []\n".to_string()
@@ -65,7 +71,11 @@ impl TestConfig {
             },
             b = self.brokers,
             p = self.partitions,
-            seg = self.segments().display(),
+            seg = self
+                .sink_location
+                .clone()
+                .unwrap_or_else(|| self.segments().display().to_string()),
+            extra = self.sink_extra,
             fi = self.flush_interval,
             port = self.listen_port,
             rport = self.receive_port,
