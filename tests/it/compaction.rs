@@ -144,4 +144,17 @@ async fn compaction_survives_sigkill_and_keeps_every_sample_once() {
         "SELECT count(*) || '/' || count(DISTINCT (__series_id__, __timestamp__)) FROM {rel}"
     ));
     assert_eq!(got, format!("{n}/{n}"));
+
+    // Retention: a cutoff in the middle of the data deletes the whole days
+    // before it, and only those.
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let cutoff_s = START_S + DAYS / 2 * 86_400;
+    cfg.sink_extra.push_str(&format!("  retention: {}s\n", now_s - cutoff_s));
+    cfg.write();
+    eprintln!("retention pass: {}", compact(&config));
+    assert_eq!(visible_and_superseded(&root).await, (DAYS as usize / 2, 0));
+    assert_eq!(count_segment_rows(&root).await, (n / 2, n / 2));
 }
