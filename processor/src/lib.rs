@@ -9,6 +9,8 @@
 //! durable. The sink is its first user; downsampling and rules build on it.
 
 pub mod consumer;
+pub mod downsample;
+mod state_codec;
 
 /// Stream-stage failures.
 #[derive(Debug, thiserror::Error)]

@@ -152,7 +152,8 @@ async fn compaction_survives_sigkill_and_keeps_every_sample_once() {
         .unwrap()
         .as_secs() as i64;
     let cutoff_s = START_S + DAYS / 2 * 86_400;
-    cfg.sink_extra.push_str(&format!("  retention: {}s\n", now_s - cutoff_s));
+    cfg.sink_extra
+        .push_str(&format!("  retention: {}s\n", now_s - cutoff_s));
     cfg.write();
     eprintln!("retention pass: {}", compact(&config));
     assert_eq!(visible_and_superseded(&root).await, (DAYS as usize / 2, 0));

@@ -1,0 +1,165 @@
+//! Downsampling state of one partition, advanced record by record.
+//!
+//! Samples wait in a per-series buffer until the partition's watermark
+//! (highest event time seen minus the allowed lateness) passes the end of
+//! the finest window they fall in; then they are folded, in timestamp
+//! order, into every resolution's open window, and windows that the
+//! watermark has passed are emitted. Because the watermark only moves with
+//! the records themselves, the outputs are a function of the record
+//! sequence alone: replaying the same records from a checkpoint yields the
+//! same windows, which is what makes recovery exact.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sluice_model::{Labels, TimeSeries, is_stale_nan};
+
+use super::aggregate::{CounterTrack, WindowAggregate};
+
+/// Resolutions and lateness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownsampleSpec {
+    /// Window sizes, ascending; each a multiple of the first.
+    pub resolutions_ms: Vec<i64>,
+    /// How far behind the newest sample a sample may arrive and still count.
+    pub lateness_ms: i64,
+}
+
+/// A closed window of one series at one resolution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedWindow {
+    /// Index into [`DownsampleSpec::resolutions_ms`].
+    pub tier: usize,
+    /// The raw series' labels.
+    pub labels: Labels,
+    /// The aggregates.
+    pub window: WindowAggregate,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct SeriesState {
+    labels: Labels,
+    /// Samples not yet folded (timestamp → value bits).
+    pending: BTreeMap<i64, u64>,
+    counter: CounterTrack,
+    /// The open window per resolution.
+    open: Vec<Option<WindowAggregate>>,
+}
+
+/// Checkpointable state of one partition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// Highest sample timestamp seen.
+    max_event_ms: Option<i64>,
+    /// Samples before this are folded; later arrivals for them are late.
+    folded_until_ms: Option<i64>,
+    series: BTreeMap<u64, SeriesState>,
+    /// Samples that arrived after their window was final.
+    pub late_dropped: u64,
+}
+
+impl PartitionState {
+    /// Takes in one record's series, then advances the watermark, pushing
+    /// every window it closes into `out`.
+    pub fn on_record(&mut self, spec: &DownsampleSpec, series: &[TimeSeries], out: &mut Vec<ClosedWindow>) {
+        for s in series {
+            for x in &s.samples {
+                if is_stale_nan(x.value) {
+                    // A staleness marker ends the raw series; it is not a
+                    // value to aggregate. (Windows after it simply start
+                    // when samples come back.)
+                    continue;
+                }
+                if self.folded_until_ms.is_some_and(|f| x.timestamp_ms <= f) {
+                    self.late_dropped += 1;
+                    continue;
+                }
+                let st = self.series.entry(s.labels.hash()).or_insert_with(|| SeriesState {
+                    labels: s.labels.clone(),
+                    open: vec![None; spec.resolutions_ms.len()],
+                    ..SeriesState::default()
+                });
+                // First sample for a timestamp wins, as everywhere else.
+                st.pending.entry(x.timestamp_ms).or_insert(x.value.to_bits());
+                self.max_event_ms = Some(
+                    self.max_event_ms
+                        .map_or(x.timestamp_ms, |m| m.max(x.timestamp_ms)),
+                );
+            }
+        }
+        self.advance(spec, out);
+    }
+
+    fn advance(&mut self, spec: &DownsampleSpec, out: &mut Vec<ClosedWindow>) {
+        let (Some(max), Some(&finest)) = (self.max_event_ms, spec.resolutions_ms.first()) else {
+            return;
+        };
+        let watermark = max - spec.lateness_ms;
+        // Windows are left-open, `(start, start + res]`, like PromQL ranges,
+        // so a range ending on a window boundary covers whole windows. Fold
+        // every sample at or before the last finest boundary the watermark
+        // has reached.
+        let boundary = watermark.div_euclid(finest) * finest;
+        if self.folded_until_ms.is_some_and(|f| boundary <= f) {
+            return;
+        }
+        for st in self.series.values_mut() {
+            st.fold_until(spec, boundary, out);
+        }
+        // A series with nothing pending and no open window has gone quiet
+        // for a whole coarsest window: drop its state. If it comes back,
+        // its counter aggregate restarts from the raw value, which queries
+        // read as one counter reset.
+        self.series
+            .retain(|_, st| !st.pending.is_empty() || st.open.iter().any(Option::is_some));
+        self.folded_until_ms = Some(boundary);
+    }
+
+    /// Number of series with state.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+}
+
+/// The (exclusive) start of the window `(start, start + res]` holding `ts`.
+pub fn window_start(ts: i64, res: i64) -> i64 {
+    (ts - 1).div_euclid(res) * res
+}
+
+impl SeriesState {
+    fn fold_until(&mut self, spec: &DownsampleSpec, boundary: i64, out: &mut Vec<ClosedWindow>) {
+        let later = self.pending.split_off(&(boundary + 1));
+        let ready = std::mem::replace(&mut self.pending, later);
+        for (ts, bits) in ready {
+            let value = f64::from_bits(bits);
+            let counter = self.counter.adjust(value);
+            for (tier, &res) in spec.resolutions_ms.iter().enumerate() {
+                let start = window_start(ts, res);
+                match &mut self.open[tier] {
+                    Some(w) if w.start_ms == start => w.add(ts, value, counter),
+                    slot => {
+                        if let Some(done) = slot.take() {
+                            out.push(ClosedWindow {
+                                tier,
+                                labels: self.labels.clone(),
+                                window: done,
+                            });
+                        }
+                        *slot = Some(WindowAggregate::first(start, ts, value, counter));
+                    }
+                }
+            }
+        }
+        // Windows that end at or before the boundary can get no more samples.
+        for (tier, &res) in spec.resolutions_ms.iter().enumerate() {
+            if self.open[tier].is_some_and(|w| w.start_ms + res <= boundary) {
+                let done = self.open[tier].take().expect("checked");
+                out.push(ClosedWindow {
+                    tier,
+                    labels: self.labels.clone(),
+                    window: done,
+                });
+            }
+        }
+    }
+}
