@@ -17,6 +17,7 @@ use sluice_ingest::config::{GlobalConfig, ScrapeConfig};
 use sluice_ingest::receive::ReceiveConfig;
 use sluice_model::kafka::KafkaConfig;
 use sluice_query::QueryConfig;
+use sluice_processor::config::DownsampleConfig;
 use sluice_sink::SinkConfig;
 
 /// The whole config.
@@ -34,6 +35,8 @@ pub(crate) struct Config {
     pub query: QueryConfig,
     /// `receive:` (remote_write receiver and push API of the scrape role)
     pub receive: ReceiveConfig,
+    /// `downsample:` (the `process` role)
+    pub downsample: DownsampleConfig,
 }
 
 /// Every problem found in a config file.
@@ -52,7 +55,15 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const SECTIONS: [&str; 6] = ["global", "scrape_configs", "kafka", "sink", "query", "receive"];
+const SECTIONS: [&str; 7] = [
+    "global",
+    "scrape_configs",
+    "kafka",
+    "sink",
+    "query",
+    "receive",
+    "downsample",
+];
 
 /// Reads and validates a config file.
 pub(crate) fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -103,6 +114,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
         sink: section(map.get("sink"), "sink", &mut errs),
         query: section(map.get("query"), "query", &mut errs),
         receive: section(map.get("receive"), "receive", &mut errs),
+        downsample: section(map.get("downsample"), "downsample", &mut errs),
         scrape_configs: Vec::new(),
     };
     match map.get("scrape_configs") {
@@ -121,6 +133,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     errs.extend(cfg.sink.validate("sink"));
     errs.extend(cfg.query.validate("query"));
     errs.extend(cfg.receive.validate("receive"));
+    errs.extend(cfg.downsample.validate("downsample"));
     let mut jobs = std::collections::BTreeSet::new();
     for (i, sc) in cfg.scrape_configs.iter().enumerate() {
         let path = format!("scrape_configs[{i}]");

@@ -33,6 +33,8 @@ enum Command {
     Sink(RoleArgs),
     /// Serve the Prometheus HTTP API and SQL over the segments.
     Query(RoleArgs),
+    /// Run the stream operators (downsampling) over the samples topic.
+    Process(RoleArgs),
     /// Backfill OpenMetrics text (with timestamps) into segments.
     Import {
         /// OpenMetrics file, as `promtool tsdb create-blocks-from openmetrics` takes.
@@ -295,6 +297,7 @@ enum Role {
     Scrape,
     Sink,
     Query,
+    Process,
 }
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
@@ -325,6 +328,7 @@ fn main() -> ExitCode {
         Command::Scrape(a) => (Role::Scrape, a),
         Command::Sink(a) => (Role::Sink, a),
         Command::Query(a) => (Role::Query, a),
+        Command::Process(a) => (Role::Process, a),
     };
     let cfg = match config::load(&args.config) {
         Ok(c) => c,
@@ -348,6 +352,7 @@ fn main() -> ExitCode {
             Role::Scrape => roles::scrape(cfg, shutdown).await,
             Role::Sink => roles::sink(cfg, shutdown).await,
             Role::Query => roles::query(cfg, shutdown).await,
+            Role::Process => roles::process(cfg, shutdown).await,
         }
     });
     match result {

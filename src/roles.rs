@@ -10,6 +10,7 @@ use sluice_ingest::receive;
 use sluice_ingest::receive::push::{PushStore, run_push_emitter};
 use sluice_ingest::target::static_targets;
 use sluice_ingest::topics::ensure_topics;
+use sluice_sink::SinkTable;
 use sluice_model::PromDuration;
 use sluice_model::clock::{SystemClock, TimeProvider};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
@@ -88,12 +89,42 @@ async fn scrape_reporting(
     served.context("receive HTTP server")
 }
 
-/// Sink: Kafka → Parquet segments.
+/// Sink: Kafka → Parquet segments: the raw samples, and each downsampled
+/// tier into its own table when downsampling is on.
 pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     prepare_topics(&cfg).await?;
-    sluice_sink::run_sink(&cfg.kafka, &cfg.sink, shutdown)
+    let mut tables = vec![SinkTable::raw(&cfg.kafka)];
+    if cfg.downsample.enabled {
+        let ds = &cfg.downsample;
+        ensure_topics(&cfg.kafka, &ds.tier_topics(&cfg.kafka)).await?;
+        for (i, (topic, table)) in ds.tier_topics(&cfg.kafka).into_iter().zip(ds.tier_tables()).enumerate() {
+            tables.push(SinkTable {
+                topic,
+                table,
+                retention_ms: ds.retention.get(i).map(|r| r.as_millis()).filter(|r| *r > 0),
+            });
+        }
+    }
+    let runs = tables.iter().map(|t| {
+        let (cfg, shutdown) = (&cfg, shutdown.clone());
+        async move {
+            sluice_sink::run_sink_table(&cfg.kafka, &cfg.sink, t, shutdown)
+                .await
+                .with_context(|| format!("sink of table {}", t.table))
+        }
+    });
+    futures::future::try_join_all(runs).await.map(|_| ())
+}
+
+/// Process: stream operators (downsampling) over the samples topic.
+pub(crate) async fn process(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    if !cfg.downsample.enabled {
+        anyhow::bail!("nothing to process: set downsample.enabled: true");
+    }
+    prepare_topics(&cfg).await?;
+    sluice_processor::downsample::run_downsampler(&cfg.kafka, &cfg.downsample, shutdown)
         .await
-        .context("sink")
+        .context("downsampler")
 }
 
 /// Query: segments → Prometheus HTTP API and SQL.
@@ -140,10 +171,18 @@ impl TargetsView for ScrapeTargets {
 pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let statuses = TargetStatuses::default();
     let view: SharedTargets = Arc::new(ScrapeTargets(statuses.clone()));
-    let (q, s, w) = tokio::join!(
+    let downsampling = cfg.downsample.enabled;
+    let (q, s, w, p) = tokio::join!(
         query_with_targets(cfg.clone(), shutdown.clone(), Some(view)),
         sink(cfg.clone(), shutdown.clone()),
-        scrape_reporting(cfg, shutdown, statuses),
+        scrape_reporting(cfg.clone(), shutdown.clone(), statuses),
+        async move {
+            if downsampling {
+                process(cfg, shutdown).await
+            } else {
+                Ok(())
+            }
+        },
     );
-    q.and(s).and(w)
+    q.and(s).and(w).and(p)
 }

@@ -19,7 +19,7 @@ pub mod store;
 use std::path::Path;
 
 pub use config::SinkConfig;
-pub use run::run_sink;
+pub use run::{SinkTable, run_sink, run_sink_table};
 
 /// Sink failures.
 #[derive(Debug, thiserror::Error)]

@@ -65,22 +65,63 @@ struct SinkMetrics {
     replay_skipped: Counter,
 }
 
-/// Runs the sink until `shutdown` turns true, then flushes and returns.
+/// What one sink loop consumes and where it writes.
+#[derive(Debug, Clone)]
+pub struct SinkTable {
+    /// Input topic.
+    pub topic: String,
+    /// Segment table.
+    pub table: String,
+    /// Overrides `sink.retention` for this table (downsampled tiers keep
+    /// their own), in ms.
+    pub retention_ms: Option<i64>,
+}
+
+impl SinkTable {
+    /// The raw samples: `<prefix>.samples` into `samples`.
+    pub fn raw(kafka: &KafkaConfig) -> Self {
+        SinkTable {
+            topic: kafka.samples_topic(),
+            table: SAMPLES_TABLE.to_string(),
+            retention_ms: None,
+        }
+    }
+}
+
+/// Runs the raw-samples sink until `shutdown` turns true, then flushes and returns.
 pub async fn run_sink(
     kafka: &KafkaConfig,
     cfg: &SinkConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), SinkError> {
+    run_sink_table(kafka, cfg, &SinkTable::raw(kafka), shutdown).await
+}
+
+/// Runs one topic → table sink until `shutdown` turns true.
+pub async fn run_sink_table(
+    kafka: &KafkaConfig,
+    cfg: &SinkConfig,
+    target: &SinkTable,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SinkError> {
-    let topic = kafka.samples_topic();
+    let topic = target.topic.clone();
+    let table = target.table.as_str();
+    // Each table has its own consumer group: offsets are per topic anyway,
+    // and lag then shows per table.
+    let group = if table == SAMPLES_TABLE {
+        cfg.group_id.clone()
+    } else {
+        format!("{}-{table}", cfg.group_id)
+    };
     let store = SegmentStore::open(&cfg.path, &cfg.storage_options)?;
     // Temp files of a crashed flush were never published.
-    let removed = store.remove_temp_files(SAMPLES_TABLE)?;
+    let removed = store.remove_temp_files(table)?;
     if removed > 0 {
         info!(removed, "removed unpublished temp files");
     }
     // Resume each partition right after its last published segment.
     let mut published: HashMap<i32, Option<i64>> = HashMap::new();
-    for seg in store.list(SAMPLES_TABLE).await? {
+    for seg in store.list(table).await? {
         let e = published.entry(seg.key.partition).or_insert(None);
         *e = Some(e.map_or(seg.key.last_offset, |m| m.max(seg.key.last_offset)));
     }
@@ -89,7 +130,7 @@ pub async fn run_sink(
         index: cfg.shard_index,
         count: cfg.shard_count,
     };
-    let consumer = BusConsumer::assign(kafka, &cfg.group_id, &topic, shard, &resume)?;
+    let consumer = BusConsumer::assign(kafka, &group, &topic, shard, &resume)?;
     let published: HashMap<i32, Option<i64>> = consumer
         .partitions()
         .iter()
@@ -101,17 +142,21 @@ pub async fn run_sink(
         let owned: Vec<i32> = consumer.partitions().to_vec();
         let takes_import = cfg.shard_index == 0;
         let owns = Box::new(move |p: i32| owned.contains(&p) || (takes_import && p == IMPORT_PARTITION));
+        let mut settings = cfg.compaction_settings();
+        if let Some(r) = target.retention_ms {
+            settings.retention_ms = r;
+        }
         let c = Compactor::new(
             store.clone(),
-            SAMPLES_TABLE,
-            cfg.compaction_settings(),
+            table,
+            settings,
             owns,
             Arc::new(SystemClock),
         );
         tokio::spawn(c.run(cfg.compaction.interval.0, shutdown.clone()))
     });
     let reg = telemetry::global();
-    let labels = [("table", SAMPLES_TABLE)];
+    let labels = [("table", table)];
     let m = SinkMetrics {
         segments: reg.counter("sluice_sink_segments_total", "Segments published.", &labels),
         samples: reg.counter(
@@ -132,11 +177,12 @@ pub async fn run_sink(
     };
     let mut sink = Sink {
         store,
+        table: table.to_string(),
         buffers: BTreeMap::new(),
         published,
         m,
     };
-    info!(topic = %topic, path = %cfg.path, "sink started");
+    info!(topic = %topic, table, path = %cfg.path, "sink started");
     let flush_every = cfg.flush_interval.0;
     let mut last_flush = Instant::now();
     loop {
@@ -183,6 +229,7 @@ pub async fn run_sink(
 
 struct Sink {
     store: SegmentStore,
+    table: String,
     buffers: BTreeMap<i32, PartitionBuffer>,
     /// Highest offset per partition that is already in a segment.
     published: HashMap<i32, Option<i64>>,
@@ -212,7 +259,7 @@ impl Sink {
             let last = buf.last_offset;
             let series = buf.take_series();
             let spec = SegmentSpec {
-                table: SAMPLES_TABLE,
+                table: &self.table,
                 key: SegmentKey {
                     partition: p,
                     first_offset: first,

@@ -243,7 +243,8 @@ enum Location {
     S3 {
         bucket: String,
         prefix: String,
-        builder: AmazonS3Builder,
+        // Boxed: the builder is large and the local variant tiny.
+        builder: Box<AmazonS3Builder>,
     },
 }
 
@@ -279,7 +280,7 @@ fn parse_location(location: &str, options: &BTreeMap<String, String>) -> Result<
             Ok(Location::S3 {
                 bucket,
                 prefix: url.path().trim_matches('/').to_string(),
-                builder,
+                builder: Box::new(builder),
             })
         }
         other => Err(format!(

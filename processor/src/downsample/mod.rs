@@ -11,6 +11,9 @@
 
 pub mod aggregate;
 pub mod partition;
+mod run;
+
+pub use run::run_downsampler;
 
 #[cfg(test)]
 mod tests;

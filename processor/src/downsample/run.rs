@@ -1,0 +1,191 @@
+//! The downsampler as a Kafka stage: samples topic in, tier topics out,
+//! state checkpointed on the checkpoint topic.
+//!
+//! Order of durability per checkpoint interval: outputs are written and
+//! acknowledged first (each write waits for the broker), then each
+//! partition's state is checkpointed with the offset after the last record
+//! it reflects, then offsets are committed (advisory, for lag). A crash
+//! anywhere replays from the last checkpoint and — the state machine being
+//! a function of the record sequence — re-emits the same windows: outputs
+//! can repeat, never differ or go missing, and the sink and the query
+//! layer keep one sample per series and timestamp.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
+use sluice_ingest::topics::ensure_topics;
+use sluice_model::TimeSeries;
+use sluice_model::kafka::KafkaConfig;
+use sluice_model::telemetry::{self, Counter};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::partition::{ClosedWindow, DownsampleSpec, PartitionState};
+use super::window_series;
+use crate::ProcessorError;
+use crate::checkpoint::{Checkpoint, CheckpointStore};
+use crate::config::DownsampleConfig;
+use crate::consumer::{BusConsumer, Shard};
+
+/// Runs until `shutdown` turns true, then checkpoints and returns.
+pub async fn run_downsampler(
+    kafka: &KafkaConfig,
+    cfg: &DownsampleConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ProcessorError> {
+    let spec = DownsampleSpec {
+        resolutions_ms: cfg.resolutions.iter().map(|r| r.as_millis()).collect(),
+        lateness_ms: cfg.allowed_lateness.as_millis(),
+    };
+    let input = kafka.samples_topic();
+    let tiers = cfg.tier_topics(kafka);
+    let state_topic = cfg.state_topic(kafka);
+    let mut topics = tiers.clone();
+    topics.push(state_topic.clone());
+    topics.push(input.clone());
+    ensure_topics(kafka, &topics)
+        .await
+        .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
+    let mut publishers = Vec::new();
+    for t in &tiers {
+        publishers.push(
+            KafkaPublisher::connect(kafka, t.clone())
+                .await
+                .map_err(|e| ProcessorError::Kafka(e.to_string()))?,
+        );
+    }
+
+    // Restore each owned partition's state while assigning it.
+    let store = CheckpointStore::new(kafka, &state_topic)?;
+    let restored: RefCell<HashMap<i32, PartitionState>> = RefCell::new(HashMap::new());
+    let load_error: RefCell<Option<ProcessorError>> = RefCell::new(None);
+    let resume = |p: i32| -> Option<i64> {
+        match store.load::<PartitionState>(p) {
+            Ok(Some(cp)) => {
+                restored.borrow_mut().insert(p, cp.state);
+                Some(cp.next_offset)
+            }
+            // No checkpoint: from the beginning, not from a committed
+            // offset, which would skip records no state reflects.
+            Ok(None) => Some(0),
+            Err(e) => {
+                *load_error.borrow_mut() = Some(e);
+                None
+            }
+        }
+    };
+    let shard = Shard {
+        index: cfg.shard_index,
+        count: cfg.shard_count,
+    };
+    let consumer = BusConsumer::assign(kafka, &cfg.group_id, &input, shard, &resume)?;
+    if let Some(e) = load_error.into_inner() {
+        return Err(e);
+    }
+    let mut states = restored.into_inner();
+    let m = Metrics::new();
+    info!(input = %input, tiers = ?tiers, partitions = ?consumer.partitions(), restored = states.len(), "downsampler started");
+
+    let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut last_checkpoint = Instant::now();
+    let every = cfg.checkpoint_interval.0;
+    loop {
+        let batch = tokio::select! {
+            b = consumer.recv_batch(5_000, Duration::from_millis(200)) => b,
+            _ = shutdown.changed() => Ok(Vec::new()),
+        };
+        let stopping = *shutdown.borrow();
+        let records = match batch {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "consume failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Vec::new()
+            }
+        };
+        let mut closed: Vec<ClosedWindow> = Vec::new();
+        for rec in records {
+            let st = states.entry(rec.partition).or_default();
+            let late_before = st.late_dropped;
+            st.on_record(&spec, &rec.series, &mut closed);
+            m.late.inc_by(st.late_dropped - late_before);
+            m.input.inc_by(rec.series.iter().map(|s| s.samples.len() as u64).sum());
+            next_offsets.insert(rec.partition, rec.offset + 1);
+        }
+        publish(&publishers, &closed, &m, &shutdown).await?;
+        if stopping || last_checkpoint.elapsed() >= every {
+            for (&p, &next_offset) in &next_offsets {
+                let state = states.remove(&p).unwrap_or_default();
+                let cp = Checkpoint { next_offset, state };
+                store.save(p, &cp).await?;
+                states.insert(p, cp.state);
+            }
+            if let Err(e) = consumer.commit(&next_offsets) {
+                warn!(error = %e, "offset commit failed");
+            }
+            next_offsets.clear();
+            last_checkpoint = Instant::now();
+        }
+        if stopping {
+            info!("downsampler stopped");
+            return Ok(());
+        }
+    }
+}
+
+/// Writes the closed windows to their tier topics, retrying while Kafka is
+/// unavailable: a checkpoint must never get ahead of its outputs.
+async fn publish(
+    publishers: &[KafkaPublisher],
+    closed: &[ClosedWindow],
+    m: &Metrics,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), ProcessorError> {
+    let mut per_tier: Vec<Vec<TimeSeries>> = vec![Vec::new(); publishers.len()];
+    for w in closed {
+        per_tier[w.tier].extend(window_series(w));
+    }
+    for (tier, series) in per_tier.into_iter().enumerate() {
+        if series.is_empty() {
+            continue;
+        }
+        let n = closed.iter().filter(|w| w.tier == tier).count() as u64;
+        loop {
+            match publishers[tier].write(series.clone()).await {
+                Ok(()) => break,
+                Err(e) if !*shutdown.borrow() => {
+                    warn!(error = %e, "writing windows failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                // Shutting down with Kafka away: stop without a checkpoint;
+                // the next start replays these records.
+                Err(e) => return Err(ProcessorError::Kafka(format!("writing windows at shutdown: {e}"))),
+            }
+        }
+        m.windows.inc_by(n);
+    }
+    Ok(())
+}
+
+struct Metrics {
+    input: Counter,
+    windows: Counter,
+    late: Counter,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let reg = telemetry::global();
+        Metrics {
+            input: reg.counter("sluice_downsample_input_samples_total", "Samples read by the downsampler.", &[]),
+            windows: reg.counter("sluice_downsample_windows_total", "Closed windows published.", &[]),
+            late: reg.counter(
+                "sluice_downsample_late_samples_total",
+                "Samples that arrived after their window was final (kept in the raw table only).",
+                &[],
+            ),
+        }
+    }
+}
