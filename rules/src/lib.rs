@@ -18,6 +18,8 @@ pub mod template;
 mod alerting;
 pub mod file;
 pub mod group;
+#[cfg(test)]
+mod group_tests;
 mod overlay;
 mod recording;
 pub mod unittest;

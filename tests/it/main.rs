@@ -17,4 +17,5 @@ mod promqltest;
 mod push;
 mod remote_write;
 mod s3_segments;
+mod rules;
 mod sink_exactly_once;
