@@ -27,13 +27,16 @@ pub(crate) fn test(files: &[PathBuf], run: Vec<String>, ignore_unknown_fields: b
     let mut failed = false;
     for f in files {
         println!("Unit Testing:  {}", f.display());
-        let errors = rt.block_on(unittest::run_file(f, &opts, &engine));
-        if errors.is_empty() {
+        let report = rt.block_on(unittest::run_file(f, &opts, &engine));
+        for w in &report.warnings {
+            eprintln!("  WARNING: {w}");
+        }
+        if report.errors.is_empty() {
             println!("  SUCCESS");
         } else {
             failed = true;
             eprintln!("  FAILED:");
-            for e in errors {
+            for e in report.errors {
                 eprintln!("{e}");
                 println!();
             }

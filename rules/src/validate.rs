@@ -334,7 +334,7 @@ groups:
     rules:
       - record: r
         expr: 1
-        labels: { tier: y }
+        labels: { tier: y, code: 0x10 }
 "#,
             LoadOptions::default(),
         )
@@ -351,9 +351,11 @@ groups:
         assert_eq!(
             r.labels,
             vec![
+                ("code".to_string(), "0x10".to_string()),
                 ("team".to_string(), "a".to_string()),
                 ("tier".to_string(), "y".to_string())
-            ]
+            ],
+            "plain scalars keep their text, as Go's decoder gives them to string fields"
         );
     }
 }

@@ -30,8 +30,17 @@ pub struct TestOptions {
     pub ignore_unknown_fields: bool,
 }
 
-/// Runs one test file; the errors, in promtool's wording, or none if every
-/// selected test passed.
-pub async fn run_file(path: &Path, opts: &TestOptions, engine: &Engine) -> Vec<String> {
+/// The outcome of one test file.
+#[derive(Debug, Clone, Default)]
+pub struct FileReport {
+    /// Problems that do not fail the run (a `rule_files` pattern matching
+    /// nothing), as promtool prints them.
+    pub warnings: Vec<String>,
+    /// Failures in promtool's wording; empty if every selected test passed.
+    pub errors: Vec<String>,
+}
+
+/// Runs one test file.
+pub async fn run_file(path: &Path, opts: &TestOptions, engine: &Engine) -> FileReport {
     run::run_file(path, opts, engine).await
 }

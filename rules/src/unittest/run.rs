@@ -12,17 +12,27 @@ use sluice_model::Labels;
 use sluice_promql::promqltest::{parse_metric, parse_series_desc};
 use sluice_promql::{Engine, Value};
 
-use super::TestOptions;
 use super::file::{AlertTestDoc, TestFileDoc, TestGroupDoc, duration_ms, start_ms};
 use super::report::{AlertView, alerts_string, float_e, go_duration, indent, labels_string, model_duration};
 use super::storage::TestStorage;
+use super::{FileReport, TestOptions};
 use crate::group::DEFAULT_RESEND_DELAY_MS;
 use crate::template::go_quote;
 use crate::{EvalContext, GroupState, LoadOptions, Rule, RuleGroup, load_file};
 
-/// Runs every selected test group of one file; returns the errors (none
-/// means the file passed).
-pub(crate) async fn run_file(path: &Path, opts: &TestOptions, engine: &Engine) -> Vec<String> {
+/// Runs every selected test group of one file.
+pub(crate) async fn run_file(path: &Path, opts: &TestOptions, engine: &Engine) -> FileReport {
+    let mut warnings = Vec::new();
+    let errors = run_groups(path, opts, engine, &mut warnings).await;
+    FileReport { warnings, errors }
+}
+
+async fn run_groups(
+    path: &Path,
+    opts: &TestOptions,
+    engine: &Engine,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => return vec![format!("{}: {e}", path.display())],
@@ -36,7 +46,7 @@ pub(crate) async fn run_file(path: &Path, opts: &TestOptions, engine: &Engine) -
         }
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let rule_files = resolve_rule_files(dir, &doc.rule_files);
+    let rule_files = resolve_rule_files(dir, &doc.rule_files, warnings);
     let eval_interval = match duration_ms(&doc.evaluation_interval) {
         Ok(0) => 60_000,
         Ok(d) => d,
@@ -76,7 +86,7 @@ pub(crate) async fn run_file(path: &Path, opts: &TestOptions, engine: &Engine) -
 
 /// Rule file paths relative to the test file, with `*`/`?` globs in the
 /// file name expanded (sorted, as Go's `filepath.Glob`).
-fn resolve_rule_files(dir: &Path, patterns: &[String]) -> Vec<PathBuf> {
+fn resolve_rule_files(dir: &Path, patterns: &[String], warnings: &mut Vec<String>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in patterns {
         let full = if Path::new(p).is_absolute() {
@@ -108,17 +118,11 @@ fn resolve_rule_files(dir: &Path, patterns: &[String]) -> Vec<PathBuf> {
             Vec::new()
         };
         if matches.is_empty() {
-            tracing_warn(&format!("  WARNING: no file match pattern {}", full.display()));
+            warnings.push(format!("no file match pattern {}", full.display()));
         }
         out.extend(matches);
     }
     out
-}
-
-#[allow(clippy::print_stderr)]
-fn tracing_warn(msg: &str) {
-    // promtool prints this warning on stderr and carries on.
-    eprintln!("{msg}");
 }
 
 /// `*` and `?` matching on a file name.
