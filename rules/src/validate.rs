@@ -60,7 +60,7 @@ fn duration_ms(s: &Option<Scalar>) -> Result<Option<i64>, String> {
         None => Ok(None),
         Some(Scalar(text)) => parse_duration(text)
             .map(|d| Some(d.as_millis() as i64))
-            .map_err(|e| format!("{e}")),
+            .map_err(|e| e.to_string()),
     }
 }
 

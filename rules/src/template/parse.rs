@@ -89,14 +89,14 @@ pub(crate) fn parse(items: Vec<Item>, predeclared: &[&str]) -> Result<Vec<Node>,
     p.vars.push(String::new()); // `$` is always defined.
     let (nodes, end) = p.list(0)?;
     match end {
-        End::Eof => Ok(nodes),
-        End::Else(_) => Err(TemplateError::Parse("unexpected {{else}}".into())),
-        End::End => Err(TemplateError::Parse("unexpected {{end}}".into())),
+        ListEnd::Eof => Ok(nodes),
+        ListEnd::Else(_) => Err(TemplateError::Parse("unexpected {{else}}".into())),
+        ListEnd::End => Err(TemplateError::Parse("unexpected {{end}}".into())),
     }
 }
 
 /// What stopped a list.
-enum End {
+enum ListEnd {
     Eof,
     End,
     /// `{{ else }}` or `{{ else if ... }}` / `{{ else with ... }}` (the
@@ -111,7 +111,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, TemplateError> {
 impl Parser {
     /// Parses nodes until `{{end}}`, `{{else}}` or the end of input.
     /// `range_depth` says whether `break`/`continue` are allowed.
-    fn list(&mut self, range_depth: usize) -> Result<(Vec<Node>, End), TemplateError> {
+    fn list(&mut self, range_depth: usize) -> Result<(Vec<Node>, ListEnd), TemplateError> {
         let mut nodes = Vec::new();
         while self.pos < self.items.len() {
             let item = self.items[self.pos].clone();
@@ -133,9 +133,9 @@ impl Parser {
                     if toks.len() > 1 {
                         return err("unexpected tokens after end");
                     }
-                    return Ok((nodes, End::End));
+                    return Ok((nodes, ListEnd::End));
                 }
-                "else" => return Ok((nodes, End::Else(toks[1..].to_vec()))),
+                "else" => return Ok((nodes, ListEnd::Else(toks[1..].to_vec()))),
                 "if" | "with" => {
                     let kind = if keyword == "if" {
                         BranchKind::If
@@ -164,7 +164,7 @@ impl Parser {
                 }
             }
         }
-        Ok((nodes, End::Eof))
+        Ok((nodes, ListEnd::Eof))
     }
 
     fn branch(
@@ -177,9 +177,9 @@ impl Parser {
         let pipe = self.pipeline(toks, true)?;
         let (then, end) = self.list(range_depth)?;
         let otherwise = match end {
-            End::Eof => return err("unexpected EOF"),
-            End::End => Vec::new(),
-            End::Else(rest) => self.else_part(kind, &rest, range_depth)?,
+            ListEnd::Eof => return err("unexpected EOF"),
+            ListEnd::End => Vec::new(),
+            ListEnd::Else(rest) => self.else_part(kind, &rest, range_depth)?,
         };
         self.vars.truncate(mark);
         Ok(Node::Branch {
@@ -201,9 +201,9 @@ impl Parser {
         if rest.is_empty() {
             let (list, end) = self.list(range_depth)?;
             return match end {
-                End::End => Ok(list),
-                End::Eof => err("unexpected EOF"),
-                End::Else(_) => err("expected end; found {{else}}"),
+                ListEnd::End => Ok(list),
+                ListEnd::Eof => err("unexpected EOF"),
+                ListEnd::Else(_) => err("expected end; found {{else}}"),
             };
         }
         let chained = match &rest[0].tok {
@@ -222,16 +222,16 @@ impl Parser {
         }
         let (body, end) = self.list(range_depth + 1)?;
         let otherwise = match end {
-            End::Eof => return err("unexpected EOF"),
-            End::End => Vec::new(),
-            End::Else(rest) if rest.is_empty() => {
+            ListEnd::Eof => return err("unexpected EOF"),
+            ListEnd::End => Vec::new(),
+            ListEnd::Else(rest) if rest.is_empty() => {
                 let (list, end) = self.list(range_depth)?;
-                if !matches!(end, End::End) {
+                if !matches!(end, ListEnd::End) {
                     return err("expected end after range's else");
                 }
                 list
             }
-            End::Else(_) => return err("unexpected tokens after else in range"),
+            ListEnd::Else(_) => return err("unexpected tokens after else in range"),
         };
         self.vars.truncate(mark);
         Ok(Node::Range {

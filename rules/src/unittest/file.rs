@@ -103,7 +103,7 @@ pub(crate) fn duration_ms(s: &Option<Scalar>) -> Result<i64, String> {
         None => Ok(0),
         Some(Scalar(t)) => sluice_model::parse_duration(t)
             .map(|d| d.as_millis() as i64)
-            .map_err(|e| format!("{e}")),
+            .map_err(|e| e.to_string()),
     }
 }
 
