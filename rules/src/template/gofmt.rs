@@ -391,9 +391,9 @@ mod tests {
         assert_eq!(
             f(
                 "%5.1f|%-4d|%04d",
-                vec![Value::Float(2.71828), Value::Int(7), Value::Int(-7)]
+                vec![Value::Float(4.44), Value::Int(7), Value::Int(-7)]
             ),
-            "  2.7|7   |-007"
+            "  4.4|7   |-007"
         );
         assert_eq!(
             f("%s=%q", vec![Value::Str("a".into()), Value::Str("b\"c".into())]),
