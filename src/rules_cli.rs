@@ -91,10 +91,13 @@ pub(crate) fn check(files: &[PathBuf], ignore_unknown_fields: bool) -> ExitCode 
     }
 }
 
+/// What makes two recording rules duplicates: name, expression, labels.
+type RecordingKey = (String, String, Vec<(String, String)>);
+
 /// Recording rules with the same name, labels and expression (promtool's
 /// duplicate-rules lint: a warning, not an error).
 fn duplicates(rules: &[&Rule]) -> Vec<String> {
-    let mut seen: BTreeMap<(String, String, Vec<(String, String)>), usize> = BTreeMap::new();
+    let mut seen: BTreeMap<RecordingKey, usize> = BTreeMap::new();
     for r in rules {
         if let Rule::Recording(rec) = r {
             *seen
