@@ -16,6 +16,6 @@ mod pipeline;
 mod promqltest;
 mod push;
 mod remote_write;
-mod s3_segments;
 mod rules;
+mod s3_segments;
 mod sink_exactly_once;
