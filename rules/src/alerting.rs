@@ -53,7 +53,9 @@ pub struct Alert {
     pub annotations: BTreeMap<String, String>,
     /// Current state.
     pub state: AlertState,
-    /// The expression's value at the last evaluation that produced it.
+    /// The expression's value at the last evaluation that produced it
+    /// (serialised as its bit pattern: JSON has no NaN, checkpoints must be exact).
+    #[serde(with = "f64_bits")]
     pub value: f64,
     /// When it became pending.
     pub active_at_ms: i64,
@@ -67,6 +69,20 @@ pub struct Alert {
     pub valid_until_ms: Option<i64>,
     /// Since when a firing alert has been kept firing by `keep_firing_for`.
     pub keep_firing_since_ms: Option<i64>,
+}
+
+/// An `f64` as its IEEE bit pattern in serde, so NaN (and the staleness
+/// marker) survive formats without NaN such as JSON.
+mod f64_bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(v.to_bits())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        u64::deserialize(d).map(f64::from_bits)
+    }
 }
 
 /// A rule's alerts, keyed by the fingerprint of their labels.
@@ -312,4 +328,32 @@ pub(crate) fn notifications(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_state_with_a_nan_value_round_trips_through_json() {
+        let alert = Alert {
+            labels: Labels::new([("alertname", "A")]),
+            annotations: BTreeMap::new(),
+            state: AlertState::Firing,
+            value: f64::NAN,
+            active_at_ms: 1,
+            fired_at_ms: Some(2),
+            resolved_at_ms: None,
+            last_sent_at_ms: None,
+            valid_until_ms: None,
+            keep_firing_since_ms: None,
+        };
+        let state = AlertingState {
+            active: BTreeMap::from([(alert.labels.hash(), alert)]),
+        };
+        let back: AlertingState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        let a = back.active.values().next().unwrap();
+        assert_eq!(a.value.to_bits(), f64::NAN.to_bits());
+        assert_eq!((a.state, a.fired_at_ms), (AlertState::Firing, Some(2)));
+    }
 }
