@@ -8,6 +8,7 @@ mod compact;
 mod config;
 mod import;
 mod roles;
+mod rules_cli;
 mod test_promql;
 
 use std::path::PathBuf;
@@ -71,6 +72,15 @@ enum CheckCommand {
         file: PathBuf,
     },
     /// Parse an exposition from stdin, like `promtool check metrics`.
+    /// Validate Prometheus rule files, like `promtool check rules`.
+    Rules {
+        /// Rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Accept keys Prometheus' rule format does not define.
+        #[arg(long)]
+        ignore_unknown_fields: bool,
+    },
     Metrics {
         /// Parser to use.
         #[arg(long, value_enum, default_value_t = ExpositionFormat::Text)]
@@ -92,6 +102,18 @@ enum TestCommand {
         /// Print every failing eval with its expected and actual result.
         #[arg(long, short = 'v')]
         verbose: bool,
+    },
+    /// Prometheus rule unit-test files, like `promtool test rules`.
+    Rules {
+        /// Unit-test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Run only test groups whose name matches this regex (repeatable).
+        #[arg(long)]
+        run: Vec<String>,
+        /// Accept keys Prometheus' rule format does not define.
+        #[arg(long)]
+        ignore_unknown_fields: bool,
     },
 }
 
@@ -324,6 +346,15 @@ fn main() -> ExitCode {
         } => return run_import(&file, &config, &block_duration),
         Command::Test(TestCommand::Promql { paths, verbose }) => return run_test_promql(&paths, verbose),
         Command::Compact(a) => return run_compact(&a.config),
+        Command::Test(TestCommand::Rules {
+            files,
+            run,
+            ignore_unknown_fields,
+        }) => return rules_cli::test(&files, run, ignore_unknown_fields),
+        Command::Check(CheckCommand::Rules {
+            files,
+            ignore_unknown_fields,
+        }) => return rules_cli::check(&files, ignore_unknown_fields),
         Command::All(a) => (Role::All, a),
         Command::Scrape(a) => (Role::Scrape, a),
         Command::Sink(a) => (Role::Sink, a),

@@ -16,5 +16,6 @@ mod pipeline;
 mod promqltest;
 mod push;
 mod remote_write;
+mod rules;
 mod s3_segments;
 mod sink_exactly_once;

@@ -36,6 +36,7 @@ mod compare;
 mod parse;
 mod run;
 
+pub use parse::{SeriesDesc, SeriesDescError, parse_metric, parse_series_desc};
 pub use run::{
     Failure, FileResult, SourceFactory, SourceFuture, Summary, memory_source_factory, run_dir, run_file,
     run_script, skip_reason,

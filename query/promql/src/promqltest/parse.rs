@@ -258,6 +258,64 @@ fn parse_labels(s: &str) -> Option<(Labels, &str)> {
     Some((Labels::new(pairs), rest))
 }
 
+/// One line of series notation (`name{l="v"} 1+1x3 _ stale`), as a `load`
+/// block and promtool's `input_series` write it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesDesc {
+    /// The series' labels, `__name__` included.
+    pub labels: Labels,
+    /// One entry per step: `None` for `_` (no sample), else the value
+    /// (possibly the staleness marker).
+    pub values: Vec<Option<f64>>,
+}
+
+/// Why a series-notation line was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SeriesDescError {
+    /// The line is not series notation.
+    #[error("invalid series notation {0:?}")]
+    Syntax(String),
+    /// The values use native-histogram notation (`{{...}}`), which Sluice
+    /// does not store.
+    #[error("native histogram values are not supported (series {0})")]
+    NativeHistogram(String),
+}
+
+/// Parses one line of series notation: labels, then values in the
+/// expanding notation (`a+bxn`, `axn`, `_`, `_xn`, `stale`).
+pub fn parse_series_desc(line: &str) -> Result<SeriesDesc, SeriesDescError> {
+    let s = parse_series_line(line).ok_or_else(|| SeriesDescError::Syntax(line.to_string()))?;
+    if s.histogram {
+        return Err(SeriesDescError::NativeHistogram(s.labels.to_string()));
+    }
+    let values = s
+        .values
+        .into_iter()
+        .map(|v| match v {
+            SeqValue::Omitted => None,
+            SeqValue::Value(f) => Some(f),
+        })
+        .collect();
+    Ok(SeriesDesc {
+        labels: s.labels,
+        values,
+    })
+}
+
+/// Parses a metric in Prometheus' notation (`name{l="v"}`, `{l="v"}`,
+/// `name`, or an empty string for the empty label set) into labels.
+pub fn parse_metric(text: &str) -> Result<Labels, SeriesDescError> {
+    let bad = || SeriesDescError::Syntax(text.to_string());
+    if text.trim().is_empty() {
+        return Ok(Labels::default());
+    }
+    let (labels, rest) = parse_labels(text).ok_or_else(bad)?;
+    if !rest.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(labels)
+}
+
 /// Parses `labels values...`.
 fn parse_series_line(s: &str) -> Option<SeriesLine> {
     let (labels, rest) = parse_labels(s)?;
@@ -490,6 +548,27 @@ mod tests {
         assert_eq!(v, ["1", "3", "5", "_", "_", "_", "5", "5", "-1", "-2", "stale"]);
         assert_eq!(s.labels.get("a"), Some("b"));
         assert_eq!(s.labels.metric_name(), Some("foo"));
+    }
+
+    #[test]
+    fn public_series_desc_and_metric() {
+        let d = parse_series_desc(r#"up{job="a"} 1 _ 2x1"#).unwrap();
+        assert_eq!(d.values, vec![Some(1.0), None, Some(2.0), Some(2.0)]);
+        assert_eq!(d.labels.get("job"), Some("a"));
+        assert!(matches!(
+            parse_series_desc(r#"up{job="a" 1"#),
+            Err(SeriesDescError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_series_desc("h {{schema:1 sum:1 count:1}}"),
+            Err(SeriesDescError::NativeHistogram(_))
+        ));
+        assert_eq!(
+            parse_metric(r#"a:b{x="1"}"#).unwrap(),
+            Labels::new([("__name__", "a:b"), ("x", "1")])
+        );
+        assert_eq!(parse_metric("").unwrap(), Labels::default());
+        assert!(parse_metric("a b").is_err());
     }
 
     #[test]
