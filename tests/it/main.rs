@@ -11,6 +11,7 @@ mod support;
 mod bench_sink;
 mod compaction;
 mod config_check;
+mod downsample;
 mod openmetrics;
 mod pipeline;
 mod promqltest;

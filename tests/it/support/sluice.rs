@@ -25,6 +25,8 @@ pub(crate) struct TestConfig {
     pub sink_location: Option<String>,
     /// More `sink:` lines, indented by two spaces (compaction, storage options).
     pub sink_extra: String,
+    /// More top-level sections, appended as they are (e.g. `downsample:`).
+    pub sections: String,
 }
 
 impl TestConfig {
@@ -40,6 +42,7 @@ impl TestConfig {
             partitions: 4,
             sink_location: None,
             sink_extra: String::new(),
+            sections: String::new(),
         }
     }
 
@@ -62,7 +65,7 @@ impl TestConfig {
             ));
         }
         let yaml = format!(
-            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\n",
+            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\n{sections}",
             si = self.scrape_interval,
             jobs = if jobs.is_empty() {
                 "  []\n".to_string()
@@ -76,6 +79,7 @@ impl TestConfig {
                 .clone()
                 .unwrap_or_else(|| self.segments().display().to_string()),
             extra = self.sink_extra,
+            sections = self.sections,
             fi = self.flush_interval,
             port = self.listen_port,
             rport = self.receive_port,
