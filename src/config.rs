@@ -16,8 +16,8 @@ use serde_yaml::Value;
 use sluice_ingest::config::{GlobalConfig, ScrapeConfig};
 use sluice_ingest::receive::ReceiveConfig;
 use sluice_model::kafka::KafkaConfig;
-use sluice_query::QueryConfig;
 use sluice_processor::config::DownsampleConfig;
+use sluice_query::QueryConfig;
 use sluice_sink::SinkConfig;
 
 /// The whole config.

@@ -61,7 +61,8 @@ impl CheckpointStore {
 
     /// Writes a checkpoint and waits for the broker's acknowledgement.
     pub async fn save<S: Serialize>(&self, partition: i32, cp: &Checkpoint<S>) -> Result<(), ProcessorError> {
-        let payload = serde_json::to_vec(cp).map_err(|e| ProcessorError::Kafka(format!("encoding checkpoint: {e}")))?;
+        let payload =
+            serde_json::to_vec(cp).map_err(|e| ProcessorError::Kafka(format!("encoding checkpoint: {e}")))?;
         let key = partition.to_string();
         let rec = FutureRecord::to(&self.topic)
             .partition(partition)
@@ -71,7 +72,9 @@ impl CheckpointStore {
             .send(rec, Duration::from_secs(30))
             .await
             .map(|_| ())
-            .map_err(|(e, _)| ProcessorError::Kafka(format!("writing checkpoint of partition {partition}: {e}")))
+            .map_err(|(e, _)| {
+                ProcessorError::Kafka(format!("writing checkpoint of partition {partition}: {e}"))
+            })
     }
 
     /// The newest checkpoint of `partition`, if any. A record that does not
@@ -99,7 +102,9 @@ impl CheckpointStore {
             .map_err(|e| ProcessorError::Kafka(format!("assigning {}: {e}", self.topic)))?;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
-            let Some(msg) = consumer.poll(Duration::from_millis(500)) else { continue };
+            let Some(msg) = consumer.poll(Duration::from_millis(500)) else {
+                continue;
+            };
             let msg = msg.map_err(|e| ProcessorError::Kafka(format!("reading checkpoint: {e}")))?;
             return match serde_json::from_slice(msg.payload().unwrap_or_default()) {
                 Ok(cp) => Ok(Some(cp)),

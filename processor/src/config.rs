@@ -82,7 +82,9 @@ impl DownsampleConfig {
         if let Some(&finest) = ms.first()
             && (finest <= 0 || ms.iter().any(|r| r % finest != 0))
         {
-            errs.push(format!("{path}.resolutions: each must be a positive multiple of the first"));
+            errs.push(format!(
+                "{path}.resolutions: each must be a positive multiple of the first"
+            ));
         }
         if self.checkpoint_interval.0.is_zero() {
             errs.push(format!("{path}.checkpoint_interval: must be greater than 0"));

@@ -146,13 +146,7 @@ pub async fn run_sink_table(
         if let Some(r) = target.retention_ms {
             settings.retention_ms = r;
         }
-        let c = Compactor::new(
-            store.clone(),
-            table,
-            settings,
-            owns,
-            Arc::new(SystemClock),
-        );
+        let c = Compactor::new(store.clone(), table, settings, owns, Arc::new(SystemClock));
         tokio::spawn(c.run(cfg.compaction.interval.0, shutdown.clone()))
     });
     let reg = telemetry::global();

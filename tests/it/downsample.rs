@@ -31,7 +31,9 @@ fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(i32, i64, Vec<TimeSeries
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
     let mut tpl = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
     for p in md.topics()[0].partitions() {
@@ -39,7 +41,8 @@ fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(i32, i64, Vec<TimeSeries
             .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
             .unwrap();
         ends.insert(p.id(), high);
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let total: i64 = ends.values().sum();
@@ -47,9 +50,11 @@ fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(i32, i64, Vec<TimeSeries
     let deadline = Instant::now() + Duration::from_secs(60);
     while (out.len() as i64) < total && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            let header = m
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == bus::FORMAT_HEADER).and_then(|h| h.value));
+            let header = m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == bus::FORMAT_HEADER)
+                    .and_then(|h| h.value)
+            });
             let series = bus::decode(header, m.payload().unwrap_or_default()).unwrap_or_default();
             out.push((m.partition(), m.offset(), series));
         }
@@ -79,7 +84,10 @@ fn step(i: i64) -> Vec<TimeSeries> {
                 ("__name__", "pod_network_receive_bytes_total".to_string()),
                 ("pod", format!("pod-{s}")),
             ]),
-            samples: vec![Sample::new(T0 + i * 15_000, ((i * (s + 1)) % (500 + s * 7)) as f64)],
+            samples: vec![Sample::new(
+                T0 + i * 15_000,
+                ((i * (s + 1)) % (500 + s * 7)) as f64,
+            )],
         })
         .collect()
 }
@@ -96,7 +104,9 @@ async fn downsampler_survives_sigkill_with_identical_windows() {
         ..KafkaConfig::default()
     };
     ensure_topics(&kafka, &[kafka.samples_topic()]).await.unwrap();
-    let publisher = KafkaPublisher::connect(&kafka, kafka.samples_topic()).await.unwrap();
+    let publisher = KafkaPublisher::connect(&kafka, kafka.samples_topic())
+        .await
+        .unwrap();
     const STEPS: i64 = 3 * 240;
     for i in 0..STEPS {
         publisher.write(step(i)).await.unwrap();
@@ -110,7 +120,10 @@ async fn downsampler_survives_sigkill_with_identical_windows() {
     let mut states: BTreeMap<i32, PartitionState> = BTreeMap::new();
     let mut closed = Vec::new();
     for (p, _, series) in read_topic(&kafka, &kafka.samples_topic()) {
-        states.entry(p).or_default().on_record(&spec, &series, &mut closed);
+        states
+            .entry(p)
+            .or_default()
+            .on_record(&spec, &series, &mut closed);
     }
     let expected: Vec<BTreeSet<_>> = (0..2)
         .map(|tier| points(closed.iter().filter(|w| w.tier == tier).flat_map(window_series)))
@@ -164,7 +177,10 @@ async fn downsampler_survives_sigkill_with_identical_windows() {
     // The sink writes the 5m tier to its own table: one row per point.
     let root = cfg.segments();
     let want = expected[0].len().to_string();
-    let glob = format!("read_parquet('{}/samples_5m/*/*.parquet', union_by_name = true)", root.display());
+    let glob = format!(
+        "read_parquet('{}/samples_5m/*/*.parquet', union_by_name = true)",
+        root.display()
+    );
     let sql = format!("SELECT count(DISTINCT (__series_id__, __timestamp__)) FROM {glob}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -172,16 +188,26 @@ async fn downsampler_survives_sigkill_with_identical_windows() {
             .map(|parts| {
                 parts.flatten().any(|p| {
                     std::fs::read_dir(p.path())
-                        .map(|fs| fs.flatten().any(|f| f.file_name().to_string_lossy().ends_with(".parquet")))
+                        .map(|fs| {
+                            fs.flatten()
+                                .any(|f| f.file_name().to_string_lossy().ends_with(".parquet"))
+                        })
                         .unwrap_or(false)
                 })
             })
             .unwrap_or(false);
-        let n = if has_files { duckdb::scalar(&sql) } else { "0".into() };
+        let n = if has_files {
+            duckdb::scalar(&sql)
+        } else {
+            "0".into()
+        };
         if n == want {
             break;
         }
-        assert!(Instant::now() < deadline, "samples_5m has {n} distinct points, want {want}");
+        assert!(
+            Instant::now() < deadline,
+            "samples_5m has {n} distinct points, want {want}"
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     sink.terminate();

@@ -111,7 +111,8 @@ pub async fn run_downsampler(
             let late_before = st.late_dropped;
             st.on_record(&spec, &rec.series, &mut closed);
             m.late.inc_by(st.late_dropped - late_before);
-            m.input.inc_by(rec.series.iter().map(|s| s.samples.len() as u64).sum());
+            m.input
+                .inc_by(rec.series.iter().map(|s| s.samples.len() as u64).sum());
             next_offsets.insert(rec.partition, rec.offset + 1);
         }
         publish(&publishers, &closed, &m, &shutdown).await?;
@@ -179,8 +180,16 @@ impl Metrics {
     fn new() -> Self {
         let reg = telemetry::global();
         Metrics {
-            input: reg.counter("sluice_downsample_input_samples_total", "Samples read by the downsampler.", &[]),
-            windows: reg.counter("sluice_downsample_windows_total", "Closed windows published.", &[]),
+            input: reg.counter(
+                "sluice_downsample_input_samples_total",
+                "Samples read by the downsampler.",
+                &[],
+            ),
+            windows: reg.counter(
+                "sluice_downsample_windows_total",
+                "Closed windows published.",
+                &[],
+            ),
             late: reg.counter(
                 "sluice_downsample_late_samples_total",
                 "Samples that arrived after their window was final (kept in the raw table only).",
