@@ -111,7 +111,11 @@ impl<W: SampleWriter> ScrapeManager<W> {
     /// Applies discovery updates as they come and scrapes every target on
     /// its interval until `shutdown` turns true; then stops every loop
     /// (each publishes its staleness markers).
-    pub async fn run(self, mut updates: mpsc::Receiver<DiscoveryUpdate>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self,
+        mut updates: mpsc::Receiver<DiscoveryUpdate>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let client = match reqwest::Client::builder().gzip(true).build() {
             Ok(c) => c,
             Err(e) => {
@@ -183,12 +187,21 @@ impl<W: SampleWriter> ScrapeManager<W> {
             let (stop, stop_rx) = watch::channel(false);
             statuses.insert(key.clone(), TargetStatus::unknown(target.clone()));
             let span = info_span!("scrape", job = %target.job, url = %target.url);
-            tasks.spawn(self.scrape_loop(target.clone(), client.clone()).run(stop_rx).instrument(span));
+            tasks.spawn(
+                self.scrape_loop(target.clone(), client.clone())
+                    .run(stop_rx)
+                    .instrument(span),
+            );
             running.insert(key, RunningLoop { target, stop });
             started += 1;
         }
         if started + stopped > 0 {
-            info!(started, stopped, targets = running.len(), "scrape targets updated");
+            info!(
+                started,
+                stopped,
+                targets = running.len(),
+                "scrape targets updated"
+            );
         }
     }
 
@@ -199,7 +212,11 @@ impl<W: SampleWriter> ScrapeManager<W> {
                 "Scraped samples that could not be written to Kafka.",
                 &[("job", &target.job)],
             ),
-            scrapes: telemetry::global().counter("sluice_scrape_total", "Scrapes performed.", &[("job", &target.job)]),
+            scrapes: telemetry::global().counter(
+                "sluice_scrape_total",
+                "Scrapes performed.",
+                &[("job", &target.job)],
+            ),
             failures: telemetry::global().counter(
                 "sluice_scrape_failures_total",
                 "Scrapes that failed (target down or malformed).",
@@ -291,7 +308,10 @@ impl<W: SampleWriter> ScrapeLoop<W> {
     fn record_status(&self, error: &Option<String>, t_ms: i64, duration: Duration) {
         let mut map = self.statuses.write().unwrap_or_else(|e| e.into_inner());
         // A loop that is being replaced must not report over its successor.
-        if let Some(st) = map.get_mut(&self.target.key()).filter(|st| st.target == self.target) {
+        if let Some(st) = map
+            .get_mut(&self.target.key())
+            .filter(|st| st.target == self.target)
+        {
             st.health = if error.is_none() { "up" } else { "down" };
             st.last_error = error.clone().unwrap_or_default();
             st.last_scrape_ms = t_ms;

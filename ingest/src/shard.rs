@@ -70,7 +70,12 @@ mod tests {
             groups: vec![TargetGroup {
                 source: "g".into(),
                 targets: (0..5000)
-                    .map(|i| Labels::new([("__address__", format!("10.{}.{}.{}:9100", i / 65536, (i / 256) % 256, i % 256))]))
+                    .map(|i| {
+                        Labels::new([(
+                            "__address__",
+                            format!("10.{}.{}.{}:9100", i / 65536, (i / 256) % 256, i % 256),
+                        )])
+                    })
                     .collect(),
                 labels: Labels::default(),
             }],
@@ -108,7 +113,13 @@ mod tests {
 
     #[test]
     fn bad_shards_are_reported() {
-        let bad = |i, c| ScrapeShard { shard_index: i, shard_count: c }.validate("scrape");
+        let bad = |i, c| {
+            ScrapeShard {
+                shard_index: i,
+                shard_count: c,
+            }
+            .validate("scrape")
+        };
         assert_eq!(bad(0, 0).len(), 1);
         assert_eq!(bad(2, 2).len(), 1);
         assert!(bad(1, 2).is_empty());

@@ -61,7 +61,9 @@ impl FileSdConfig {
 fn check_pattern(pattern: &str) -> Result<(), String> {
     let (dir, name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
     if dir.contains('*') {
-        return Err(format!("{pattern:?}: a wildcard is only allowed in the last path element"));
+        return Err(format!(
+            "{pattern:?}: a wildcard is only allowed in the last path element"
+        ));
     }
     let lower = name.to_ascii_lowercase();
     if !(lower.ends_with(".json") || lower.ends_with(".yml") || lower.ends_with(".yaml")) {
@@ -83,9 +85,7 @@ struct FileGroup {
 
 /// Parses one file's groups; the format follows the extension.
 pub fn parse_file(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let groups: Vec<FileGroup> = if is_json {
         serde_json::from_str(text).map_err(|e| e.to_string())?
     } else {
@@ -217,7 +217,10 @@ mod tests {
 
     fn provider(dir: &Path) -> FileProvider {
         let cfg = FileSdConfig {
-            files: vec![format!("{}/*.json", dir.display()), format!("{}/*.yml", dir.display())],
+            files: vec![
+                format!("{}/*.json", dir.display()),
+                format!("{}/*.yml", dir.display()),
+            ],
             refresh_interval: PromDuration::from_secs(1),
         };
         FileProvider::new(cfg, "j".into(), "file/0".into())
@@ -228,18 +231,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("a.json");
         let yml = dir.path().join("b.yml");
-        std::fs::write(&json, r#"[{"targets": ["h:1", "h:2"], "labels": {"env": "prod"}}]"#).unwrap();
-        std::fs::write(&yml, "- targets: ['h:3']\n- targets: ['h:4']\n  labels: {team: x}\n").unwrap();
+        std::fs::write(
+            &json,
+            r#"[{"targets": ["h:1", "h:2"], "labels": {"env": "prod"}}]"#,
+        )
+        .unwrap();
+        std::fs::write(
+            &yml,
+            "- targets: ['h:3']\n- targets: ['h:4']\n  labels: {team: x}\n",
+        )
+        .unwrap();
         let mut p = provider(dir.path());
 
         let first = p.refresh();
         assert_eq!(first.len(), 3);
         let a0 = &first[0];
         assert_eq!(a0.source, format!("{}:0", json.display()));
-        assert_eq!(a0.targets, vec![Labels::new([("__address__", "h:1")]), Labels::new([("__address__", "h:2")])]);
+        assert_eq!(
+            a0.targets,
+            vec![
+                Labels::new([("__address__", "h:1")]),
+                Labels::new([("__address__", "h:2")])
+            ]
+        );
         assert_eq!(
             a0.labels,
-            Labels::new([("env", "prod"), ("__meta_filepath", json.display().to_string().as_str())])
+            Labels::new([
+                ("env", "prod"),
+                ("__meta_filepath", json.display().to_string().as_str())
+            ])
         );
         assert_eq!(first[2].labels.get("team"), Some("x"));
 
@@ -251,13 +271,20 @@ mod tests {
         let second = p.refresh();
         assert_eq!(second.len(), 2, "{second:?}");
         assert!(second.contains(&TargetGroup::removed(format!("{}:1", yml.display()))));
-        assert!(second.iter().any(|g| g.targets == vec![Labels::new([("__address__", "h:5")])]));
+        assert!(
+            second
+                .iter()
+                .any(|g| g.targets == vec![Labels::new([("__address__", "h:5")])])
+        );
 
         // A broken file keeps its targets; a deleted file drops them.
         std::fs::write(&json, "[{").unwrap();
         assert!(p.refresh().is_empty());
         std::fs::remove_file(&json).unwrap();
-        assert_eq!(p.refresh(), vec![TargetGroup::removed(format!("{}:0", json.display()))]);
+        assert_eq!(
+            p.refresh(),
+            vec![TargetGroup::removed(format!("{}:0", json.display()))]
+        );
     }
 
     #[test]

@@ -110,8 +110,11 @@ pub fn start_providers(
             tasks.spawn(provider.run(updates.clone(), shutdown.clone()));
         }
         for (i, cfg) in sc.kubernetes_sd_configs.iter().enumerate() {
-            let provider =
-                kubernetes::KubernetesProvider::new(cfg.clone(), sc.job_name.clone(), format!("kubernetes/{i}"));
+            let provider = kubernetes::KubernetesProvider::new(
+                cfg.clone(),
+                sc.job_name.clone(),
+                format!("kubernetes/{i}"),
+            );
             tasks.spawn(provider.run(updates.clone(), shutdown.clone()));
         }
     }

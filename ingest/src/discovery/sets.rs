@@ -106,8 +106,12 @@ mod tests {
         let global = GlobalConfig::default();
         let mut sets = TargetSets::default();
         sets.apply(update(vec![group("a", &["h:1", "h:2"]), group("b", &["h:3"])]));
-        let urls = |s: &TargetSets| -> Vec<String> { s.targets(&sc, &global).into_iter().map(|t| t.url).collect() };
-        assert_eq!(urls(&sets), ["http://h:1/metrics", "http://h:2/metrics", "http://h:3/metrics"]);
+        let urls =
+            |s: &TargetSets| -> Vec<String> { s.targets(&sc, &global).into_iter().map(|t| t.url).collect() };
+        assert_eq!(
+            urls(&sets),
+            ["http://h:1/metrics", "http://h:2/metrics", "http://h:3/metrics"]
+        );
         sets.apply(update(vec![group("a", &["h:2"])]));
         assert_eq!(urls(&sets), ["http://h:2/metrics", "http://h:3/metrics"]);
         sets.apply(update(vec![TargetGroup::removed("b")]));

@@ -29,7 +29,10 @@ pub(crate) async fn connect(cfg: &KubernetesSdConfig) -> Result<Connection, Stri
         (config, Some(ns))
     };
     let client = kube::Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
-    Ok(Connection { client, own_namespace })
+    Ok(Connection {
+        client,
+        own_namespace,
+    })
 }
 
 /// `api_server` with Prometheus' HTTP settings: a bearer token (file or
@@ -43,10 +46,11 @@ fn api_server_config(cfg: &KubernetesSdConfig, url: &str) -> Result<kube::Config
     if let Some(ca) = &cfg.tls_config.ca_file {
         config.root_cert_file = Some(ca.into());
     }
-    let token_file = cfg
-        .bearer_token_file
-        .clone()
-        .or_else(|| cfg.authorization.as_ref().and_then(|a| a.credentials_file.clone()));
+    let token_file = cfg.bearer_token_file.clone().or_else(|| {
+        cfg.authorization
+            .as_ref()
+            .and_then(|a| a.credentials_file.clone())
+    });
     let token = cfg.authorization.as_ref().and_then(|a| a.credentials.clone());
     // AuthInfo keeps tokens as secrets; building it through serde avoids
     // depending on the secrecy crate directly. A token file is re-read by

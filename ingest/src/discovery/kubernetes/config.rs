@@ -138,7 +138,9 @@ impl KubernetesSdConfig {
     }
 
     fn has_http_settings(&self) -> bool {
-        self.bearer_token_file.is_some() || self.authorization.is_some() || self.tls_config != TlsConfig::default()
+        self.bearer_token_file.is_some()
+            || self.authorization.is_some()
+            || self.tls_config != TlsConfig::default()
     }
 
     /// Problems with the values, each with its config path (Prometheus'
@@ -155,7 +157,9 @@ impl KubernetesSdConfig {
             }
         }
         if self.api_server.is_some() && self.kubeconfig_file.is_some() {
-            errs.push(format!("{path}: cannot use 'kubeconfig_file' and 'api_server' simultaneously"));
+            errs.push(format!(
+                "{path}: cannot use 'kubeconfig_file' and 'api_server' simultaneously"
+            ));
         }
         if self.kubeconfig_file.is_some() && self.has_http_settings() {
             errs.push(format!(
@@ -173,11 +177,16 @@ impl KubernetesSdConfig {
             ));
         }
         if self.bearer_token_file.is_some() && self.authorization.is_some() {
-            errs.push(format!("{path}: at most one of bearer_token_file and authorization must be configured"));
+            errs.push(format!(
+                "{path}: at most one of bearer_token_file and authorization must be configured"
+            ));
         }
         if let Some(a) = &self.authorization {
             if !a.kind.eq_ignore_ascii_case("bearer") {
-                errs.push(format!("{path}.authorization.type: only Bearer is supported, got {:?}", a.kind));
+                errs.push(format!(
+                    "{path}.authorization.type: only Bearer is supported, got {:?}",
+                    a.kind
+                ));
             }
             if a.credentials.is_some() == a.credentials_file.is_some() {
                 errs.push(format!(
@@ -188,7 +197,10 @@ impl KubernetesSdConfig {
         let mut seen = Vec::new();
         for (i, s) in self.selectors.iter().enumerate() {
             if seen.contains(&s.role) {
-                errs.push(format!("{path}.selectors[{i}]: duplicated selector role: {}", s.role.as_str()));
+                errs.push(format!(
+                    "{path}.selectors[{i}]: duplicated selector role: {}",
+                    s.role.as_str()
+                ));
             }
             seen.push(s.role);
             if !self.role.watched().contains(&s.role) {
@@ -215,7 +227,11 @@ mod tests {
     #[test]
     fn prometheus_rules_are_enforced() {
         assert!(cfg("role: pod").validate("k").is_empty());
-        assert!(cfg("role: endpoints\nselectors: [{role: pod, label: 'a=b'}, {role: service}]").validate("k").is_empty());
+        assert!(
+            cfg("role: endpoints\nselectors: [{role: pod, label: 'a=b'}, {role: service}]")
+                .validate("k")
+                .is_empty()
+        );
         let bad = cfg(
             "role: pod\napi_server: 'https://k:6443'\nkubeconfig_file: /k\nnamespaces: {own_namespace: true}\n\
              selectors: [{role: node}, {role: node}]\nbearer_token_file: /t\n\

@@ -43,13 +43,25 @@ pub(crate) fn build_endpoints_group(eps: &Endpoints, lookup: &dyn ObjectLookup) 
     let mut add = |addr: &EndpointAddress, port: &EndpointPort, ready: &str| {
         let mut t = Labels::new([
             (ADDRESS_LABEL.to_string(), join_host_port(&addr.ip, port.port)),
-            (format!("{META}endpoint_port_name"), port.name.clone().unwrap_or_default()),
-            (format!("{META}endpoint_port_protocol"), port.protocol.clone().unwrap_or_default()),
+            (
+                format!("{META}endpoint_port_name"),
+                port.name.clone().unwrap_or_default(),
+            ),
+            (
+                format!("{META}endpoint_port_protocol"),
+                port.protocol.clone().unwrap_or_default(),
+            ),
             (format!("{META}endpoint_ready"), ready.to_string()),
         ]);
         if let Some(r) = &addr.target_ref {
-            t.set(&format!("{META}endpoint_address_target_kind"), r.kind.as_deref().unwrap_or_default());
-            t.set(&format!("{META}endpoint_address_target_name"), r.name.as_deref().unwrap_or_default());
+            t.set(
+                &format!("{META}endpoint_address_target_kind"),
+                r.kind.as_deref().unwrap_or_default(),
+            );
+            t.set(
+                &format!("{META}endpoint_address_target_name"),
+                r.name.as_deref().unwrap_or_default(),
+            );
         }
         if let Some(node) = &addr.node_name {
             t.set(&format!("{META}endpoint_node_name"), node);
@@ -161,7 +173,10 @@ mod tests {
                     ("__meta_kubernetes_namespace", "default"),
                     ("__meta_kubernetes_endpoints_name", "testendpoints"),
                     ("__meta_kubernetes_endpoints_annotation_test_annotation", "test"),
-                    ("__meta_kubernetes_endpoints_annotationpresent_test_annotation", "true"),
+                    (
+                        "__meta_kubernetes_endpoints_annotationpresent_test_annotation",
+                        "true"
+                    ),
                 ]),
             }
         );
@@ -270,7 +285,10 @@ mod tests {
                 ("__meta_kubernetes_service_labelpresent_app_name", "true"),
                 ("__meta_kubernetes_service_name", "testendpoints"),
                 ("__meta_kubernetes_endpoints_annotation_test_annotation", "test"),
-                ("__meta_kubernetes_endpoints_annotationpresent_test_annotation", "true"),
+                (
+                    "__meta_kubernetes_endpoints_annotationpresent_test_annotation",
+                    "true"
+                ),
             ])
         );
     }

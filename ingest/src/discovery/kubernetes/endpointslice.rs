@@ -19,14 +19,25 @@ pub(crate) fn endpointslice_source(namespace: &str, name: &str) -> String {
 
 /// The service the slice belongs to, if labeled.
 pub(crate) fn service_name(slice: &EndpointSlice) -> Option<&str> {
-    slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL).map(String::as_str)
+    slice
+        .metadata
+        .labels
+        .as_ref()?
+        .get(SERVICE_NAME_LABEL)
+        .map(String::as_str)
 }
 
 /// Whether any endpoint of the slice points at the pod `namespace/name`.
 pub(crate) fn references_pod(slice: &EndpointSlice, namespace: &str, name: &str) -> bool {
-    slice.endpoints.iter().filter_map(|e| e.target_ref.as_ref()).any(|r| {
-        r.kind.as_deref() == Some("Pod") && r.namespace.as_deref() == Some(namespace) && r.name.as_deref() == Some(name)
-    })
+    slice
+        .endpoints
+        .iter()
+        .filter_map(|e| e.target_ref.as_ref())
+        .any(|r| {
+            r.kind.as_deref() == Some("Pod")
+                && r.namespace.as_deref() == Some(namespace)
+                && r.name.as_deref() == Some(name)
+        })
 }
 
 fn endpoint_target(addr: &str, ep: &Endpoint, port: &EndpointPort) -> Labels {
@@ -45,18 +56,36 @@ fn endpoint_target(addr: &str, ep: &Endpoint, port: &EndpointPort) -> Labels {
     set_opt("port", port.port.map(|p| p.to_string()));
     set_opt("port_app_protocol", port.app_protocol.clone());
     let cond = ep.conditions.as_ref();
-    set_opt("endpoint_conditions_ready", cond.and_then(|c| c.ready).map(|b| b.to_string()));
-    set_opt("endpoint_conditions_serving", cond.and_then(|c| c.serving).map(|b| b.to_string()));
-    set_opt("endpoint_conditions_terminating", cond.and_then(|c| c.terminating).map(|b| b.to_string()));
+    set_opt(
+        "endpoint_conditions_ready",
+        cond.and_then(|c| c.ready).map(|b| b.to_string()),
+    );
+    set_opt(
+        "endpoint_conditions_serving",
+        cond.and_then(|c| c.serving).map(|b| b.to_string()),
+    );
+    set_opt(
+        "endpoint_conditions_terminating",
+        cond.and_then(|c| c.terminating).map(|b| b.to_string()),
+    );
     set_opt("endpoint_hostname", ep.hostname.clone());
-    set_opt("address_target_kind", ep.target_ref.as_ref().map(|r| r.kind.clone().unwrap_or_default()));
-    set_opt("address_target_name", ep.target_ref.as_ref().map(|r| r.name.clone().unwrap_or_default()));
+    set_opt(
+        "address_target_kind",
+        ep.target_ref.as_ref().map(|r| r.kind.clone().unwrap_or_default()),
+    );
+    set_opt(
+        "address_target_name",
+        ep.target_ref.as_ref().map(|r| r.name.clone().unwrap_or_default()),
+    );
     set_opt("endpoint_node_name", ep.node_name.clone());
     set_opt("endpoint_zone", ep.zone.clone());
     for (k, v) in ep.deprecated_topology.iter().flatten() {
         let name = sanitize(k);
         t.set(&format!("{META}endpointslice_endpoint_topology_{name}"), v);
-        t.set(&format!("{META}endpointslice_endpoint_topology_present_{name}"), PRESENT);
+        t.set(
+            &format!("{META}endpointslice_endpoint_topology_present_{name}"),
+            PRESENT,
+        );
     }
     t
 }
@@ -66,7 +95,10 @@ pub(crate) fn build_endpointslice_group(slice: &EndpointSlice, lookup: &dyn Obje
     let (ns, name) = object_key(&slice.metadata);
     let mut labels = Labels::new([
         (NAMESPACE.to_string(), ns.clone()),
-        (format!("{META}endpointslice_address_type"), slice.address_type.clone()),
+        (
+            format!("{META}endpointslice_address_type"),
+            slice.address_type.clone(),
+        ),
     ]);
     add_object_meta(&mut labels, &slice.metadata, "endpointslice");
     if let Some(svc) = service_name(slice) {
@@ -154,36 +186,81 @@ mod tests {
                 ("__address__", "1.2.3.4:9000"),
                 ("__meta_kubernetes_endpointslice_address_target_kind", ""),
                 ("__meta_kubernetes_endpointslice_address_target_name", ""),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_ready", "true"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_serving", "true"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_terminating", "false"),
-                ("__meta_kubernetes_endpointslice_endpoint_hostname", "testendpoint1"),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_ready",
+                    "true",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_serving",
+                    "true",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_terminating",
+                    "false",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_hostname",
+                    "testendpoint1",
+                ),
                 ("__meta_kubernetes_endpointslice_endpoint_node_name", "foobar"),
-                ("__meta_kubernetes_endpointslice_endpoint_topology_present_topology", "true"),
-                ("__meta_kubernetes_endpointslice_endpoint_topology_topology", "value"),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_topology_present_topology",
+                    "true",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_topology_topology",
+                    "value",
+                ),
                 ("__meta_kubernetes_endpointslice_endpoint_zone", "us-east-1a"),
             ]),
             common(&[
                 ("__address__", "2.3.4.5:9000"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_ready", "true"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_serving", "true"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_terminating", "false"),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_ready",
+                    "true",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_serving",
+                    "true",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_terminating",
+                    "false",
+                ),
                 ("__meta_kubernetes_endpointslice_endpoint_zone", "us-east-1b"),
             ]),
             common(&[
                 ("__address__", "3.4.5.6:9000"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_ready", "false"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_serving", "true"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_terminating", "true"),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_ready",
+                    "false",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_serving",
+                    "true",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_terminating",
+                    "true",
+                ),
                 ("__meta_kubernetes_endpointslice_endpoint_zone", "us-east-1c"),
             ]),
             common(&[
                 ("__address__", "4.5.6.7:9000"),
                 ("__meta_kubernetes_endpointslice_address_target_kind", "Node"),
                 ("__meta_kubernetes_endpointslice_address_target_name", "barbaz"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_ready", "true"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_serving", "true"),
-                ("__meta_kubernetes_endpointslice_endpoint_conditions_terminating", "false"),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_ready",
+                    "true",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_serving",
+                    "true",
+                ),
+                (
+                    "__meta_kubernetes_endpointslice_endpoint_conditions_terminating",
+                    "false",
+                ),
                 ("__meta_kubernetes_endpointslice_endpoint_zone", "us-east-1a"),
             ]),
         ]
@@ -194,10 +271,22 @@ mod tests {
             ("__meta_kubernetes_endpointslice_address_type", "IPv4"),
             ("__meta_kubernetes_namespace", "default"),
             ("__meta_kubernetes_endpointslice_name", "testendpoints"),
-            ("__meta_kubernetes_endpointslice_label_kubernetes_io_service_name", "testendpoints"),
-            ("__meta_kubernetes_endpointslice_labelpresent_kubernetes_io_service_name", "true"),
-            ("__meta_kubernetes_endpointslice_annotation_test_annotation", "test"),
-            ("__meta_kubernetes_endpointslice_annotationpresent_test_annotation", "true"),
+            (
+                "__meta_kubernetes_endpointslice_label_kubernetes_io_service_name",
+                "testendpoints",
+            ),
+            (
+                "__meta_kubernetes_endpointslice_labelpresent_kubernetes_io_service_name",
+                "true",
+            ),
+            (
+                "__meta_kubernetes_endpointslice_annotation_test_annotation",
+                "test",
+            ),
+            (
+                "__meta_kubernetes_endpointslice_annotationpresent_test_annotation",
+                "true",
+            ),
         ])
     }
 
@@ -266,7 +355,10 @@ mod tests {
             ("__address__", "4.3.2.1:9000"),
             ("__meta_kubernetes_endpointslice_address_target_kind", "Pod"),
             ("__meta_kubernetes_endpointslice_address_target_name", "testpod"),
-            ("__meta_kubernetes_endpointslice_endpoint_conditions_ready", "false"),
+            (
+                "__meta_kubernetes_endpointslice_endpoint_conditions_ready",
+                "false",
+            ),
             ("__meta_kubernetes_endpointslice_port", "9000"),
             ("__meta_kubernetes_endpointslice_port_name", "testport"),
             ("__meta_kubernetes_endpointslice_port_protocol", "TCP"),
@@ -295,7 +387,10 @@ mod tests {
         let svc: Service = obj(json!({
             "metadata": {"name": "testendpoints", "namespace": "default", "labels": {"app/name": "test"}}
         }));
-        let g = build_endpointslice_group(&make_endpoint_slice("default"), &Objects::default().with_service(svc));
+        let g = build_endpointslice_group(
+            &make_endpoint_slice("default"),
+            &Objects::default().with_service(svc),
+        );
         let mut expected = expected_labels();
         expected.set("__meta_kubernetes_service_label_app_name", "test");
         expected.set("__meta_kubernetes_service_labelpresent_app_name", "true");

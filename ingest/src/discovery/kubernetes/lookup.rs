@@ -26,11 +26,19 @@ pub(crate) fn resolve_pod<'a>(lookup: &'a dyn ObjectLookup, r: Option<&ObjectRef
     if r.kind.as_deref() != Some("Pod") {
         return None;
     }
-    lookup.pod(r.namespace.as_deref().unwrap_or_default(), r.name.as_deref().unwrap_or_default())
+    lookup.pod(
+        r.namespace.as_deref().unwrap_or_default(),
+        r.name.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Adds the service's labels to a group's labels when the service is known.
-pub(crate) fn add_service_labels(lookup: &dyn ObjectLookup, labels: &mut Labels, namespace: &str, name: &str) {
+pub(crate) fn add_service_labels(
+    lookup: &dyn ObjectLookup,
+    labels: &mut Labels,
+    namespace: &str,
+    name: &str,
+) {
     if let Some(svc) = lookup.service(namespace, name) {
         for l in service_labels(svc).iter() {
             labels.set(&l.name, &l.value);

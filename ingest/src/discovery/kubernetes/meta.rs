@@ -15,7 +15,13 @@ pub(crate) const PRESENT: &str = "true";
 /// `[a-zA-Z0-9_]` becomes `_`.
 pub(crate) fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -32,7 +38,10 @@ pub(crate) fn join_host_port(host: &str, port: i32) -> String {
 /// annotation as `<role>_label_<name>` / `<role>_labelpresent_<name>`
 /// (`annotation` likewise), names sanitized.
 pub(crate) fn add_object_meta(l: &mut Labels, meta: &ObjectMeta, role: &str) {
-    l.set(&format!("{META}{role}_name"), meta.name.as_deref().unwrap_or_default());
+    l.set(
+        &format!("{META}{role}_name"),
+        meta.name.as_deref().unwrap_or_default(),
+    );
     for (kind, map) in [("label", &meta.labels), ("annotation", &meta.annotations)] {
         for (k, v) in map.iter().flatten() {
             let name = sanitize(k);

@@ -117,9 +117,13 @@ impl KubernetesProvider {
         for &kind in self.config.role.watched() {
             let (label, field) = self.config.selector(kind);
             if kind == Role::Node {
-                out.push(watch::watch_cluster::<Node>(client.clone(), kind, label, field, |o| {
-                    Object::Node(Box::new(o))
-                }));
+                out.push(watch::watch_cluster::<Node>(
+                    client.clone(),
+                    kind,
+                    label,
+                    field,
+                    |o| Object::Node(Box::new(o)),
+                ));
                 continue;
             }
             for ns in namespaces {
@@ -129,9 +133,9 @@ impl KubernetesProvider {
                     Role::Service => {
                         watch::watch::<Service>(c, kind, ns, label, field, |o| Object::Service(Box::new(o)))
                     }
-                    Role::Endpoints => {
-                        watch::watch::<Endpoints>(c, kind, ns, label, field, |o| Object::Endpoints(Box::new(o)))
-                    }
+                    Role::Endpoints => watch::watch::<Endpoints>(c, kind, ns, label, field, |o| {
+                        Object::Endpoints(Box::new(o))
+                    }),
                     Role::EndpointSlice => watch::watch::<EndpointSlice>(c, kind, ns, label, field, |o| {
                         Object::EndpointSlice(Box::new(o))
                     }),

@@ -67,7 +67,12 @@ mod tests {
     use super::*;
     use crate::discovery::kubernetes::meta::test_support::{ls, obj};
 
-    fn make_node(name: &str, address: &str, labels: serde_json::Value, annotations: serde_json::Value) -> Node {
+    fn make_node(
+        name: &str,
+        address: &str,
+        labels: serde_json::Value,
+        annotations: serde_json::Value,
+    ) -> Node {
         obj(json!({
             "metadata": {"name": name, "labels": labels, "annotations": annotations},
             "status": {
@@ -96,7 +101,10 @@ mod tests {
                 ("__meta_kubernetes_node_name", "test"),
                 ("__meta_kubernetes_node_label_test_label", "testvalue"),
                 ("__meta_kubernetes_node_labelpresent_test_label", "true"),
-                ("__meta_kubernetes_node_annotation_test_annotation", "testannotationvalue"),
+                (
+                    "__meta_kubernetes_node_annotation_test_annotation",
+                    "testannotationvalue",
+                ),
                 ("__meta_kubernetes_node_annotationpresent_test_annotation", "true"),
             ]),
         };
@@ -107,8 +115,13 @@ mod tests {
     fn node_discovery_add_and_update() {
         let added = build_node_group(&make_node("test1", "1.2.3.4", json!({}), json!({}))).unwrap();
         assert_eq!(added.labels, ls(&[("__meta_kubernetes_node_name", "test1")]));
-        let updated =
-            build_node_group(&make_node("test0", "1.2.3.4", json!({"Unschedulable": "true"}), json!({}))).unwrap();
+        let updated = build_node_group(&make_node(
+            "test0",
+            "1.2.3.4",
+            json!({"Unschedulable": "true"}),
+            json!({}),
+        ))
+        .unwrap();
         assert_eq!(
             updated.labels,
             ls(&[
@@ -133,8 +146,14 @@ mod tests {
         }));
         let g = build_node_group(&node).unwrap();
         assert_eq!(g.targets[0].get("__address__"), Some("10.0.0.1:10250"));
-        assert_eq!(g.targets[0].get("__meta_kubernetes_node_address_Hostname"), Some("n.local"));
-        assert_eq!(g.targets[0].get("__meta_kubernetes_node_address_InternalIP"), Some("10.0.0.1"));
+        assert_eq!(
+            g.targets[0].get("__meta_kubernetes_node_address_Hostname"),
+            Some("n.local")
+        );
+        assert_eq!(
+            g.targets[0].get("__meta_kubernetes_node_address_InternalIP"),
+            Some("10.0.0.1")
+        );
         let bare: Node = obj(json!({"metadata": {"name": "n"}}));
         assert_eq!(build_node_group(&bare), None);
     }

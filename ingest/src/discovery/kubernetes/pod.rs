@@ -27,11 +27,23 @@ pub(crate) fn pod_labels(pod: &Pod) -> Labels {
     let spec = pod.spec.as_ref();
     let mut l = Labels::default();
     add_object_meta(&mut l, &pod.metadata, "pod");
-    l.set(&format!("{META}pod_ip"), field(status.and_then(|s| s.pod_ip.as_ref())));
+    l.set(
+        &format!("{META}pod_ip"),
+        field(status.and_then(|s| s.pod_ip.as_ref())),
+    );
     l.set(&format!("{META}pod_ready"), &pod_ready(pod));
-    l.set(&format!("{META}pod_phase"), field(status.and_then(|s| s.phase.as_ref())));
-    l.set(&format!("{META}pod_node_name"), field(spec.and_then(|s| s.node_name.as_ref())));
-    l.set(&format!("{META}pod_host_ip"), field(status.and_then(|s| s.host_ip.as_ref())));
+    l.set(
+        &format!("{META}pod_phase"),
+        field(status.and_then(|s| s.phase.as_ref())),
+    );
+    l.set(
+        &format!("{META}pod_node_name"),
+        field(spec.and_then(|s| s.node_name.as_ref())),
+    );
+    l.set(
+        &format!("{META}pod_host_ip"),
+        field(status.and_then(|s| s.host_ip.as_ref())),
+    );
     l.set(&format!("{META}pod_uid"), field(pod.metadata.uid.as_ref()));
     let controller = pod
         .metadata
@@ -77,15 +89,20 @@ pub(crate) fn all_containers(pod: &Pod) -> Vec<(&Container, bool, &str)> {
         return Vec::new();
     };
     let status = pod.status.as_ref();
-    let regular = spec
-        .containers
-        .iter()
-        .map(|c| (c, false, container_id(status.and_then(|s| s.container_statuses.as_ref()), &c.name)));
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| (c, true, container_id(status.and_then(|s| s.init_container_statuses.as_ref()), &c.name)));
+    let regular = spec.containers.iter().map(|c| {
+        (
+            c,
+            false,
+            container_id(status.and_then(|s| s.container_statuses.as_ref()), &c.name),
+        )
+    });
+    let init = spec.init_containers.iter().flatten().map(|c| {
+        (
+            c,
+            true,
+            container_id(status.and_then(|s| s.init_container_statuses.as_ref()), &c.name),
+        )
+    });
     regular.chain(init).collect()
 }
 
@@ -241,7 +258,10 @@ mod tests {
                 ("__meta_kubernetes_namespace", "default"),
                 ("__meta_kubernetes_pod_label_test_label", "testvalue"),
                 ("__meta_kubernetes_pod_labelpresent_test_label", "true"),
-                ("__meta_kubernetes_pod_annotation_test_annotation", "testannotationvalue"),
+                (
+                    "__meta_kubernetes_pod_annotation_test_annotation",
+                    "testannotationvalue",
+                ),
                 ("__meta_kubernetes_pod_annotationpresent_test_annotation", "true"),
                 ("__meta_kubernetes_pod_node_name", "testnode"),
                 ("__meta_kubernetes_pod_ip", "1.2.3.4"),
@@ -258,7 +278,10 @@ mod tests {
 
     #[test]
     fn pod_discovery_add_and_namespaces() {
-        assert_eq!(build_pod_group(&make_pod("default")), expected_pod_group("default"));
+        assert_eq!(
+            build_pod_group(&make_pod("default")),
+            expected_pod_group("default")
+        );
         assert_eq!(build_pod_group(&make_pod("ns2")), expected_pod_group("ns2"));
     }
 

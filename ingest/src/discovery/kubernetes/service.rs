@@ -31,22 +31,40 @@ pub(crate) fn build_service_group(svc: &Service) -> TargetGroup {
         .flatten()
         .map(|port| {
             let mut t = Labels::new([
-                (ADDRESS_LABEL.to_string(), join_host_port(&format!("{name}.{ns}.svc"), port.port)),
-                (format!("{META}service_port_name"), port.name.clone().unwrap_or_default()),
+                (
+                    ADDRESS_LABEL.to_string(),
+                    join_host_port(&format!("{name}.{ns}.svc"), port.port),
+                ),
+                (
+                    format!("{META}service_port_name"),
+                    port.name.clone().unwrap_or_default(),
+                ),
                 (format!("{META}service_port_number"), port.port.to_string()),
-                (format!("{META}service_port_protocol"), port.protocol.clone().unwrap_or_default()),
+                (
+                    format!("{META}service_port_protocol"),
+                    port.protocol.clone().unwrap_or_default(),
+                ),
                 (format!("{META}service_type"), ty.to_string()),
             ]);
             let spec_field = |f: fn(&k8s_openapi::api::core::v1::ServiceSpec) -> Option<&String>| {
                 spec.and_then(f).cloned().unwrap_or_default()
             };
             if ty == "ExternalName" {
-                t.set(&format!("{META}service_external_name"), &spec_field(|s| s.external_name.as_ref()));
+                t.set(
+                    &format!("{META}service_external_name"),
+                    &spec_field(|s| s.external_name.as_ref()),
+                );
             } else {
-                t.set(&format!("{META}service_cluster_ip"), &spec_field(|s| s.cluster_ip.as_ref()));
+                t.set(
+                    &format!("{META}service_cluster_ip"),
+                    &spec_field(|s| s.cluster_ip.as_ref()),
+                );
             }
             if ty == "LoadBalancer" {
-                t.set(&format!("{META}service_loadbalancer_ip"), &spec_field(|s| s.load_balancer_ip.as_ref()));
+                t.set(
+                    &format!("{META}service_loadbalancer_ip"),
+                    &spec_field(|s| s.load_balancer_ip.as_ref()),
+                );
             }
             t
         })
@@ -159,10 +177,19 @@ mod tests {
                 ("__meta_kubernetes_namespace", "default"),
                 ("__meta_kubernetes_service_label_test_label", "testvalue"),
                 ("__meta_kubernetes_service_labelpresent_test_label", "true"),
-                ("__meta_kubernetes_service_annotation_test_annotation", "testannotationvalue"),
-                ("__meta_kubernetes_service_annotationpresent_test_annotation", "true"),
+                (
+                    "__meta_kubernetes_service_annotation_test_annotation",
+                    "testannotationvalue"
+                ),
+                (
+                    "__meta_kubernetes_service_annotationpresent_test_annotation",
+                    "true"
+                ),
             ])
         );
-        assert_eq!(build_service_group(&make_service("ns2")).source, "svc/ns2/testservice");
+        assert_eq!(
+            build_service_group(&make_service("ns2")).source,
+            "svc/ns2/testservice"
+        );
     }
 }

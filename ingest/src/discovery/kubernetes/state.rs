@@ -108,7 +108,9 @@ impl DiscoveryState {
     }
 
     fn get(&self, kind: Role, namespace: &str, name: &str) -> Option<&Object> {
-        self.objects.get(&kind)?.get(&(namespace.to_string(), name.to_string()))
+        self.objects
+            .get(&kind)?
+            .get(&(namespace.to_string(), name.to_string()))
     }
 
     /// Applies a change; returns the groups to send.
@@ -281,9 +283,15 @@ mod tests {
         let g = st.apply(Change::Applied(pod("a", "1.1.1.1")));
         assert_eq!(g.len(), 1, "the pod's labels reach the endpoints group");
         assert_eq!(g[0].targets[0].get("__meta_kubernetes_pod_name"), Some("a"));
-        assert!(st.apply(Change::Applied(pod("z", "9.9.9.9"))).is_empty(), "an unrelated pod");
+        assert!(
+            st.apply(Change::Applied(pod("z", "9.9.9.9"))).is_empty(),
+            "an unrelated pod"
+        );
         let g = st.apply(Change::Applied(service("front")));
-        assert_eq!(g[0].labels.get("__meta_kubernetes_service_label_tier"), Some("front"));
+        assert_eq!(
+            g[0].labels.get("__meta_kubernetes_service_label_tier"),
+            Some("front")
+        );
         let g = st.apply(Change::Deleted(service("front")));
         assert_eq!(g[0].labels.get("__meta_kubernetes_service_name"), None);
     }
