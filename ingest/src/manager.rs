@@ -319,3 +319,116 @@ impl<W: SampleWriter> ScrapeLoop<W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use sluice_model::clock::SystemClock;
+    use sluice_model::{Labels, is_stale_nan};
+
+    use super::*;
+    use crate::IngestError;
+    use crate::discovery::TargetGroup;
+
+    /// Keeps everything written.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<TimeSeries>>);
+
+    impl SampleWriter for Recorder {
+        async fn write(&self, series: Vec<TimeSeries>) -> Result<(), IngestError> {
+            self.0.lock().unwrap().extend(series);
+            Ok(())
+        }
+    }
+
+    async fn exporter() -> String {
+        let app = axum::Router::new().route("/metrics", axum::routing::get(|| async { "demo_up 1\n" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
+    fn update(source: &str, addrs: &[&str]) -> DiscoveryUpdate {
+        DiscoveryUpdate {
+            job: "j".into(),
+            provider: "test".into(),
+            groups: vec![TargetGroup {
+                source: source.into(),
+                targets: addrs.iter().map(|a| Labels::new([("__address__", *a)])).collect(),
+                labels: Labels::default(),
+            }],
+        }
+    }
+
+    async fn until(what: &str, mut f: impl FnMut() -> bool) {
+        for _ in 0..100 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn targets_start_keep_and_stop_with_staleness_markers() {
+        let (a, b) = (exporter().await, exporter().await);
+        let sc: ScrapeConfig = serde_yaml::from_str("job_name: j\nscrape_interval: 1s").unwrap();
+        let writer = Arc::new(Recorder::default());
+        let statuses = TargetStatuses::default();
+        let (tx, rx) = mpsc::channel(8);
+        let (stop, shutdown) = watch::channel(false);
+        let manager = ScrapeManager::new(
+            GlobalConfig::default(),
+            vec![sc],
+            writer.clone(),
+            Arc::new(SystemClock),
+            statuses.clone(),
+        );
+        let running = tokio::spawn(manager.run(rx, shutdown));
+        let stale = |addr: &str| {
+            let w = writer.0.lock().unwrap();
+            w.iter().any(|s| {
+                s.labels.get("instance") == Some(addr)
+                    && s.labels.get("__name__") == Some("demo_up")
+                    && s.samples.iter().any(|x| is_stale_nan(x.value))
+            })
+        };
+        let scraped = |addr: &str| {
+            let w = writer.0.lock().unwrap();
+            w.iter().any(|s| {
+                s.labels.get("instance") == Some(addr) && s.labels.get("__name__") == Some("demo_up")
+            })
+        };
+
+        tx.send(update("g1", &[&a])).await.unwrap();
+        until("the first target's scrape", || scraped(&a)).await;
+        let key_a = format!("j|http://{a}/metrics");
+        let first_scrape = statuses.read().unwrap()[&key_a].last_scrape_ms;
+        assert!(first_scrape > 0);
+
+        // Another group appears: `a` is unchanged, so its loop carries on
+        // (a restarted loop would have ended a's series with StaleNaN).
+        tx.send(update("g2", &[&b])).await.unwrap();
+        until("the second target's scrape", || scraped(&b)).await;
+        assert!(!stale(&a), "an unchanged target's loop was restarted");
+        assert!(statuses.read().unwrap()[&key_a].last_scrape_ms >= first_scrape);
+
+        // g1 is gone: its loop stops and ends its series with StaleNaN.
+        tx.send(update("g1", &[])).await.unwrap();
+        until("staleness markers for the removed target", || stale(&a)).await;
+        assert!(!stale(&b));
+        let keys: Vec<String> = statuses.read().unwrap().keys().cloned().collect();
+        assert_eq!(keys, [format!("j|http://{b}/metrics")]);
+
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
