@@ -17,8 +17,8 @@ use sluice_ingest::config::{GlobalConfig, ScrapeConfig};
 use sluice_ingest::receive::ReceiveConfig;
 use sluice_ingest::shard::ScrapeShard;
 use sluice_model::kafka::KafkaConfig;
-use sluice_query::QueryConfig;
 use sluice_processor::config::DownsampleConfig;
+use sluice_query::QueryConfig;
 use sluice_sink::SinkConfig;
 
 /// The whole config.

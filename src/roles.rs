@@ -10,10 +10,10 @@ use sluice_ingest::publish::KafkaPublisher;
 use sluice_ingest::receive;
 use sluice_ingest::receive::push::{PushStore, run_push_emitter};
 use sluice_ingest::topics::ensure_topics;
-use sluice_sink::SinkTable;
 use sluice_model::PromDuration;
 use sluice_model::clock::{SystemClock, TimeProvider};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
+use sluice_sink::SinkTable;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
@@ -109,7 +109,12 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
     if cfg.downsample.enabled {
         let ds = &cfg.downsample;
         ensure_topics(&cfg.kafka, &ds.tier_topics(&cfg.kafka)).await?;
-        for (i, (topic, table)) in ds.tier_topics(&cfg.kafka).into_iter().zip(ds.tier_tables()).enumerate() {
+        for (i, (topic, table)) in ds
+            .tier_topics(&cfg.kafka)
+            .into_iter()
+            .zip(ds.tier_tables())
+            .enumerate()
+        {
             tables.push(SinkTable {
                 topic,
                 table,
