@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 use sluice_ingest::config::{GlobalConfig, ScrapeConfig};
 use sluice_ingest::receive::ReceiveConfig;
+use sluice_ingest::shard::ScrapeShard;
 use sluice_model::kafka::KafkaConfig;
 use sluice_processor::config::DownsampleConfig;
 use sluice_query::QueryConfig;
@@ -37,6 +38,8 @@ pub(crate) struct Config {
     pub receive: ReceiveConfig,
     /// `downsample:` (the `process` role)
     pub downsample: DownsampleConfig,
+    /// `scrape:` (this scrape worker's shard of the targets)
+    pub scrape: ScrapeShard,
 }
 
 /// Every problem found in a config file.
@@ -55,7 +58,7 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "global",
     "scrape_configs",
     "kafka",
@@ -63,6 +66,7 @@ const SECTIONS: [&str; 7] = [
     "query",
     "receive",
     "downsample",
+    "scrape",
 ];
 
 /// Reads and validates a config file.
@@ -115,6 +119,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
         query: section(map.get("query"), "query", &mut errs),
         receive: section(map.get("receive"), "receive", &mut errs),
         downsample: section(map.get("downsample"), "downsample", &mut errs),
+        scrape: section(map.get("scrape"), "scrape", &mut errs),
         scrape_configs: Vec::new(),
     };
     match map.get("scrape_configs") {
@@ -134,6 +139,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     errs.extend(cfg.query.validate("query"));
     errs.extend(cfg.receive.validate("receive"));
     errs.extend(cfg.downsample.validate("downsample"));
+    errs.extend(cfg.scrape.validate("scrape"));
     let mut jobs = std::collections::BTreeSet::new();
     for (i, sc) in cfg.scrape_configs.iter().enumerate() {
         let path = format!("scrape_configs[{i}]");
@@ -173,6 +179,7 @@ scrape_configs:
     static_configs: [{ targets: ["h:1"] }]
 extra: 1
 receive: { listne: x }
+scrape: { shard_index: 3, shard_count: 2 }
 "#;
         let errs = parse(text).unwrap_err().0;
         let joined = errs.join("\n");
@@ -188,9 +195,43 @@ receive: { listne: x }
             "scrape_configs[1].scrape_timeout",
             "scrape_configs[2].job_name: \"a\" is already used",
             "extra: unknown section",
+            "scrape.shard_index: 3 is not below shard_count 2",
         ] {
             assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
         }
+    }
+
+    #[test]
+    fn discovery_sections_report_every_problem() {
+        let text = r#"
+scrape_configs:
+  - job_name: files
+    file_sd_configs: [{ files: ["/etc/sd/*.txt"], refresh_intervl: 1m }]
+  - job_name: k8s
+    kubernetes_sd_configs:
+      - role: pod
+        api_server: "https://k:6443"
+        kubeconfig_file: /kube
+        selectors: [{ role: service, label: "a=b" }]
+  - job_name: ingress
+    kubernetes_sd_configs: [{ role: ingress }]
+"#;
+        let errs = parse(text).unwrap_err().0.join("\n");
+        for needle in [
+            "scrape_configs[0].file_sd_configs[0].files[0]",
+            "scrape_configs[0].file_sd_configs.0.refresh_intervl: unknown field",
+            "scrape_configs[1].kubernetes_sd_configs[0]: cannot use 'kubeconfig_file' and 'api_server'",
+            "scrape_configs[1].kubernetes_sd_configs[0].selectors[0]: pod role supports only pod selectors",
+            "scrape_configs[2]: ",
+        ] {
+            assert!(errs.contains(needle), "missing {needle:?} in:\n{errs}");
+        }
+        let ok = parse(
+            "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: endpointslice, namespaces: {names: [a]}}]\n    file_sd_configs: [{files: [/sd/*.json]}]\nscrape: {shard_index: 1, shard_count: 2}\n",
+        )
+        .unwrap();
+        assert_eq!(ok.scrape_configs[0].kubernetes_sd_configs.len(), 1);
+        assert_eq!(ok.scrape.shard_count, 2);
     }
 
     #[test]

@@ -4,18 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sluice_ingest::discovery::start_providers;
 use sluice_ingest::manager::{ScrapeManager, TargetStatuses};
 use sluice_ingest::publish::KafkaPublisher;
 use sluice_ingest::receive;
 use sluice_ingest::receive::push::{PushStore, run_push_emitter};
-use sluice_ingest::target::static_targets;
 use sluice_ingest::topics::ensure_topics;
 use sluice_model::PromDuration;
 use sluice_model::clock::{SystemClock, TimeProvider};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
 use sluice_sink::SinkTable;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use crate::config::Config;
@@ -59,13 +59,25 @@ async fn scrape_reporting(
             .context("connecting the scrape publisher")?,
     );
     let clock: Arc<dyn TimeProvider> = Arc::new(SystemClock);
-    let targets = static_targets(&cfg.global, &cfg.scrape_configs);
     info!(
-        targets = targets.len(),
+        jobs = cfg.scrape_configs.len(),
         partitions = publisher.partitions(),
+        shard_index = cfg.scrape.shard_index,
+        shard_count = cfg.scrape.shard_count,
         "scrape role starting"
     );
-    let manager = ScrapeManager::new(targets, publisher.clone(), clock.clone(), statuses);
+    // Service discovery feeds the manager; the providers run (and must stay
+    // alive: dropping the set aborts them) until shutdown.
+    let (updates, discovered) = mpsc::channel(256);
+    let _providers = start_providers(&cfg.scrape_configs, updates, shutdown.clone());
+    let manager = ScrapeManager::new(
+        cfg.global.clone(),
+        cfg.scrape_configs.clone(),
+        publisher.clone(),
+        clock.clone(),
+        statuses,
+    )
+    .with_shard(cfg.scrape);
 
     let push = Arc::new(PushStore::new(clock.clone()));
     let emitter = run_push_emitter(
@@ -84,7 +96,7 @@ async fn scrape_reporting(
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = sd.wait_for(|s| *s).await;
     });
-    let (_, _, served) = tokio::join!(manager.run(shutdown), emitter, server);
+    let (_, _, served) = tokio::join!(manager.run(discovered, shutdown), emitter, server);
     publisher.flush(Duration::from_secs(10));
     served.context("receive HTTP server")
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sluice_model::PromDuration;
 
+use crate::discovery::file::FileSdConfig;
+use crate::discovery::kubernetes::KubernetesSdConfig;
 use crate::relabel::RelabelConfig;
 
 /// `global:`
@@ -62,6 +64,12 @@ pub struct ScrapeConfig {
     /// Static target groups.
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
+    /// Target groups read from files.
+    #[serde(default)]
+    pub file_sd_configs: Vec<FileSdConfig>,
+    /// Targets discovered from the Kubernetes API.
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Rewrites discovered target labels before scraping (may drop targets).
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
@@ -151,6 +159,12 @@ impl ScrapeConfig {
                 }
             }
         }
+        for (i, f) in self.file_sd_configs.iter().enumerate() {
+            errs.extend(f.validate(&format!("{path}.file_sd_configs[{i}]")));
+        }
+        for (i, k) in self.kubernetes_sd_configs.iter().enumerate() {
+            errs.extend(k.validate(&format!("{path}.kubernetes_sd_configs[{i}]")));
+        }
         errs
     }
 }
@@ -201,6 +215,8 @@ mod tests {
                 targets: vec!["a:1".into(), "nope".into()],
                 labels: BTreeMap::new(),
             }],
+            file_sd_configs: Vec::new(),
+            kubernetes_sd_configs: Vec::new(),
         };
         assert_eq!(sc.timeout(&global), PromDuration::from_secs(5));
         let errs = sc.validate("scrape_configs[0]", &global);

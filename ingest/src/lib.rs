@@ -8,12 +8,14 @@
 //! which batches series per partition into remote-write records.
 
 pub mod config;
+pub mod discovery;
 pub mod exposition;
 pub mod manager;
 pub mod publish;
 pub mod receive;
 pub mod relabel;
 pub mod scrape;
+pub mod shard;
 pub mod target;
 pub mod topics;
 

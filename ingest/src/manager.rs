@@ -1,19 +1,31 @@
 //! Runs one scrape loop per target and keeps each target's health for the
 //! `/api/v1/targets` page.
+//!
+//! Targets come from service discovery: the manager receives every
+//! provider's [`DiscoveryUpdate`]s, resolves the groups into targets
+//! (relabeling included) and reconciles its loops with them — a new target
+//! gets a loop, a target that is gone has its loop stopped (which publishes
+//! staleness markers for its series), and a target that is unchanged keeps
+//! its loop, so its scrape phase and series state carry on. A target whose
+//! labels or settings changed under the same key is a new target: its old
+//! loop stops and a new one starts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sluice_model::TimeSeries;
 use sluice_model::clock::TimeProvider;
 use sluice_model::telemetry::{self, Counter};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::config::{GlobalConfig, ScrapeConfig};
+use crate::discovery::{DiscoveryUpdate, TargetSets};
 use crate::publish::SampleWriter;
 use crate::scrape::{ScrapeState, scrape_once};
+use crate::shard::ScrapeShard;
 use crate::target::Target;
 
 /// How long a stopping scrape loop waits to publish its staleness markers.
@@ -34,47 +46,61 @@ pub struct TargetStatus {
     pub last_duration: Duration,
 }
 
+impl TargetStatus {
+    fn unknown(target: Target) -> Self {
+        TargetStatus {
+            target,
+            health: "unknown",
+            last_error: String::new(),
+            last_scrape_ms: 0,
+            last_duration: Duration::ZERO,
+        }
+    }
+}
+
 /// Target health shared with the HTTP API.
 pub type TargetStatuses = Arc<RwLock<BTreeMap<String, TargetStatus>>>;
 
+/// A running scrape loop and the switch that stops it.
+struct RunningLoop {
+    target: Target,
+    stop: watch::Sender<bool>,
+}
+
 /// Owns the scrape loops.
 pub struct ScrapeManager<W: SampleWriter> {
-    targets: Vec<Target>,
+    global: GlobalConfig,
+    configs: Vec<ScrapeConfig>,
+    shard: ScrapeShard,
     writer: Arc<W>,
     clock: Arc<dyn TimeProvider>,
     statuses: TargetStatuses,
 }
 
 impl<W: SampleWriter> ScrapeManager<W> {
-    /// A manager for these targets writing to `writer`, reporting health
-    /// into `statuses` (shared with the HTTP API).
+    /// A manager for the jobs of `configs` writing to `writer`, reporting
+    /// health into `statuses` (shared with the HTTP API).
     pub fn new(
-        targets: Vec<Target>,
+        global: GlobalConfig,
+        configs: Vec<ScrapeConfig>,
         writer: Arc<W>,
         clock: Arc<dyn TimeProvider>,
         statuses: TargetStatuses,
     ) -> Self {
-        {
-            let mut map = statuses.write().unwrap_or_else(|e| e.into_inner());
-            for t in &targets {
-                map.insert(
-                    t.key(),
-                    TargetStatus {
-                        target: t.clone(),
-                        health: "unknown",
-                        last_error: String::new(),
-                        last_scrape_ms: 0,
-                        last_duration: Duration::ZERO,
-                    },
-                );
-            }
-        }
         ScrapeManager {
-            targets,
+            global,
+            configs,
+            shard: ScrapeShard::default(),
             writer,
             clock,
             statuses,
         }
+    }
+
+    /// Scrape only this worker's share of the targets.
+    pub fn with_shard(mut self, shard: ScrapeShard) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// The shared health map (read by `/api/v1/targets`).
@@ -82,8 +108,14 @@ impl<W: SampleWriter> ScrapeManager<W> {
         self.statuses.clone()
     }
 
-    /// Scrapes every target on its interval until `shutdown` turns true.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+    /// Applies discovery updates as they come and scrapes every target on
+    /// its interval until `shutdown` turns true; then stops every loop
+    /// (each publishes its staleness markers).
+    pub async fn run(
+        self,
+        mut updates: mpsc::Receiver<DiscoveryUpdate>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let client = match reqwest::Client::builder().gzip(true).build() {
             Ok(c) => c,
             Err(e) => {
@@ -91,34 +123,111 @@ impl<W: SampleWriter> ScrapeManager<W> {
                 return;
             }
         };
+        let mut sets = TargetSets::default();
+        let mut running: HashMap<String, RunningLoop> = HashMap::new();
         let mut tasks = JoinSet::new();
-        for target in self.targets {
-            let span = info_span!("scrape", job = %target.job, url = %target.url);
-            let lp = ScrapeLoop {
-                dropped: telemetry::global().counter(
-                    "sluice_scrape_samples_dropped_total",
-                    "Scraped samples that could not be written to Kafka.",
-                    &[("job", &target.job)],
-                ),
-                scrapes: telemetry::global().counter(
-                    "sluice_scrape_total",
-                    "Scrapes performed.",
-                    &[("job", &target.job)],
-                ),
-                failures: telemetry::global().counter(
-                    "sluice_scrape_failures_total",
-                    "Scrapes that failed (target down or malformed).",
-                    &[("job", &target.job)],
-                ),
-                target,
-                client: client.clone(),
-                writer: self.writer.clone(),
-                clock: self.clock.clone(),
-                statuses: self.statuses.clone(),
-            };
-            tasks.spawn(lp.run(shutdown.clone()).instrument(span));
+        let mut providers_open = true;
+        loop {
+            tokio::select! {
+                update = updates.recv(), if providers_open => match update {
+                    Some(u) => {
+                        sets.apply(u);
+                        // Take whatever else is queued, so a burst (a re-list,
+                        // a big file) costs one reconciliation.
+                        while let Ok(u) = updates.try_recv() {
+                            sets.apply(u);
+                        }
+                        self.reconcile(&sets, &mut running, &mut tasks, &client);
+                    }
+                    // Every provider has finished (e.g. static targets only):
+                    // keep scraping what there is.
+                    None => providers_open = false,
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+        }
+        for r in running.values() {
+            let _ = r.stop.send(true);
         }
         while tasks.join_next().await.is_some() {}
+    }
+
+    /// Starts, keeps or stops loops so that exactly the current targets run.
+    fn reconcile(
+        &self,
+        sets: &TargetSets,
+        running: &mut HashMap<String, RunningLoop>,
+        tasks: &mut JoinSet<()>,
+        client: &reqwest::Client,
+    ) {
+        let mut desired: BTreeMap<String, Target> = BTreeMap::new();
+        for sc in &self.configs {
+            for t in sets.targets(sc, &self.global) {
+                if self.shard.owns(&t) {
+                    desired.entry(t.key()).or_insert(t);
+                }
+            }
+        }
+        let mut statuses = self.statuses.write().unwrap_or_else(|e| e.into_inner());
+        let (mut started, mut stopped) = (0usize, 0usize);
+        running.retain(|key, r| {
+            let keep = desired.get(key) == Some(&r.target);
+            if !keep {
+                let _ = r.stop.send(true);
+                statuses.remove(key);
+                stopped += 1;
+            }
+            keep
+        });
+        for (key, target) in desired {
+            if running.contains_key(&key) {
+                continue;
+            }
+            let (stop, stop_rx) = watch::channel(false);
+            statuses.insert(key.clone(), TargetStatus::unknown(target.clone()));
+            let span = info_span!("scrape", job = %target.job, url = %target.url);
+            tasks.spawn(
+                self.scrape_loop(target.clone(), client.clone())
+                    .run(stop_rx)
+                    .instrument(span),
+            );
+            running.insert(key, RunningLoop { target, stop });
+            started += 1;
+        }
+        if started + stopped > 0 {
+            info!(
+                started,
+                stopped,
+                targets = running.len(),
+                "scrape targets updated"
+            );
+        }
+    }
+
+    fn scrape_loop(&self, target: Target, client: reqwest::Client) -> ScrapeLoop<W> {
+        ScrapeLoop {
+            dropped: telemetry::global().counter(
+                "sluice_scrape_samples_dropped_total",
+                "Scraped samples that could not be written to Kafka.",
+                &[("job", &target.job)],
+            ),
+            scrapes: telemetry::global().counter(
+                "sluice_scrape_total",
+                "Scrapes performed.",
+                &[("job", &target.job)],
+            ),
+            failures: telemetry::global().counter(
+                "sluice_scrape_failures_total",
+                "Scrapes that failed (target down or malformed).",
+                &[("job", &target.job)],
+            ),
+            target,
+            client,
+            writer: self.writer.clone(),
+            clock: self.clock.clone(),
+            statuses: self.statuses.clone(),
+        }
     }
 }
 
@@ -198,11 +307,128 @@ impl<W: SampleWriter> ScrapeLoop<W> {
 
     fn record_status(&self, error: &Option<String>, t_ms: i64, duration: Duration) {
         let mut map = self.statuses.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(st) = map.get_mut(&self.target.key()) {
+        // A loop that is being replaced must not report over its successor.
+        if let Some(st) = map
+            .get_mut(&self.target.key())
+            .filter(|st| st.target == self.target)
+        {
             st.health = if error.is_none() { "up" } else { "down" };
             st.last_error = error.clone().unwrap_or_default();
             st.last_scrape_ms = t_ms;
             st.last_duration = duration;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use sluice_model::clock::SystemClock;
+    use sluice_model::{Labels, is_stale_nan};
+
+    use super::*;
+    use crate::IngestError;
+    use crate::discovery::TargetGroup;
+
+    /// Keeps everything written.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<TimeSeries>>);
+
+    impl SampleWriter for Recorder {
+        async fn write(&self, series: Vec<TimeSeries>) -> Result<(), IngestError> {
+            self.0.lock().unwrap().extend(series);
+            Ok(())
+        }
+    }
+
+    async fn exporter() -> String {
+        let app = axum::Router::new().route("/metrics", axum::routing::get(|| async { "demo_up 1\n" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    }
+
+    fn update(source: &str, addrs: &[&str]) -> DiscoveryUpdate {
+        DiscoveryUpdate {
+            job: "j".into(),
+            provider: "test".into(),
+            groups: vec![TargetGroup {
+                source: source.into(),
+                targets: addrs.iter().map(|a| Labels::new([("__address__", *a)])).collect(),
+                labels: Labels::default(),
+            }],
+        }
+    }
+
+    async fn until(what: &str, mut f: impl FnMut() -> bool) {
+        for _ in 0..100 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn targets_start_keep_and_stop_with_staleness_markers() {
+        let (a, b) = (exporter().await, exporter().await);
+        let sc: ScrapeConfig = serde_yaml::from_str("job_name: j\nscrape_interval: 1s").unwrap();
+        let writer = Arc::new(Recorder::default());
+        let statuses = TargetStatuses::default();
+        let (tx, rx) = mpsc::channel(8);
+        let (stop, shutdown) = watch::channel(false);
+        let manager = ScrapeManager::new(
+            GlobalConfig::default(),
+            vec![sc],
+            writer.clone(),
+            Arc::new(SystemClock),
+            statuses.clone(),
+        );
+        let running = tokio::spawn(manager.run(rx, shutdown));
+        let stale = |addr: &str| {
+            let w = writer.0.lock().unwrap();
+            w.iter().any(|s| {
+                s.labels.get("instance") == Some(addr)
+                    && s.labels.get("__name__") == Some("demo_up")
+                    && s.samples.iter().any(|x| is_stale_nan(x.value))
+            })
+        };
+        let scraped = |addr: &str| {
+            let w = writer.0.lock().unwrap();
+            w.iter().any(|s| {
+                s.labels.get("instance") == Some(addr) && s.labels.get("__name__") == Some("demo_up")
+            })
+        };
+
+        tx.send(update("g1", &[&a])).await.unwrap();
+        until("the first target's scrape", || scraped(&a)).await;
+        let key_a = format!("j|http://{a}/metrics");
+        let first_scrape = statuses.read().unwrap()[&key_a].last_scrape_ms;
+        assert!(first_scrape > 0);
+
+        // Another group appears: `a` is unchanged, so its loop carries on
+        // (a restarted loop would have ended a's series with StaleNaN).
+        tx.send(update("g2", &[&b])).await.unwrap();
+        until("the second target's scrape", || scraped(&b)).await;
+        assert!(!stale(&a), "an unchanged target's loop was restarted");
+        assert!(statuses.read().unwrap()[&key_a].last_scrape_ms >= first_scrape);
+
+        // g1 is gone: its loop stops and ends its series with StaleNaN.
+        tx.send(update("g1", &[])).await.unwrap();
+        until("staleness markers for the removed target", || stale(&a)).await;
+        assert!(!stale(&b));
+        let keys: Vec<String> = statuses.read().unwrap().keys().cloned().collect();
+        assert_eq!(keys, [format!("j|http://{b}/metrics")]);
+
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

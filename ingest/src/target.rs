@@ -9,7 +9,7 @@ use sluice_model::{Labels, METRIC_NAME, parse_duration};
 use crate::config::{GlobalConfig, ScrapeConfig};
 use crate::relabel::{RelabelConfig, relabel};
 
-const ADDRESS: &str = "__address__";
+const ADDRESS: &str = crate::discovery::ADDRESS_LABEL;
 const SCHEME: &str = "__scheme__";
 const METRICS_PATH: &str = "__metrics_path__";
 const SCRAPE_INTERVAL: &str = "__scrape_interval__";
@@ -187,31 +187,15 @@ fn enc(s: &str) -> String {
 
 /// Resolves every static target of every scrape config.
 pub fn static_targets(global: &GlobalConfig, configs: &[ScrapeConfig]) -> Vec<Target> {
-    let mut out = Vec::new();
+    let mut sets = crate::discovery::TargetSets::default();
     for sc in configs {
-        for group in &sc.static_configs {
-            for addr in &group.targets {
-                let mut pairs: Vec<(String, String)> =
-                    group.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                pairs.push((ADDRESS.into(), addr.clone()));
-                match build_target(sc, global, Labels::new(pairs)) {
-                    Ok(Some(mut t)) => {
-                        for (k, v) in &global.external_labels {
-                            if t.labels.get(k).is_none() {
-                                t.labels.set(k, v);
-                            }
-                        }
-                        out.push(t)
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(job = %sc.job_name, target = %addr, error = %e, "target skipped")
-                    }
-                }
-            }
-        }
+        sets.apply(crate::discovery::DiscoveryUpdate {
+            job: sc.job_name.clone(),
+            provider: "static".into(),
+            groups: crate::discovery::static_groups(sc),
+        });
     }
-    out
+    configs.iter().flat_map(|sc| sets.targets(sc, global)).collect()
 }
 
 #[cfg(test)]

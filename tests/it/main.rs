@@ -12,6 +12,7 @@ mod bench_sink;
 mod compaction;
 mod config_check;
 mod downsample;
+mod k8s_sd;
 mod openmetrics;
 mod pipeline;
 mod promqltest;
