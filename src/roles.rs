@@ -156,7 +156,12 @@ async fn query_with_targets(
 ) -> anyhow::Result<()> {
     let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
         .context("opening the segment store")?;
-    sluice_query::server::serve(&cfg.query, store, targets, shutdown)
+    let tiers = if cfg.downsample.enabled {
+        cfg.downsample.tier_tables()
+    } else {
+        Vec::new()
+    };
+    sluice_query::server::serve(&cfg.query, store, &tiers, targets, shutdown)
         .await
         .context("query")
 }

@@ -16,8 +16,14 @@ use crate::segments::source::SegmentSource;
 use crate::sql::{SqlService, session_config};
 use crate::{QueryConfig, QueryLayerError};
 
-/// Wires the engine, the segment source and SQL over the segments in `store`.
-pub fn build_state(cfg: &QueryConfig, store: SegmentStore, targets: Option<SharedTargets>) -> AppState {
+/// Wires the engine, the segment source and SQL over the segments in
+/// `store`; SQL also serves `extra_tables` (the downsampled tiers).
+pub fn build_state(
+    cfg: &QueryConfig,
+    store: SegmentStore,
+    extra_tables: &[String],
+    targets: Option<SharedTargets>,
+) -> AppState {
     let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
     let ctx = SessionContext::new_with_config(session_config());
     AppState {
@@ -27,7 +33,9 @@ pub fn build_state(cfg: &QueryConfig, store: SegmentStore, targets: Option<Share
             timeout: cfg.timeout.0,
         })),
         source: Arc::new(SegmentSource::new(index.clone(), ctx)),
-        sql: SqlService::new(index.clone()),
+        sql: extra_tables
+            .iter()
+            .fold(SqlService::new(index.clone()), |sql, t| sql.with_table(t)),
         index,
         targets,
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -38,6 +46,7 @@ pub fn build_state(cfg: &QueryConfig, store: SegmentStore, targets: Option<Share
 pub async fn serve(
     cfg: &QueryConfig,
     store: SegmentStore,
+    extra_tables: &[String],
     targets: Option<SharedTargets>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), QueryLayerError> {
@@ -45,7 +54,7 @@ pub async fn serve(
         .await
         .map_err(|e| QueryLayerError::Storage(format!("binding {}: {e}", cfg.listen)))?;
     info!(listen = %cfg.listen, "query API listening");
-    let app = router(build_state(cfg, store, targets));
+    let app = router(build_state(cfg, store, extra_tables, targets));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;

@@ -21,7 +21,10 @@ use crate::segments::table::SegmentTable;
 /// Runs SQL against the segments.
 #[derive(Debug, Clone)]
 pub struct SqlService {
+    /// The raw samples (`samples`).
     index: Arc<SegmentIndex>,
+    /// Further tables of the same store (the downsampled tiers).
+    others: Vec<(String, Arc<SegmentIndex>)>,
 }
 
 /// The DataFusion settings every Sluice session uses.
@@ -38,16 +41,31 @@ pub fn session_config() -> SessionConfig {
 impl SqlService {
     /// A service over the segments `index` catalogs.
     pub fn new(index: Arc<SegmentIndex>) -> Self {
-        SqlService { index }
+        SqlService {
+            index,
+            others: Vec::new(),
+        }
     }
 
-    /// A session with the `samples` table registered.
+    /// Also serves `table` (e.g. `samples_5m`) from the same store.
+    pub fn with_table(mut self, table: &str) -> Self {
+        let index = Arc::new(SegmentIndex::new(self.index.store().clone(), table));
+        self.others.push((table.to_string(), index));
+        self
+    }
+
+    /// A session with `samples` (and any further tables) registered, each a
+    /// snapshot of its published segments.
     pub async fn session(&self) -> Result<SessionContext, QueryLayerError> {
         let ctx = SessionContext::new_with_config(session_config());
         self.index.register_store(&ctx);
-        let table = SegmentTable::new(self.index.refresh().await?, self.index.store());
-        ctx.register_table(SAMPLES_TABLE, Arc::new(table))
-            .map_err(|e| QueryLayerError::Internal(e.to_string()))?;
+        let tables = std::iter::once((SAMPLES_TABLE, &self.index))
+            .chain(self.others.iter().map(|(n, i)| (n.as_str(), i)));
+        for (name, index) in tables {
+            let table = SegmentTable::new(index.refresh().await?, index.store());
+            ctx.register_table(name, Arc::new(table))
+                .map_err(|e| QueryLayerError::Internal(e.to_string()))?;
+        }
         Ok(ctx)
     }
 

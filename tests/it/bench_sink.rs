@@ -5,9 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
-use sluice_ingest::topics::ensure_topics;
-use sluice_model::kafka::KafkaConfig;
+use sluice_ingest::publish::SampleWriter;
 use sluice_model::{Labels, Sample, TimeSeries};
 use sluice_sink::segment::catalog::Catalog;
 use sluice_sink::store::SegmentStore;
@@ -25,6 +23,15 @@ fn cpu_seconds(pid: u32) -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// (rows, bytes) of the visible segments.
+async fn stored(catalog: &Catalog) -> (i64, u64) {
+    let visible = catalog.refresh().await.unwrap().visible;
+    (
+        visible.iter().map(|m| m.rows).sum(),
+        visible.iter().map(|m| m.bytes).sum(),
+    )
 }
 
 /// Node-exporter-like series: a few metrics with realistic label sets.
@@ -55,15 +62,7 @@ async fn bench_sink_throughput() {
     let mut cfg = TestConfig::new(dir.path(), broker.address());
     cfg.flush_interval = "2s";
     cfg.sink_extra = "  max_segment_samples: 1000000\n  compaction:\n    enabled: false\n".into();
-    let kafka = KafkaConfig {
-        brokers: broker.address(),
-        partitions: 4,
-        ..KafkaConfig::default()
-    };
-    ensure_topics(&kafka, &[kafka.samples_topic()]).await.unwrap();
-    let publisher = KafkaPublisher::connect(&kafka, kafka.samples_topic())
-        .await
-        .unwrap();
+    let (_, publisher) = broker.samples_publisher().await;
     let total = SERIES * STEPS as usize;
     let t0 = Instant::now();
     for step in 0..STEPS {
@@ -85,37 +84,16 @@ async fn bench_sink_throughput() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
         cpu = cpu_seconds(pid);
-        rows = catalog
-            .refresh()
-            .await
-            .unwrap()
-            .visible
-            .iter()
-            .map(|m| m.rows)
-            .sum();
+        rows = stored(&catalog).await.0;
     }
     let drain_s = t1.elapsed().as_secs_f64();
     sink.terminate();
-    let bytes: u64 = catalog
-        .refresh()
-        .await
-        .unwrap()
-        .visible
-        .iter()
-        .map(|m| m.bytes)
-        .sum();
+    let bytes = stored(&catalog).await.1;
     // The same data after compaction (what a sink converges to).
     let t2 = Instant::now();
     let summary = compact(&cfg.write());
     let compact_s = t2.elapsed().as_secs_f64();
-    let compacted: u64 = catalog
-        .refresh()
-        .await
-        .unwrap()
-        .visible
-        .iter()
-        .map(|m| m.bytes)
-        .sum();
+    let compacted = stored(&catalog).await.1;
     eprintln!(
         "compaction: {summary} in {compact_s:.1} s wall; {:.2} bytes/sample after",
         compacted as f64 / total as f64

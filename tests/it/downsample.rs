@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
-use sluice_ingest::topics::{client_config, ensure_topics};
+use sluice_ingest::publish::SampleWriter;
+use sluice_ingest::topics::client_config;
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::{Labels, Sample, TimeSeries, bus};
 use sluice_processor::downsample::partition::{DownsampleSpec, PartitionState};
@@ -117,15 +117,7 @@ async fn downsampler_survives_sigkill_with_identical_windows() {
     let broker = Broker::start(&dir.path().join("broker"));
     let mut cfg = TestConfig::new(dir.path(), broker.address());
     cfg.sections = "downsample:\n  enabled: true\n  resolutions: [5m, 1h]\n  allowed_lateness: 1m\n  checkpoint_interval: 300ms\n".into();
-    let kafka = KafkaConfig {
-        brokers: broker.address(),
-        partitions: 4,
-        ..KafkaConfig::default()
-    };
-    ensure_topics(&kafka, &[kafka.samples_topic()]).await.unwrap();
-    let publisher = KafkaPublisher::connect(&kafka, kafka.samples_topic())
-        .await
-        .unwrap();
+    let (kafka, publisher) = broker.samples_publisher().await;
     const STEPS: i64 = 6 * 240;
     for i in 0..STEPS {
         publisher.write(step(i)).await.unwrap();
@@ -244,4 +236,22 @@ async fn downsampler_survives_sigkill_with_identical_windows() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     sink.terminate();
+
+    // Sluice's SQL serves the tier table too.
+    let _query = cfg.start("query");
+    let api = cfg.api();
+    crate::support::eventually(Duration::from_secs(30), "query API", || async {
+        crate::support::http::get_json(&format!("{api}/-/ready"))
+            .await
+            .0
+            .eq(&200)
+            .then_some(())
+    })
+    .await;
+    let via_sql = crate::support::http::sql_scalar(
+        &api,
+        "select count(*) as n from (select distinct __series_id__, __timestamp__ from samples_5m)",
+    )
+    .await;
+    assert_eq!(via_sql, want);
 }

@@ -10,9 +10,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{TimestampMillisecondType, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
-use sluice_ingest::topics::ensure_topics;
-use sluice_model::kafka::KafkaConfig;
+use sluice_ingest::publish::SampleWriter;
 use sluice_model::{Labels, Sample, TimeSeries};
 use sluice_sink::segment::catalog::Catalog;
 use sluice_sink::store::SegmentStore;
@@ -98,15 +96,7 @@ async fn sink_survives_sigkill_with_no_loss_and_no_duplicates() {
     cfg.sink_extra =
         "  compaction:\n    interval: 1s\n    ranges: [2h]\n    settle: 0s\n    delete_delay: 0s\n".into();
     cfg.listen_port = free_port();
-    let kafka = KafkaConfig {
-        brokers: broker.address(),
-        partitions: 4,
-        ..KafkaConfig::default()
-    };
-    ensure_topics(&kafka, &[kafka.samples_topic()]).await.unwrap();
-    let publisher = KafkaPublisher::connect(&kafka, kafka.samples_topic())
-        .await
-        .unwrap();
+    let (kafka, publisher) = broker.samples_publisher().await;
     let poison: FutureProducer = sluice_ingest::topics::client_config(&kafka).create().unwrap();
 
     const STEPS: i64 = 120;

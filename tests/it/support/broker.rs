@@ -75,4 +75,26 @@ impl Broker {
     pub(crate) fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    /// A 4-partition `sluice.samples` topic on this broker and the scrape
+    /// workers' producer for it.
+    pub(crate) async fn samples_publisher(
+        &self,
+    ) -> (
+        sluice_model::kafka::KafkaConfig,
+        sluice_ingest::publish::KafkaPublisher,
+    ) {
+        let kafka = sluice_model::kafka::KafkaConfig {
+            brokers: self.address(),
+            partitions: 4,
+            ..Default::default()
+        };
+        sluice_ingest::topics::ensure_topics(&kafka, &[kafka.samples_topic()])
+            .await
+            .unwrap();
+        let publisher = sluice_ingest::publish::KafkaPublisher::connect(&kafka, kafka.samples_topic())
+            .await
+            .unwrap();
+        (kafka, publisher)
+    }
 }
