@@ -206,12 +206,8 @@ fn run_import(file: &std::path::Path, config: &std::path::Path, block: &str) -> 
         let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)?;
         import::import(file, &store, block_ms).await
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("sluice import: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime("sluice import") else {
+        return ExitCode::FAILURE;
     };
     match rt.block_on(run) {
         Ok(s) => {
@@ -232,6 +228,19 @@ fn run_import(file: &std::path::Path, config: &std::path::Path, block: &str) -> 
     }
 }
 
+/// The async runtime for a one-shot command; `None` (reported) if it
+/// cannot start.
+#[allow(clippy::print_stderr)]
+pub(crate) fn runtime(command: &str) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("{command}: starting the async runtime: {e}");
+            None
+        }
+    }
+}
+
 #[allow(clippy::print_stderr, clippy::print_stdout)]
 fn run_compact(config: &std::path::Path) -> ExitCode {
     let cfg = match config::load(config) {
@@ -242,12 +251,8 @@ fn run_compact(config: &std::path::Path) -> ExitCode {
         }
     };
     init_tracing();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("sluice compact: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime("sluice compact") else {
+        return ExitCode::FAILURE;
     };
     match rt.block_on(compact::compact(&cfg)) {
         Ok(r) => {
@@ -273,12 +278,8 @@ fn run_test_promql(paths: &[PathBuf], verbose: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime("sluice test promql") else {
+        return ExitCode::FAILURE;
     };
     match rt.block_on(test_promql::run(paths, scratch.path())) {
         Ok(summary) => {

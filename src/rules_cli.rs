@@ -12,12 +12,8 @@ use sluice_rules::{LoadOptions, Rule, load_file};
 /// Runs unit-test files; exit 1 if any fails, like `promtool test rules`.
 #[allow(clippy::print_stderr, clippy::print_stdout)]
 pub(crate) fn test(files: &[PathBuf], run: Vec<String>, ignore_unknown_fields: bool) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = crate::runtime("sluice test rules") else {
+        return ExitCode::FAILURE;
     };
     let engine = Engine::new(EngineOptions::default());
     let opts = TestOptions {

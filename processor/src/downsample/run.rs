@@ -118,10 +118,11 @@ pub async fn run_downsampler(
         publish(&publishers, &closed, &m, &shutdown).await?;
         if stopping || last_checkpoint.elapsed() >= every {
             for (&p, &next_offset) in &next_offsets {
-                let state = states.remove(&p).unwrap_or_default();
-                let cp = Checkpoint { next_offset, state };
-                store.save(p, &cp).await?;
-                states.insert(p, cp.state);
+                // Every partition with a new offset has state (created by
+                // its first record).
+                if let Some(state) = states.get(&p) {
+                    store.save(p, &Checkpoint { next_offset, state }).await?;
+                }
             }
             if let Err(e) = consumer.commit(&next_offsets) {
                 warn!(error = %e, "offset commit failed");
