@@ -88,17 +88,31 @@ async fn prometheus_remote_write_gives_identical_series_and_answers() {
         },
     )
     .await;
-    // A time well inside what both have, away from sample boundaries.
-    let t = (now_s() - 8.0).floor() + 0.37;
-    let mut compared = 0;
-    for q in [
+    let queries = [
         "count({job=\"node\"})",
         "count(count by (__name__) ({job=\"node\"}))",
         "sum by (mode) (rate(node_cpu_seconds_total[20s]))",
         "max_over_time(node_memory_MemFree_bytes[10s])",
         "topk(3, node_network_receive_bytes_total)",
         "node_memory_MemTotal_bytes / 1024 / 1024 > 1",
-    ] {
+    ];
+    // A time well inside what both have, away from sample boundaries. On a
+    // loaded machine Prometheus' own scrapes can lag: pick a time at which
+    // the reference answers every query (the comparison below is unchanged).
+    let mut t = 0.0;
+    for _ in 0..30 {
+        t = (now_s() - 8.0).floor() + 0.37;
+        let mut all = true;
+        for q in queries {
+            all &= !instant(&prom_api, q, t).await.is_empty();
+        }
+        if all {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let mut compared = 0;
+    for q in queries {
         let a = instant(&prom_api, q, t).await;
         let b = instant(&sluice_api, q, t).await;
         assert!(!a.is_empty(), "Prometheus has nothing for {q}");
