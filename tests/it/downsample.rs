@@ -63,6 +63,16 @@ fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(i32, i64, Vec<TimeSeries
     out
 }
 
+/// Records on the checkpoint topic so far (0 before it exists).
+fn checkpoints_written(kafka: &KafkaConfig) -> i64 {
+    let consumer: BaseConsumer = client_config(kafka).create().unwrap();
+    let topic = "sluice.state.downsample";
+    (0..kafka.partitions)
+        .filter_map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).ok())
+        .map(|(_, high)| high)
+        .sum()
+}
+
 /// The log without terminal colour codes.
 fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -141,10 +151,18 @@ async fn downsampler_survives_sigkill_with_identical_windows() {
         .collect();
     assert!(expected[0].len() > 1000 && !expected[1].is_empty());
 
-    // The processor, killed while it works through the backlog.
+    // The processor, killed while it works through the backlog: each life
+    // is killed a varying time after it wrote a new checkpoint (or after 10 s
+    // if it wrote none), so restarts resume from checkpoints however slow
+    // the machine is.
     let mut kills = 0;
     let mut proc = cfg.start("process");
-    for ms in [2500u64, 3000, 2000, 3500, 2500, 3000] {
+    for ms in [0u64, 400, 150, 700, 250, 500] {
+        let before = checkpoints_written(&kafka);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while checkpoints_written(&kafka) <= before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         tokio::time::sleep(Duration::from_millis(ms)).await;
         proc.kill9();
         kills += 1;
