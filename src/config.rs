@@ -18,7 +18,9 @@ use sluice_ingest::receive::ReceiveConfig;
 use sluice_ingest::shard::ScrapeShard;
 use sluice_model::kafka::KafkaConfig;
 use sluice_processor::config::DownsampleConfig;
+use sluice_processor::rules::config::{AlertingConfig, RuleEvalConfig};
 use sluice_query::QueryConfig;
+use sluice_rules::RuleGroup;
 use sluice_sink::SinkConfig;
 
 /// The whole config.
@@ -40,6 +42,14 @@ pub(crate) struct Config {
     pub downsample: DownsampleConfig,
     /// `scrape:` (this scrape worker's shard of the targets)
     pub scrape: ScrapeShard,
+    /// `rule_files:` as written (globs, relative to the config file).
+    pub rule_files: Vec<String>,
+    /// The groups of every rule file, loaded and validated.
+    pub rule_groups: Vec<RuleGroup>,
+    /// `alerting:` (where alerts are sent)
+    pub alerting: AlertingConfig,
+    /// `rule_evaluation:` (the rule evaluator of the `process` role)
+    pub rule_evaluation: RuleEvalConfig,
 }
 
 /// Every problem found in a config file.
@@ -58,7 +68,7 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 11] = [
     "global",
     "scrape_configs",
     "kafka",
@@ -67,13 +77,61 @@ const SECTIONS: [&str; 8] = [
     "receive",
     "downsample",
     "scrape",
+    "rule_files",
+    "alerting",
+    "rule_evaluation",
 ];
 
-/// Reads and validates a config file.
+/// Reads and validates a config file and the rule files it names
+/// (relative paths are relative to the config file, as in Prometheus).
 pub(crate) fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let text =
         std::fs::read_to_string(path).map_err(|e| ConfigErrors(vec![format!("{}: {e}", path.display())]))?;
-    parse(&text)
+    let base = path.parent().unwrap_or(Path::new("."));
+    let (cfg, mut errs) = match parse(&text) {
+        Ok(cfg) => (cfg, Vec::new()),
+        Err(ConfigErrors(errs)) => (Config::default(), errs),
+    };
+    let mut cfg = cfg;
+    match load_rule_files(&cfg.rule_files, base) {
+        Ok(groups) => cfg.rule_groups = groups,
+        Err(e) => errs.extend(e),
+    }
+    if errs.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigErrors(errs))
+    }
+}
+
+/// Every group of every file the `rule_files` globs match, every error of
+/// every file at once.
+fn load_rule_files(patterns: &[String], base: &Path) -> Result<Vec<RuleGroup>, Vec<String>> {
+    let mut groups = Vec::new();
+    let mut errs = Vec::new();
+    for (i, pattern) in patterns.iter().enumerate() {
+        let full = if Path::new(pattern).is_absolute() {
+            pattern.clone()
+        } else {
+            base.join(pattern).display().to_string()
+        };
+        let paths = match glob::glob(&full) {
+            Ok(paths) => paths,
+            Err(e) => {
+                errs.push(format!("rule_files[{i}]: {pattern:?}: {e}"));
+                continue;
+            }
+        };
+        let mut files: Vec<_> = paths.filter_map(Result::ok).collect();
+        files.sort();
+        for f in files {
+            match sluice_rules::load_file(&f, sluice_rules::LoadOptions::default()) {
+                Ok(g) => groups.extend(g),
+                Err(e) => errs.extend(e.into_iter().map(|e| format!("rule_files[{i}]: {e}"))),
+            }
+        }
+    }
+    if errs.is_empty() { Ok(groups) } else { Err(errs) }
 }
 
 /// Decodes one value, collecting unknown keys and type errors.
@@ -120,6 +178,10 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
         receive: section(map.get("receive"), "receive", &mut errs),
         downsample: section(map.get("downsample"), "downsample", &mut errs),
         scrape: section(map.get("scrape"), "scrape", &mut errs),
+        rule_files: section(map.get("rule_files"), "rule_files", &mut errs),
+        alerting: section(map.get("alerting"), "alerting", &mut errs),
+        rule_evaluation: section(map.get("rule_evaluation"), "rule_evaluation", &mut errs),
+        rule_groups: Vec::new(),
         scrape_configs: Vec::new(),
     };
     match map.get("scrape_configs") {
@@ -140,6 +202,8 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     errs.extend(cfg.receive.validate("receive"));
     errs.extend(cfg.downsample.validate("downsample"));
     errs.extend(cfg.scrape.validate("scrape"));
+    errs.extend(cfg.alerting.validate("alerting"));
+    errs.extend(cfg.rule_evaluation.validate("rule_evaluation", &cfg.kafka));
     let mut jobs = std::collections::BTreeSet::new();
     for (i, sc) in cfg.scrape_configs.iter().enumerate() {
         let path = format!("scrape_configs[{i}]");

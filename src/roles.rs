@@ -10,9 +10,12 @@ use sluice_ingest::publish::KafkaPublisher;
 use sluice_ingest::receive;
 use sluice_ingest::receive::push::{PushStore, run_push_emitter};
 use sluice_ingest::topics::ensure_topics;
-use sluice_model::PromDuration;
 use sluice_model::clock::{SystemClock, TimeProvider};
+use sluice_model::{Labels, PromDuration};
+use sluice_processor::rules::{RuleStage, run_rule_evaluator};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
+use sluice_query::server::LocalViews;
+use sluice_rules::status::SharedRulesStatus;
 use sluice_sink::SinkTable;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -133,26 +136,70 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
     futures::future::try_join_all(runs).await.map(|_| ())
 }
 
-/// Process: stream operators (downsampling) over the samples topic.
+/// Process: stream operators over the samples topic — downsampling, and
+/// rule evaluation when `rule_files` are configured.
 pub(crate) async fn process(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    if !cfg.downsample.enabled {
-        anyhow::bail!("nothing to process: set downsample.enabled: true");
+    process_reporting(cfg, shutdown, SharedRulesStatus::default()).await
+}
+
+/// [`process`], with the rule evaluator's status reported into `status`.
+async fn process_reporting(
+    cfg: Config,
+    shutdown: watch::Receiver<bool>,
+    status: SharedRulesStatus,
+) -> anyhow::Result<()> {
+    if !has_stream_work(&cfg) {
+        anyhow::bail!("nothing to process: set downsample.enabled: true or list rule_files");
     }
     prepare_topics(&cfg).await?;
-    sluice_processor::downsample::run_downsampler(&cfg.kafka, &cfg.downsample, shutdown)
-        .await
-        .context("downsampler")
+    let downsampler = async {
+        if !cfg.downsample.enabled {
+            return Ok(());
+        }
+        sluice_processor::downsample::run_downsampler(&cfg.kafka, &cfg.downsample, shutdown.clone())
+            .await
+            .context("downsampler")
+    };
+    let rules = async {
+        if cfg.rule_groups.is_empty() {
+            return Ok(());
+        }
+        let stage = RuleStage {
+            kafka: &cfg.kafka,
+            cfg: &cfg.rule_evaluation,
+            alerting: &cfg.alerting,
+            groups: cfg.rule_groups.clone(),
+            default_interval_ms: cfg.global.evaluation_interval.as_millis(),
+            external_labels: Labels::new(
+                cfg.global
+                    .external_labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+            status,
+        };
+        run_rule_evaluator(stage, shutdown.clone())
+            .await
+            .context("rule evaluator")
+    };
+    let (d, r) = tokio::join!(downsampler, rules);
+    d.and(r)
+}
+
+/// Whether the `process` role has anything to run.
+fn has_stream_work(cfg: &Config) -> bool {
+    cfg.downsample.enabled || !cfg.rule_groups.is_empty()
 }
 
 /// Query: segments → Prometheus HTTP API and SQL.
 pub(crate) async fn query(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    query_with_targets(cfg, shutdown, None).await
+    query_with_views(cfg, shutdown, LocalViews::default()).await
 }
 
-async fn query_with_targets(
+async fn query_with_views(
     cfg: Config,
     shutdown: watch::Receiver<bool>,
-    targets: Option<SharedTargets>,
+    views: LocalViews,
 ) -> anyhow::Result<()> {
     let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
         .context("opening the segment store")?;
@@ -161,7 +208,7 @@ async fn query_with_targets(
     } else {
         Vec::new()
     };
-    sluice_query::server::serve(&cfg.query, store, &tiers, targets, shutdown)
+    sluice_query::server::serve(&cfg.query, store, &tiers, views, shutdown)
         .await
         .context("query")
 }
@@ -193,14 +240,19 @@ impl TargetsView for ScrapeTargets {
 pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let statuses = TargetStatuses::default();
     let view: SharedTargets = Arc::new(ScrapeTargets(statuses.clone()));
-    let downsampling = cfg.downsample.enabled;
+    let rules = SharedRulesStatus::default();
+    let views = LocalViews {
+        targets: Some(view),
+        rules: Some(rules.clone()),
+    };
+    let processing = has_stream_work(&cfg);
     let (q, s, w, p) = tokio::join!(
-        query_with_targets(cfg.clone(), shutdown.clone(), Some(view)),
+        query_with_views(cfg.clone(), shutdown.clone(), views),
         sink(cfg.clone(), shutdown.clone()),
         scrape_reporting(cfg.clone(), shutdown.clone(), statuses),
         async move {
-            if downsampling {
-                process(cfg, shutdown).await
+            if processing {
+                process_reporting(cfg, shutdown, rules).await
             } else {
                 Ok(())
             }

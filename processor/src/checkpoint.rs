@@ -61,6 +61,19 @@ impl CheckpointStore {
 
     /// Writes a checkpoint and waits for the broker's acknowledgement.
     pub async fn save<S: Serialize>(&self, partition: i32, cp: &Checkpoint<S>) -> Result<(), ProcessorError> {
+        self.save_value(partition, cp).await
+    }
+
+    /// The newest checkpoint of `partition`, if any (see [`CheckpointStore::load_value`]).
+    pub fn load<S: DeserializeOwned>(&self, partition: i32) -> Result<Option<Checkpoint<S>>, ProcessorError> {
+        self.load_value(partition)
+    }
+
+    /// Writes any state record to `partition` and waits for the
+    /// acknowledgement (operators whose resume point is not one offset,
+    /// such as the rule evaluator reading every partition, keep their
+    /// offsets inside the value).
+    pub async fn save_value<T: Serialize>(&self, partition: i32, cp: &T) -> Result<(), ProcessorError> {
         let payload =
             serde_json::to_vec(cp).map_err(|e| ProcessorError::Kafka(format!("encoding checkpoint: {e}")))?;
         let key = partition.to_string();
@@ -77,10 +90,10 @@ impl CheckpointStore {
             })
     }
 
-    /// The newest checkpoint of `partition`, if any. A record that does not
+    /// The newest state record of `partition`, if any. A record that does not
     /// decode is reported and ignored: the operator then starts that
     /// partition from scratch (from the beginning of the input).
-    pub fn load<S: DeserializeOwned>(&self, partition: i32) -> Result<Option<Checkpoint<S>>, ProcessorError> {
+    pub fn load_value<T: DeserializeOwned>(&self, partition: i32) -> Result<Option<T>, ProcessorError> {
         let consumer: BaseConsumer = self
             .client
             .clone()

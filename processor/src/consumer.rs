@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_model::kafka::KafkaConfig;
@@ -63,6 +64,9 @@ pub struct BusConsumer {
     partitions: Vec<i32>,
     poison: Counter,
     records: Counter,
+    /// Partitions that reached their end since the last
+    /// [`BusConsumer::take_caught_up`] (only with end-of-partition events on).
+    caught_up: std::sync::Mutex<Vec<i32>>,
 }
 
 impl BusConsumer {
@@ -77,13 +81,38 @@ impl BusConsumer {
         shard: Shard,
         resume: &dyn Fn(i32) -> Option<i64>,
     ) -> Result<Self, ProcessorError> {
+        Self::assign_with(kafka, group, topic, shard, resume, false)
+    }
+
+    /// [`BusConsumer::assign`], also noting when a partition has been read
+    /// to its end ([`BusConsumer::take_caught_up`]): event-time stages
+    /// use it to stop an idle partition from holding back their watermark.
+    pub fn assign_reporting_caught_up(
+        kafka: &KafkaConfig,
+        group: &str,
+        topic: &str,
+        shard: Shard,
+        resume: &dyn Fn(i32) -> Option<i64>,
+    ) -> Result<Self, ProcessorError> {
+        Self::assign_with(kafka, group, topic, shard, resume, true)
+    }
+
+    fn assign_with(
+        kafka: &KafkaConfig,
+        group: &str,
+        topic: &str,
+        shard: Shard,
+        resume: &dyn Fn(i32) -> Option<i64>,
+        report_eof: bool,
+    ) -> Result<Self, ProcessorError> {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &kafka.brokers)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "100");
+            .set("fetch.wait.max.ms", "100")
+            .set("enable.partition.eof", if report_eof { "true" } else { "false" });
         for (k, v) in &kafka.client {
             cfg.set(k, v);
         }
@@ -155,7 +184,21 @@ impl BusConsumer {
                 "Records consumed.",
                 &[("topic", topic), ("group", group)],
             ),
+            caught_up: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Partitions read to their end since the last call (each once per
+    /// time it reached the end).
+    pub fn take_caught_up(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.caught_up.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn note_caught_up(&self, partition: i32) {
+        self.caught_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(partition);
     }
 
     /// The partitions this consumer reads.
@@ -167,15 +210,21 @@ impl BusConsumer {
     /// ready, up to `max` records.
     pub async fn recv_batch(&self, max: usize, wait: Duration) -> Result<Vec<BusRecord>, ProcessorError> {
         let mut out = Vec::new();
-        let first = tokio::time::timeout(wait, self.consumer.recv()).await;
-        let msg = match first {
-            Err(_) => return Ok(out),
-            Ok(r) => r.map_err(|e| ProcessorError::Kafka(format!("consuming {}: {e}", self.topic)))?,
+        let deadline = tokio::time::Instant::now() + wait;
+        let msg = loop {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Err(_) => return Ok(out),
+                Ok(Err(KafkaError::PartitionEOF(p))) => self.note_caught_up(p),
+                Ok(r) => {
+                    break r.map_err(|e| ProcessorError::Kafka(format!("consuming {}: {e}", self.topic)))?;
+                }
+            }
         };
         out.push(self.decode(&msg));
         while out.len() < max {
             match tokio::time::timeout(Duration::from_millis(1), self.consumer.recv()).await {
                 Ok(Ok(m)) => out.push(self.decode(&m)),
+                Ok(Err(KafkaError::PartitionEOF(p))) => self.note_caught_up(p),
                 Ok(Err(e)) => {
                     warn!(error = %e, "consume error");
                     break;

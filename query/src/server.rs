@@ -15,6 +15,16 @@ use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::sql::{SqlService, session_config};
 use crate::{QueryConfig, QueryLayerError};
+use sluice_rules::status::SharedRulesStatus;
+
+/// What other roles in the same process share with the API.
+#[derive(Clone, Default)]
+pub struct LocalViews {
+    /// The scrape workers' targets.
+    pub targets: Option<SharedTargets>,
+    /// The rule evaluator's groups and alerts.
+    pub rules: Option<SharedRulesStatus>,
+}
 
 /// Wires the engine, the segment source and SQL over the segments in
 /// `store`; SQL also serves `extra_tables` (the downsampled tiers).
@@ -22,7 +32,7 @@ pub fn build_state(
     cfg: &QueryConfig,
     store: SegmentStore,
     extra_tables: &[String],
-    targets: Option<SharedTargets>,
+    views: LocalViews,
 ) -> AppState {
     let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
     let ctx = SessionContext::new_with_config(session_config());
@@ -37,7 +47,8 @@ pub fn build_state(
             .iter()
             .fold(SqlService::new(index.clone()), |sql, t| sql.with_table(t)),
         index,
-        targets,
+        targets: views.targets,
+        rules: views.rules,
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }
 }
@@ -47,14 +58,14 @@ pub async fn serve(
     cfg: &QueryConfig,
     store: SegmentStore,
     extra_tables: &[String],
-    targets: Option<SharedTargets>,
+    views: LocalViews,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), QueryLayerError> {
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| QueryLayerError::Storage(format!("binding {}: {e}", cfg.listen)))?;
     info!(listen = %cfg.listen, "query API listening");
-    let app = router(build_state(cfg, store, extra_tables, targets));
+    let app = router(build_state(cfg, store, extra_tables, views));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;

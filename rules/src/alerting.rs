@@ -106,6 +106,14 @@ pub struct AlertTransition {
     pub to: AlertState,
     /// Evaluation time of the change.
     pub at_ms: i64,
+    /// When the alert became active.
+    pub active_at_ms: i64,
+    /// When it started firing, if it did.
+    pub fired_at_ms: Option<i64>,
+    /// The expression's value at the change (the last value for a
+    /// resolution). Serialised as its bit pattern, like [`Alert::value`].
+    #[serde(with = "f64_bits")]
+    pub value: f64,
 }
 
 /// An alert as the notifier sends it to Alertmanager.
@@ -206,6 +214,9 @@ pub(crate) fn advance(
                     from: None,
                     to: AlertState::Pending,
                     at_ms: ts_ms,
+                    active_at_ms: ts_ms,
+                    fired_at_ms: None,
+                    value: new.value,
                 });
                 state.active.insert(fp, new);
             }
@@ -234,6 +245,9 @@ pub(crate) fn advance(
                     from: Some(alert.state),
                     to: AlertState::Inactive,
                     at_ms: ts_ms,
+                    active_at_ms: alert.active_at_ms,
+                    fired_at_ms: alert.fired_at_ms,
+                    value: alert.value,
                 });
                 alert.state = AlertState::Inactive;
                 alert.resolved_at_ms = Some(ts_ms);
@@ -254,6 +268,9 @@ pub(crate) fn advance(
                 from: Some(AlertState::Pending),
                 to: AlertState::Firing,
                 at_ms: ts_ms,
+                active_at_ms: alert.active_at_ms,
+                fired_at_ms: alert.fired_at_ms,
+                value: alert.value,
             });
         }
         out.series.push((alert_series(rule, alert, "ALERTS", true), 1.0));

@@ -79,6 +79,9 @@ pub struct RuleState {
     pub previous_series: Vec<Labels>,
     /// Alerts (alerting rules only).
     pub alerts: AlertingState,
+    /// Why the last evaluation failed (`None` after a success).
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// The evaluation state of a group: one entry per rule, in order.
@@ -132,11 +135,7 @@ impl GroupState {
                     };
                     let advanced = alerting::advance(a, &mut state.alerts, vector, ts_ms, &env, group.limit)?;
                     out.transitions.extend(advanced.transitions);
-                    let url = format!(
-                        "{}/graph?g0.expr={}&g0.tab=1",
-                        ctx.external_url.trim_end_matches('/'),
-                        query_escape(&a.expr)
-                    );
+                    let url = generator_url(ctx.external_url, &a.expr);
                     out.notifications.extend(alerting::notifications(
                         &mut state.alerts,
                         ts_ms,
@@ -164,19 +163,32 @@ impl GroupState {
                         });
                     }
                     state.previous_series = now;
+                    state.last_error = None;
                     out.outcomes.push(RuleOutcome {
                         name: rule.name().to_string(),
                         error: None,
                     });
                 }
-                Err(e) => out.outcomes.push(RuleOutcome {
-                    name: rule.name().to_string(),
-                    error: Some(e),
-                }),
+                Err(e) => {
+                    state.last_error = Some(e.clone());
+                    out.outcomes.push(RuleOutcome {
+                        name: rule.name().to_string(),
+                        error: Some(e),
+                    })
+                }
             }
         }
         out
     }
+}
+
+/// Prometheus' `generatorURL`: the expression on the graph page.
+pub fn generator_url(external_url: &str, expr: &str) -> String {
+    format!(
+        "{}/graph?g0.expr={}&g0.tab=1",
+        external_url.trim_end_matches('/'),
+        query_escape(expr)
+    )
 }
 
 /// Runs `expr` as an instant query; a scalar becomes one sample without

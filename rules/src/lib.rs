@@ -22,12 +22,13 @@ pub mod group;
 mod group_tests;
 mod overlay;
 mod recording;
+pub mod status;
 pub mod unittest;
 pub mod validate;
 
 pub use alerting::{Alert, AlertState, AlertTransition, AlertingState, Notification, RESOLVED_RETENTION_MS};
 pub use file::{LoadOptions, load_file, load_str};
-pub use group::{EvalContext, GroupOutput, GroupState, OutputSample, RuleOutcome};
+pub use group::{EvalContext, GroupOutput, GroupState, OutputSample, RuleOutcome, generator_url};
 pub use validate::RuleError;
 
 use template::Template;

@@ -313,7 +313,7 @@ impl Engine {
     }
 }
 
-fn parse(query: &str) -> Result<Expr, QueryError> {
+pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {
     parser::parse(query).map_err(QueryError::BadData)
 }
 

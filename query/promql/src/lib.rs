@@ -12,6 +12,7 @@
 
 mod engine;
 mod eval;
+mod needs;
 mod plan;
 pub mod promqltest;
 pub mod source;
@@ -21,5 +22,6 @@ pub mod value;
 mod smoke_tests;
 
 pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryResult};
+pub use needs::{SelectorNeed, selector_needs};
 pub use source::{MatchOp, Matcher, MemorySource, SeriesSource, SourceError};
 pub use value::{InstantSample, RangeSeries, Value};

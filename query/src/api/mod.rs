@@ -5,6 +5,7 @@ mod misc;
 mod params;
 mod query;
 pub mod response;
+mod rules;
 mod sql;
 mod status;
 mod targets;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use sluice_promql::Engine;
+use sluice_rules::status::SharedRulesStatus;
 
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub sql: SqlService,
     /// Scrape targets of the scrape workers in this process, if any.
     pub targets: Option<SharedTargets>,
+    /// Rule groups and alerts of the rule evaluator in this process, if any.
+    pub rules: Option<SharedRulesStatus>,
     /// Process start, RFC 3339 (for `status/runtimeinfo`).
     pub started_at: String,
 }
@@ -51,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(metadata::label_values))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
         .route(
             "/api/v1/format_query",
             get(misc::format_query).post(misc::format_query),

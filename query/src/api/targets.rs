@@ -46,7 +46,7 @@ pub trait TargetsView: Send + Sync {
 /// Shared handle to a [`TargetsView`].
 pub type SharedTargets = Arc<dyn TargetsView>;
 
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()

@@ -1,0 +1,441 @@
+//! The rule evaluator as a Kafka stage: the samples topic in (every
+//! partition), recorded series and `ALERTS` back onto the samples topic,
+//! state changes onto the alerts topic, notifications to Alertmanager.
+//!
+//! Durability per checkpoint: outputs are acknowledged as they are
+//! produced; the checkpoint then records each group's state and last
+//! evaluation time, the watermark, and per input partition both the next
+//! offset and the *replay* offset (the oldest record whose samples the
+//! window still holds), plus the alerts topic's end offsets. A restart
+//! seeks to the replay offsets, so the window is rebuilt before any new
+//! evaluation; groups resume after their last evaluation, so a pending
+//! alert's `for` timer continues where it was; and state changes found on
+//! the alerts topic past the checkpointed end offsets (published after the
+//! checkpoint, before the crash) are not published again. Recorded series
+//! may be written twice; the sink keeps one sample per series and time.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
+use sluice_ingest::topics::ensure_topics;
+use sluice_model::kafka::KafkaConfig;
+use sluice_model::telemetry::{self, Counter, Gauge};
+use sluice_model::{Labels, Sample, TimeSeries};
+use sluice_rules::RuleGroup;
+use sluice_rules::status::{GroupStatus, RuleStatus, RulesStatus, SharedRulesStatus};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::alert_record::AlertRecord;
+use super::alerts_topic::{AlertsTopic, RecordIdentity};
+use super::config::{AlertingConfig, RuleEvalConfig};
+use super::evaluator::{EvalSettings, Evaluation, GroupProgress, StreamEvaluator, owns_group};
+use super::notifier::Notifier;
+use super::watermark::Watermarks;
+use crate::ProcessorError;
+use crate::checkpoint::CheckpointStore;
+use crate::consumer::{BusConsumer, Shard};
+
+/// What the rule evaluator is given.
+pub struct RuleStage<'a> {
+    /// Broker and topics.
+    pub kafka: &'a KafkaConfig,
+    /// `rule_evaluation:`.
+    pub cfg: &'a RuleEvalConfig,
+    /// `alerting:`.
+    pub alerting: &'a AlertingConfig,
+    /// Every loaded group (this instance keeps its shard of them).
+    pub groups: Vec<RuleGroup>,
+    /// `global.evaluation_interval`, ms.
+    pub default_interval_ms: i64,
+    /// `global.external_labels`.
+    pub external_labels: Labels,
+    /// Where `/api/v1/rules` and `/api/v1/alerts` read from.
+    pub status: SharedRulesStatus,
+}
+
+/// One input partition's position in the checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct PartitionProgress {
+    next_offset: i64,
+    replay_offset: i64,
+}
+
+/// The evaluator's checkpoint.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RulesCheckpoint {
+    groups: BTreeMap<String, GroupProgress>,
+    watermarks: Watermarks,
+    partitions: BTreeMap<i32, PartitionProgress>,
+    alerts_end_offsets: BTreeMap<i32, i64>,
+}
+
+/// Per partition: the records whose samples the window may still hold.
+#[derive(Debug, Default)]
+struct ReplayLog {
+    /// (offset, newest kept sample time), ascending by offset.
+    records: VecDeque<(i64, i64)>,
+    next_offset: i64,
+}
+
+impl ReplayLog {
+    fn replay_offset(&self) -> i64 {
+        self.records.front().map_or(self.next_offset, |(o, _)| *o)
+    }
+
+    fn trim(&mut self, window_start: i64) {
+        while self.records.front().is_some_and(|(_, t)| *t < window_start) {
+            self.records.pop_front();
+        }
+    }
+}
+
+/// Runs until `shutdown` turns true, then checkpoints and returns.
+pub async fn run_rule_evaluator(
+    stage: RuleStage<'_>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ProcessorError> {
+    let RuleStage {
+        kafka,
+        cfg,
+        alerting,
+        groups,
+        default_interval_ms,
+        external_labels,
+        status,
+    } = stage;
+    let input = kafka.samples_topic();
+    let alerts_topic_name = cfg.alerts_topic(kafka);
+    let state_topic = cfg.state_topic(kafka);
+    ensure_topics(
+        kafka,
+        &[input.clone(), alerts_topic_name.clone(), state_topic.clone()],
+    )
+    .await
+    .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
+
+    let owned: Vec<RuleGroup> = groups
+        .into_iter()
+        .filter(|g| owns_group(g, cfg.shard_index, cfg.shard_count))
+        .collect();
+    let settings = EvalSettings {
+        default_interval_ms,
+        lateness_ms: cfg.allowed_lateness.as_millis(),
+        resend_delay_ms: cfg.resend_delay.as_millis(),
+        external_labels: external_labels.clone(),
+        external_url: cfg.external_url.clone(),
+    };
+    let mut eval = StreamEvaluator::new(owned, settings).map_err(|e| ProcessorError::Kafka(e.join("; ")))?;
+    let keys: HashSet<String> = eval.groups.iter().map(|g| g.key.clone()).collect();
+
+    let samples_out = KafkaPublisher::connect(kafka, input.clone())
+        .await
+        .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
+    let alerts = AlertsTopic::new(kafka, alerts_topic_name.clone())?;
+    let store = CheckpointStore::new(kafka, &state_topic)?;
+    let state_partition = cfg.shard_index as i32;
+
+    // Restore: group states, watermark, where to replay from, and what
+    // was already published after the checkpoint.
+    let checkpoint: RulesCheckpoint = store.load_value(state_partition)?.unwrap_or_default();
+    let restored = !checkpoint.partitions.is_empty();
+    for (g, p) in eval.groups.iter().zip(eval.progress.iter_mut()) {
+        if let Some(saved) = checkpoint.groups.get(&g.key) {
+            *p = saved.clone();
+        }
+    }
+    eval.marks = checkpoint.watermarks.clone();
+    let mut already_published: HashSet<RecordIdentity> = if restored {
+        alerts.published_since(&checkpoint.alerts_end_offsets, &keys)?
+    } else {
+        HashSet::new()
+    };
+    let resume = |p: i32| Some(checkpoint.partitions.get(&p).map_or(0, |pp| pp.replay_offset));
+    let consumer =
+        BusConsumer::assign_reporting_caught_up(kafka, &cfg.group_id, &input, Shard::ALL, &resume)?;
+    eval.marks.track(consumer.partitions());
+    let mut logs: BTreeMap<i32, ReplayLog> = consumer
+        .partitions()
+        .iter()
+        .map(|p| {
+            let next = checkpoint.partitions.get(p).map_or(0, |pp| pp.replay_offset);
+            (
+                *p,
+                ReplayLog {
+                    records: VecDeque::new(),
+                    next_offset: next,
+                },
+            )
+        })
+        .collect();
+
+    let notifier = Notifier::start(
+        alerting.endpoints(),
+        alerting
+            .alertmanagers
+            .first()
+            .map_or(Duration::from_secs(10), |a| a.timeout.0),
+        external_labels,
+        shutdown.clone(),
+    );
+    let m = Metrics::new();
+    info!(
+        groups = eval.groups.len(),
+        shard_index = cfg.shard_index,
+        shard_count = cfg.shard_count,
+        restored,
+        suppressed = already_published.len(),
+        "rule evaluator started"
+    );
+    publish_status(&eval, &status, 0.0);
+
+    let mut last_checkpoint = Instant::now();
+    loop {
+        let batch = tokio::select! {
+            b = consumer.recv_batch(5_000, Duration::from_millis(200)) => b,
+            _ = shutdown.changed() => Ok(Vec::new()),
+        };
+        let stopping = *shutdown.borrow();
+        match batch {
+            Ok(records) => {
+                for rec in records {
+                    let kept = eval.on_record(rec.partition, &rec.series);
+                    let log = logs.entry(rec.partition).or_default();
+                    if let Some(t) = kept {
+                        log.records.push_back((rec.offset, t));
+                    }
+                    log.next_offset = rec.offset + 1;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "consume failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        for p in consumer.take_caught_up() {
+            eval.caught_up(p);
+        }
+        let started = Instant::now();
+        let evaluations = eval.evaluate_due().await;
+        if !evaluations.is_empty() {
+            let took = started.elapsed().as_secs_f64() / evaluations.len() as f64;
+            publish_outputs(
+                &eval,
+                &evaluations,
+                &samples_out,
+                &alerts,
+                &mut already_published,
+                &m,
+                &shutdown,
+            )
+            .await?;
+            if let Some((n, _)) = &notifier {
+                for e in &evaluations {
+                    n.send(e.output.notifications.clone());
+                }
+            }
+            publish_status(&eval, &status, took);
+        }
+        let window_start = eval.window_start();
+        for log in logs.values_mut() {
+            log.trim(window_start);
+        }
+        m.window.set(eval.window_len() as f64);
+        if let Some(w) = eval.marks.current {
+            m.watermark.set(w as f64 / 1000.0);
+        }
+        if stopping || last_checkpoint.elapsed() >= cfg.checkpoint_interval.0 {
+            let cp = RulesCheckpoint {
+                groups: eval
+                    .groups
+                    .iter()
+                    .zip(&eval.progress)
+                    .map(|(g, p)| (g.key.clone(), p.clone()))
+                    .collect(),
+                watermarks: eval.marks.clone(),
+                partitions: logs
+                    .iter()
+                    .map(|(p, l)| {
+                        (
+                            *p,
+                            PartitionProgress {
+                                next_offset: l.next_offset,
+                                replay_offset: l.replay_offset(),
+                            },
+                        )
+                    })
+                    .collect(),
+                alerts_end_offsets: alerts.end_offsets()?,
+            };
+            store.save_value(state_partition, &cp).await?;
+            let next: BTreeMap<i32, i64> = logs.iter().map(|(p, l)| (*p, l.next_offset)).collect();
+            if let Err(e) = consumer.commit(&next) {
+                warn!(error = %e, "offset commit failed");
+            }
+            // Everything before the new checkpoint is known; the set only
+            // guards the replay right after a restart.
+            already_published.clear();
+            last_checkpoint = Instant::now();
+        }
+        if stopping {
+            if let Some((_, task)) = notifier {
+                let _ = task.await;
+            }
+            info!("rule evaluator stopped");
+            return Ok(());
+        }
+    }
+}
+
+/// Writes recorded series and `ALERTS` to the samples topic and state
+/// changes to the alerts topic, retrying while Kafka is away: a checkpoint
+/// must never get ahead of its outputs.
+async fn publish_outputs(
+    eval: &StreamEvaluator,
+    evaluations: &[Evaluation],
+    samples_out: &KafkaPublisher,
+    alerts: &AlertsTopic,
+    already_published: &mut HashSet<RecordIdentity>,
+    m: &Metrics,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), ProcessorError> {
+    let mut series: Vec<TimeSeries> = Vec::new();
+    let mut records: Vec<AlertRecord> = Vec::new();
+    for e in evaluations {
+        let g = &eval.groups[e.group];
+        m.evaluations.inc();
+        for o in &e.output.outcomes {
+            if let Some(err) = &o.error {
+                m.failures.inc();
+                warn!(group = %g.group.name, rule = %o.name, at_ms = e.at_ms, error = %err, "rule evaluation failed");
+            }
+        }
+        series.extend(e.output.samples.iter().map(|s| TimeSeries {
+            labels: s.labels.clone(),
+            samples: vec![Sample::new(s.timestamp_ms, s.value)],
+        }));
+        for t in &e.output.transitions {
+            let url = rule_generator_url(eval.external_url(), g, &t.labels);
+            let r = AlertRecord::from_transition(t, &g.group.name, &g.group.file, &url);
+            if !already_published.remove(&r.identity()) {
+                records.push(r);
+            }
+        }
+    }
+    retry("writing rule outputs", shutdown, || {
+        samples_out.write(series.clone())
+    })
+    .await?;
+    retry("writing alert records", shutdown, || alerts.publish(&records)).await?;
+    m.alert_records.inc_by(records.len() as u64);
+    Ok(())
+}
+
+async fn retry<F, Fut, E>(
+    what: &str,
+    shutdown: &watch::Receiver<bool>,
+    mut op: F,
+) -> Result<(), ProcessorError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    loop {
+        match op().await {
+            Ok(()) => return Ok(()),
+            Err(e) if !*shutdown.borrow() => {
+                warn!(error = %e, "{what} failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            // Shutting down with Kafka away: stop without a checkpoint; the
+            // next start replays and re-evaluates.
+            Err(e) => return Err(ProcessorError::Kafka(format!("{what} at shutdown: {e}"))),
+        }
+    }
+}
+
+/// The generator URL of the rule that made an alert.
+fn rule_generator_url(external_url: &str, g: &super::evaluator::OwnedGroup, labels: &Labels) -> String {
+    let alertname = labels.get("alertname").unwrap_or_default();
+    let expr = g
+        .group
+        .rules
+        .iter()
+        .find(|r| r.name() == alertname)
+        .map(|r| r.expr())
+        .unwrap_or_default();
+    sluice_rules::generator_url(external_url, expr)
+}
+
+/// Refreshes what the API shows.
+fn publish_status(eval: &StreamEvaluator, status: &SharedRulesStatus, eval_seconds: f64) {
+    let groups = eval
+        .groups
+        .iter()
+        .zip(&eval.progress)
+        .map(|(g, p)| GroupStatus {
+            name: g.group.name.clone(),
+            file: g.group.file.clone(),
+            interval_ms: g.interval_ms,
+            last_eval_ms: p.last_eval_ms,
+            eval_seconds,
+            rules: g
+                .group
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, rule)| RuleStatus {
+                    rule: rule.clone(),
+                    last_error: p.state.rules.get(i).and_then(|r| r.last_error.clone()),
+                    evaluated: p.last_eval_ms.is_some(),
+                    alerts: p.state.alerts(i).cloned().collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    *status.write().unwrap_or_else(|e| e.into_inner()) = RulesStatus { groups };
+}
+
+struct Metrics {
+    evaluations: Counter,
+    failures: Counter,
+    alert_records: Counter,
+    window: Gauge,
+    watermark: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let reg = telemetry::global();
+        Metrics {
+            evaluations: reg.counter(
+                "sluice_rule_group_evaluations_total",
+                "Rule group evaluations.",
+                &[],
+            ),
+            failures: reg.counter(
+                "sluice_rule_evaluation_failures_total",
+                "Rule evaluations that failed.",
+                &[],
+            ),
+            alert_records: reg.counter(
+                "sluice_alert_records_total",
+                "Alert state changes written to the alerts topic.",
+                &[],
+            ),
+            window: reg.gauge(
+                "sluice_rule_window_samples",
+                "Samples the rule evaluator holds in memory.",
+                &[],
+            ),
+            watermark: reg.gauge(
+                "sluice_rule_watermark_seconds",
+                "Event time up to which rule groups have been evaluated.",
+                &[],
+            ),
+        }
+    }
+}
