@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -24,6 +25,21 @@ use sluice_model::{TimeSeries, bus};
 use tracing::{info, warn};
 
 use crate::ProcessorError;
+
+/// librdkafka reports reaching the end of a partition both as a consumer
+/// event and as a client error; it is an event here, so the error log
+/// skips it (every other client error is logged as rdkafka would).
+pub(crate) struct StageContext;
+
+impl ClientContext for StageContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::error!("librdkafka: {}: {}", error, reason);
+        }
+    }
+}
+
+impl ConsumerContext for StageContext {}
 
 /// One consumed record.
 #[derive(Debug)]
@@ -59,7 +75,7 @@ impl Shard {
 
 /// A consumer on one topic, reading its shard of partitions.
 pub struct BusConsumer {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<StageContext>,
     topic: String,
     partitions: Vec<i32>,
     poison: Counter,
@@ -116,8 +132,8 @@ impl BusConsumer {
         for (k, v) in &kafka.client {
             cfg.set(k, v);
         }
-        let consumer: StreamConsumer = cfg
-            .create()
+        let consumer: StreamConsumer<StageContext> = cfg
+            .create_with_context(StageContext)
             .map_err(|e| ProcessorError::Kafka(format!("creating consumer: {e}")))?;
         let md = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(30))

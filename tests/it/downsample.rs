@@ -19,6 +19,7 @@ use sluice_processor::downsample::window_series;
 
 use crate::support::broker::Broker;
 use crate::support::duckdb;
+use crate::support::process::strip_ansi;
 use crate::support::sluice::TestConfig;
 
 const M: i64 = 60_000;
@@ -71,25 +72,6 @@ fn checkpoints_written(kafka: &KafkaConfig) -> i64 {
         .filter_map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).ok())
         .map(|(_, high)| high)
         .sum()
-}
-
-/// The log without terminal colour codes.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ params final-byte
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// (labels, timestamp, value bits) of every sample.

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod alerting;
 mod bench_sink;
 mod compaction;
 mod config_check;

@@ -134,13 +134,16 @@ impl StreamEvaluator {
     /// timestamp of the samples it kept (for replay bookkeeping).
     pub(crate) fn on_record(&mut self, partition: i32, series: &[TimeSeries]) -> Option<i64> {
         let mut newest_any = None;
+        let mut oldest_any: Option<i64> = None;
         let mut newest_kept = None;
         for s in series {
-            let t = s.samples.iter().map(|x| x.timestamp_ms).max();
-            newest_any = newest_any.max(t);
+            for x in &s.samples {
+                newest_any = newest_any.max(Some(x.timestamp_ms));
+                oldest_any = Some(oldest_any.map_or(x.timestamp_ms, |o| o.min(x.timestamp_ms)));
+            }
             newest_kept = newest_kept.max(self.window.insert(s));
         }
-        self.marks.observe(partition, newest_any);
+        self.marks.observe(partition, oldest_any, newest_any);
         newest_kept
     }
 
@@ -156,9 +159,13 @@ impl StreamEvaluator {
         };
         let mut due: Vec<(i64, usize)> = Vec::new();
         for (i, g) in self.groups.iter().enumerate() {
+            // A group never evaluated starts at the first interval boundary
+            // at or after the oldest sample: where it starts must not
+            // depend on how many records the first read happened to take.
+            let earliest = self.marks.earliest.unwrap_or(watermark);
             let mut t = match self.progress[i].last_eval_ms {
                 Some(last) => last + g.interval_ms,
-                None => (watermark - g.ahead_ms).div_euclid(g.interval_ms) * g.interval_ms,
+                None => -(-earliest).div_euclid(g.interval_ms) * g.interval_ms,
             };
             while t + g.ahead_ms <= watermark {
                 due.push((t, i));
@@ -202,11 +209,9 @@ impl StreamEvaluator {
             .zip(&self.progress)
             .filter_map(|(g, p)| p.last_eval_ms.map(|t| t + g.interval_ms))
             .min();
-        match (next, self.marks.current) {
+        match (next, self.marks.earliest) {
             (Some(n), _) => n - self.keep_ms,
-            (None, Some(w)) => {
-                w - self.keep_ms - self.groups.iter().map(|g| g.interval_ms).max().unwrap_or(0)
-            }
+            (None, Some(e)) => e - self.keep_ms,
             (None, None) => i64::MIN,
         }
     }

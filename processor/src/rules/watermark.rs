@@ -20,6 +20,9 @@ pub(crate) struct Watermarks {
     pub(crate) newest: BTreeMap<i32, i64>,
     /// The watermark reached so far.
     pub(crate) current: Option<i64>,
+    /// The oldest sample time seen (where a fresh evaluator starts).
+    #[serde(default)]
+    pub(crate) earliest: Option<i64>,
     /// Partitions read to their end (not checkpointed: after a restart
     /// every partition counts until it is caught up again).
     #[serde(skip)]
@@ -35,9 +38,12 @@ impl Watermarks {
         }
     }
 
-    /// A record from `partition` with samples up to `newest_ms`.
-    pub(crate) fn observe(&mut self, partition: i32, newest_ms: Option<i64>) {
+    /// A record from `partition` with samples from `oldest_ms` up to `newest_ms`.
+    pub(crate) fn observe(&mut self, partition: i32, oldest_ms: Option<i64>, newest_ms: Option<i64>) {
         self.idle.insert(partition, false);
+        if let Some(t) = oldest_ms {
+            self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
+        }
         if let Some(t) = newest_ms {
             let e = self.newest.entry(partition).or_insert(t);
             *e = (*e).max(t);
@@ -74,18 +80,19 @@ mod tests {
     fn slowest_busy_partition_decides_and_idle_ones_do_not_block() {
         let mut w = Watermarks::default();
         w.track(&[0, 1, 2]);
-        w.observe(0, Some(100));
+        w.observe(0, Some(100), Some(100));
         assert_eq!(w.advance(10), None, "partitions 1 and 2 have told nothing yet");
-        w.observe(1, Some(50));
+        w.observe(1, Some(50), Some(50));
         w.caught_up(2);
         assert_eq!(w.advance(10), Some(40));
         w.caught_up(1);
         assert_eq!(w.advance(10), Some(90), "only partition 0 is busy");
-        w.observe(1, Some(60));
+        w.observe(1, Some(60), Some(60));
         assert_eq!(w.advance(10), Some(90), "never backwards");
         w.caught_up(0);
         w.caught_up(1);
-        w.observe(2, Some(500));
+        w.observe(2, Some(500), Some(500));
+        assert_eq!(w.earliest, Some(50));
         assert_eq!(w.advance(10), Some(490));
     }
 }

@@ -2,6 +2,7 @@
 //! exporter, the `sluice` binary, each on a free loopback port and torn
 //! down when dropped.
 
+pub(crate) mod alertmanager;
 pub(crate) mod broker;
 pub(crate) mod duckdb;
 pub(crate) mod http;
