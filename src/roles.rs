@@ -13,6 +13,7 @@ use sluice_ingest::topics::ensure_topics;
 use sluice_model::PromDuration;
 use sluice_model::clock::{SystemClock, TimeProvider};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
+use sluice_query::server::TierTable;
 use sluice_sink::SinkTable;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -156,8 +157,16 @@ async fn query_with_targets(
 ) -> anyhow::Result<()> {
     let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
         .context("opening the segment store")?;
-    let tiers = if cfg.downsample.enabled {
-        cfg.downsample.tier_tables()
+    let tiers: Vec<TierTable> = if cfg.downsample.enabled {
+        cfg.downsample
+            .resolutions
+            .iter()
+            .zip(cfg.downsample.tier_tables())
+            .map(|(r, table)| TierTable {
+                resolution_ms: r.as_millis(),
+                table,
+            })
+            .collect()
     } else {
         Vec::new()
     };

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use sluice_promql::Engine;
+use sluice_promql::{Engine, MaxSourceResolution};
 
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
+use crate::server::TierTable;
 use crate::sql::SqlService;
 
 pub use metadata::parse_selector;
@@ -35,6 +36,10 @@ pub struct AppState {
     pub index: Arc<SegmentIndex>,
     /// SQL over the segments.
     pub sql: SqlService,
+    /// The downsampled tiers' tables.
+    pub tier_tables: Vec<TierTable>,
+    /// `max_source_resolution` when a query does not give one.
+    pub max_source_resolution: MaxSourceResolution,
     /// Scrape targets of the scrape workers in this process, if any.
     pub targets: Option<SharedTargets>,
     /// Process start, RFC 3339 (for `status/runtimeinfo`).
