@@ -25,7 +25,7 @@ const M: i64 = 60_000;
 const T0: i64 = 1_699_920_000_000;
 
 /// Every record of `topic` from the beginning, as (partition, offset, series).
-fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(i32, i64, Vec<TimeSeries>)> {
+pub(crate) fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(i32, i64, Vec<TimeSeries>)> {
     let consumer: BaseConsumer = client_config(kafka)
         .set("group.id", "sluice-test-reader")
         .set("enable.auto.commit", "false")
@@ -93,7 +93,7 @@ fn strip_ansi(s: &str) -> String {
 }
 
 /// (labels, timestamp, value bits) of every sample.
-fn points(series: impl IntoIterator<Item = TimeSeries>) -> BTreeSet<(Labels, i64, u64)> {
+pub(crate) fn points(series: impl IntoIterator<Item = TimeSeries>) -> BTreeSet<(Labels, i64, u64)> {
     series
         .into_iter()
         .flat_map(|s| {

@@ -18,6 +18,7 @@ mod pipeline;
 mod promqltest;
 mod push;
 mod remote_write;
+mod resolution;
 mod rules;
 mod s3_segments;
 mod sink_exactly_once;
