@@ -135,12 +135,18 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
 }
 
 /// Process: stream operators (downsampling) over the samples topic.
-pub(crate) async fn process(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// With `replay`, the tiers are recomputed from the start of the retained
+/// raw topic (checkpoints ignored, then replaced).
+pub(crate) async fn process(
+    cfg: Config,
+    replay: bool,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     if !cfg.downsample.enabled {
         anyhow::bail!("nothing to process: set downsample.enabled: true");
     }
     prepare_topics(&cfg).await?;
-    sluice_processor::downsample::run_downsampler(&cfg.kafka, &cfg.downsample, shutdown)
+    sluice_processor::downsample::run_downsampler(&cfg.kafka, &cfg.downsample, replay, shutdown)
         .await
         .context("downsampler")
 }
@@ -209,7 +215,7 @@ pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow:
         scrape_reporting(cfg.clone(), shutdown.clone(), statuses),
         async move {
             if downsampling {
-                process(cfg, shutdown).await
+                process(cfg, false, shutdown).await
             } else {
                 Ok(())
             }
