@@ -35,7 +35,15 @@ enum Command {
     /// Serve the Prometheus HTTP API and SQL over the segments.
     Query(RoleArgs),
     /// Run the stream operators (downsampling) over the samples topic.
-    Process(RoleArgs),
+    Process {
+        #[command(flatten)]
+        role: RoleArgs,
+        /// Ignore the downsampler's checkpoints and recompute every tier
+        /// from the beginning of the retained raw topic (after adding a
+        /// resolution, or to rebuild a tier); then carry on live.
+        #[arg(long)]
+        replay: bool,
+    },
     /// Backfill OpenMetrics text (with timestamps) into segments.
     Import {
         /// OpenMetrics file, as `promtool tsdb create-blocks-from openmetrics` takes.
@@ -320,7 +328,7 @@ enum Role {
     Scrape,
     Sink,
     Query,
-    Process,
+    Process { replay: bool },
 }
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
@@ -360,7 +368,7 @@ fn main() -> ExitCode {
         Command::Scrape(a) => (Role::Scrape, a),
         Command::Sink(a) => (Role::Sink, a),
         Command::Query(a) => (Role::Query, a),
-        Command::Process(a) => (Role::Process, a),
+        Command::Process { role, replay } => (Role::Process { replay }, role),
     };
     let cfg = match config::load(&args.config) {
         Ok(c) => c,
@@ -384,7 +392,7 @@ fn main() -> ExitCode {
             Role::Scrape => roles::scrape(cfg, shutdown).await,
             Role::Sink => roles::sink(cfg, shutdown).await,
             Role::Query => roles::query(cfg, shutdown).await,
-            Role::Process => roles::process(cfg, shutdown).await,
+            Role::Process { replay } => roles::process(cfg, replay, shutdown).await,
         }
     });
     match result {

@@ -14,7 +14,7 @@ use sluice_model::clock::{SystemClock, TimeProvider};
 use sluice_model::{Labels, PromDuration};
 use sluice_processor::rules::{RuleStage, run_rule_evaluator};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
-use sluice_query::server::LocalViews;
+use sluice_query::server::{LocalViews, TierTable};
 use sluice_rules::status::SharedRulesStatus;
 use sluice_sink::SinkTable;
 use tokio::net::TcpListener;
@@ -137,14 +137,21 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
 }
 
 /// Process: stream operators over the samples topic — downsampling, and
-/// rule evaluation when `rule_files` are configured.
-pub(crate) async fn process(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    process_reporting(cfg, shutdown, SharedRulesStatus::default()).await
+/// rule evaluation when `rule_files` are configured. With `replay`, the
+/// tiers are recomputed from the start of the retained raw topic
+/// (checkpoints ignored, then replaced).
+pub(crate) async fn process(
+    cfg: Config,
+    replay: bool,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    process_reporting(cfg, replay, shutdown, SharedRulesStatus::default()).await
 }
 
 /// [`process`], with the rule evaluator's status reported into `status`.
 async fn process_reporting(
     cfg: Config,
+    replay: bool,
     shutdown: watch::Receiver<bool>,
     status: SharedRulesStatus,
 ) -> anyhow::Result<()> {
@@ -156,7 +163,7 @@ async fn process_reporting(
         if !cfg.downsample.enabled {
             return Ok(());
         }
-        sluice_processor::downsample::run_downsampler(&cfg.kafka, &cfg.downsample, shutdown.clone())
+        sluice_processor::downsample::run_downsampler(&cfg.kafka, &cfg.downsample, replay, shutdown.clone())
             .await
             .context("downsampler")
     };
@@ -203,8 +210,16 @@ async fn query_with_views(
 ) -> anyhow::Result<()> {
     let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
         .context("opening the segment store")?;
-    let tiers = if cfg.downsample.enabled {
-        cfg.downsample.tier_tables()
+    let tiers: Vec<TierTable> = if cfg.downsample.enabled {
+        cfg.downsample
+            .resolutions
+            .iter()
+            .zip(cfg.downsample.tier_tables())
+            .map(|(r, table)| TierTable {
+                resolution_ms: r.as_millis(),
+                table,
+            })
+            .collect()
     } else {
         Vec::new()
     };
@@ -252,7 +267,7 @@ pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow:
         scrape_reporting(cfg.clone(), shutdown.clone(), statuses),
         async move {
             if processing {
-                process_reporting(cfg, shutdown, rules).await
+                process_reporting(cfg, false, shutdown, rules).await
             } else {
                 Ok(())
             }

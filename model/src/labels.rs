@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 /// The reserved label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// The reserved label that names the aggregate of a downsampled series
+/// (`count`, `sum`, `min`, `max`, `counter`): written by the downsampler,
+/// read by the query layer's tier planning.
+pub const AGGR_LABEL: &str = "__aggr__";
+
 /// One `name="value"` pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Label {

@@ -21,4 +21,7 @@ pub enum ProcessorError {
     /// The broker or the Kafka client failed (external).
     #[error("kafka: {0}")]
     Kafka(String),
+    /// The configuration does not fit the stored state (the user's to fix).
+    #[error("{0}")]
+    Config(String),
 }

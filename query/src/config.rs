@@ -17,6 +17,11 @@ pub struct QueryConfig {
     pub timeout: PromDuration,
     /// `--query.max-samples`.
     pub max_samples: usize,
+    /// The `max_source_resolution` of PromQL queries that do not pass one:
+    /// `0s` (raw samples only, Prometheus' answers), `auto` (tiers whose
+    /// windows fit five times into the step and the range), or a duration
+    /// (tiers up to it). See `sluice_promql::resolution`.
+    pub max_source_resolution: String,
 }
 
 impl Default for QueryConfig {
@@ -26,6 +31,7 @@ impl Default for QueryConfig {
             lookback_delta: PromDuration::from_secs(300),
             timeout: PromDuration::from_secs(120),
             max_samples: 50_000_000,
+            max_source_resolution: "0s".into(),
         }
     }
 }
@@ -40,6 +46,9 @@ impl QueryConfig {
         }
         if self.timeout.0.is_zero() {
             errs.push(format!("{path}.timeout: must be greater than 0"));
+        }
+        if let Err(e) = sluice_promql::MaxSourceResolution::parse(&self.max_source_resolution) {
+            errs.push(format!("{path}.max_source_resolution: {e}"));
         }
         errs
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
-use sluice_promql::{Engine, EngineOptions};
+use sluice_promql::{Engine, EngineOptions, MaxSourceResolution};
 use sluice_sink::segment::SAMPLES_TABLE;
 use sluice_sink::store::SegmentStore;
 use tokio::net::TcpListener;
@@ -26,26 +26,42 @@ pub struct LocalViews {
     pub rules: Option<SharedRulesStatus>,
 }
 
+/// A downsampled tier's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierTable {
+    /// Window size.
+    pub resolution_ms: i64,
+    /// Table name, e.g. `samples_5m`.
+    pub table: String,
+}
+
 /// Wires the engine, the segment source and SQL over the segments in
-/// `store`; SQL also serves `extra_tables` (the downsampled tiers).
+/// `store`; PromQL (when `max_source_resolution` allows) and SQL also read
+/// the downsampled `tiers`.
 pub fn build_state(
     cfg: &QueryConfig,
     store: SegmentStore,
-    extra_tables: &[String],
+    tiers: &[TierTable],
     views: LocalViews,
 ) -> AppState {
     let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
     let ctx = SessionContext::new_with_config(session_config());
+    let source = tiers.iter().fold(SegmentSource::new(index.clone(), ctx), |s, t| {
+        s.with_tier(t.resolution_ms, &t.table)
+    });
     AppState {
         engine: Arc::new(Engine::new(EngineOptions {
             lookback_delta_ms: cfg.lookback_delta.as_millis(),
             max_samples: cfg.max_samples,
             timeout: cfg.timeout.0,
         })),
-        source: Arc::new(SegmentSource::new(index.clone(), ctx)),
-        sql: extra_tables
+        source: Arc::new(source),
+        sql: tiers
             .iter()
-            .fold(SqlService::new(index.clone()), |sql, t| sql.with_table(t)),
+            .fold(SqlService::new(index.clone()), |sql, t| sql.with_table(&t.table)),
+        tier_tables: tiers.to_vec(),
+        // Validated with the config; an invalid value cannot get here.
+        max_source_resolution: MaxSourceResolution::parse(&cfg.max_source_resolution).unwrap_or_default(),
         index,
         targets: views.targets,
         rules: views.rules,
@@ -57,7 +73,7 @@ pub fn build_state(
 pub async fn serve(
     cfg: &QueryConfig,
     store: SegmentStore,
-    extra_tables: &[String],
+    tiers: &[TierTable],
     views: LocalViews,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), QueryLayerError> {
@@ -65,7 +81,7 @@ pub async fn serve(
         .await
         .map_err(|e| QueryLayerError::Storage(format!("binding {}: {e}", cfg.listen)))?;
     info!(listen = %cfg.listen, "query API listening");
-    let app = router(build_state(cfg, store, extra_tables, views));
+    let app = router(build_state(cfg, store, tiers, views));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;

@@ -26,7 +26,7 @@ const M: i64 = 60_000;
 const T0: i64 = 1_699_920_000_000;
 
 /// Every record of `topic` from the beginning, as (partition, offset, series).
-fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(i32, i64, Vec<TimeSeries>)> {
+pub(crate) fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<(i32, i64, Vec<TimeSeries>)> {
     let consumer: BaseConsumer = client_config(kafka)
         .set("group.id", "sluice-test-reader")
         .set("enable.auto.commit", "false")
@@ -75,7 +75,7 @@ fn checkpoints_written(kafka: &KafkaConfig) -> i64 {
 }
 
 /// (labels, timestamp, value bits) of every sample.
-fn points(series: impl IntoIterator<Item = TimeSeries>) -> BTreeSet<(Labels, i64, u64)> {
+pub(crate) fn points(series: impl IntoIterator<Item = TimeSeries>) -> BTreeSet<(Labels, i64, u64)> {
     series
         .into_iter()
         .flat_map(|s| {
@@ -254,4 +254,103 @@ async fn downsampler_survives_sigkill_with_identical_windows() {
     )
     .await;
     assert_eq!(via_sql, want);
+}
+
+/// Waits until `topic` holds at least `want` distinct points.
+async fn wait_for_points(
+    kafka: &KafkaConfig,
+    topic: &str,
+    want: &BTreeSet<(Labels, i64, u64)>,
+) -> BTreeSet<(Labels, i64, u64)> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = points(read_topic(kafka, topic).into_iter().flat_map(|(_, _, s)| s));
+        if got.len() >= want.len() {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: {} of {} points after 120 s",
+            got.len(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A resolution added to a running deployment: a normal start refuses the
+/// old checkpoints (they hold no state for the new tier) and says to
+/// replay; `sluice process --replay` recomputes every tier from the
+/// retained raw topic, so the new tier gets the windows of the whole past
+/// and the old tier only identical repeats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_fills_a_resolution_added_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("broker"));
+    let mut cfg = TestConfig::new(dir.path(), broker.address());
+    let sections = |res: &str| {
+        format!(
+            "downsample:\n  enabled: true\n  resolutions: [{res}]\n  allowed_lateness: 1m\n  checkpoint_interval: 300ms\n"
+        )
+    };
+    cfg.sections = sections("5m");
+    let (kafka, publisher) = broker.samples_publisher().await;
+    for i in 0..3 * 240 {
+        publisher.write(step(i)).await.unwrap();
+    }
+    let reference = |res: Vec<i64>| {
+        let spec = DownsampleSpec {
+            resolutions_ms: res.clone(),
+            lateness_ms: M,
+        };
+        let mut states: BTreeMap<i32, PartitionState> = BTreeMap::new();
+        let mut closed = Vec::new();
+        for (p, _, series) in read_topic(&kafka, &kafka.samples_topic()) {
+            states
+                .entry(p)
+                .or_default()
+                .on_record(&spec, &series, &mut closed);
+        }
+        (0..res.len())
+            .map(|tier| points(closed.iter().filter(|w| w.tier == tier).flat_map(window_series)))
+            .collect::<Vec<_>>()
+    };
+    let want = reference(vec![5 * M, 60 * M]);
+
+    // First the 5m tier alone, to the end of the backlog.
+    let mut proc = cfg.start("process");
+    let got5 = wait_for_points(&kafka, "sluice.samples.5m", &want[0]).await;
+    assert_eq!(got5, want[0]);
+    while checkpoints_written(&kafka) == 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proc.terminate();
+
+    // 1h added: a normal start refuses to continue from the old state.
+    cfg.sections = sections("5m, 1h");
+    let mut refused = cfg.start("process");
+    let status = refused.child.wait().unwrap();
+    assert!(!status.success(), "a start with changed resolutions must fail");
+    assert!(
+        refused.output().contains("--replay"),
+        "the error says what to do:\n{}",
+        refused.output()
+    );
+
+    // The replay fills the 1h tier from the raw topic.
+    let mut cmd = std::process::Command::new(crate::support::sluice::binary());
+    cmd.args(["process", "--replay", "--config"]).arg(cfg.write());
+    cmd.env("RUST_LOG", "info");
+    let mut replay =
+        crate::support::process::Proc::spawn("sluice process --replay", cmd, &dir.path().join("replay.log"));
+    let got1h = wait_for_points(&kafka, "sluice.samples.1h", &want[1]).await;
+    assert_eq!(got1h, want[1], "the added tier holds every window of the past");
+    let got5 = wait_for_points(&kafka, "sluice.samples.5m", &want[0]).await;
+    assert_eq!(got5, want[0], "the old tier got identical repeats only");
+    eprintln!(
+        "downsample replay: 1h tier {} points recomputed from the raw topic, 5m tier unchanged ({} points)",
+        got1h.len(),
+        got5.len()
+    );
+    replay.terminate();
 }

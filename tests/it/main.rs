@@ -19,6 +19,7 @@ mod pipeline;
 mod promqltest;
 mod push;
 mod remote_write;
+mod resolution;
 mod rules;
 mod s3_segments;
 mod sink_exactly_once;

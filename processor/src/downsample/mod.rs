@@ -23,7 +23,7 @@ use sluice_model::{Labels, Sample, TimeSeries};
 use partition::ClosedWindow;
 
 /// The label that names the aggregate of a downsampled series.
-pub const AGGR_LABEL: &str = "__aggr__";
+pub use sluice_model::AGGR_LABEL;
 
 /// The series a closed window publishes.
 pub fn window_series(w: &ClosedWindow) -> Vec<TimeSeries> {

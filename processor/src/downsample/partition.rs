@@ -56,12 +56,29 @@ pub struct PartitionState {
     series: BTreeMap<u64, SeriesState>,
     /// Samples that arrived after their window was final.
     pub late_dropped: u64,
+    /// The resolutions the open windows are for (empty in checkpoints
+    /// written before this was recorded).
+    #[serde(default)]
+    resolutions_ms: Vec<i64>,
 }
 
 impl PartitionState {
+    /// True if this (restored) state was built for `spec`'s resolutions.
+    /// A state for other resolutions cannot continue: its open windows are
+    /// for the old ones (a new resolution would also miss every window
+    /// before the checkpoint), so the tiers must be replayed instead.
+    pub fn fits(&self, spec: &DownsampleSpec) -> bool {
+        let n = spec.resolutions_ms.len();
+        (self.resolutions_ms.is_empty() || self.resolutions_ms == spec.resolutions_ms)
+            && self.series.values().all(|s| s.open.len() == n)
+    }
+
     /// Takes in one record's series, then advances the watermark, pushing
     /// every window it closes into `out`.
     pub fn on_record(&mut self, spec: &DownsampleSpec, series: &[TimeSeries], out: &mut Vec<ClosedWindow>) {
+        if self.resolutions_ms != spec.resolutions_ms {
+            self.resolutions_ms.clone_from(&spec.resolutions_ms);
+        }
         for s in series {
             for x in &s.samples {
                 if is_stale_nan(x.value) {

@@ -29,10 +29,15 @@ use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::config::DownsampleConfig;
 use crate::consumer::{BusConsumer, Shard};
 
-/// Runs until `shutdown` turns true, then checkpoints and returns.
+/// Runs until `shutdown` turns true, then checkpoints and returns. With
+/// `replay`, stored checkpoints are ignored: every owned partition is read
+/// from the beginning of the retained raw topic and every window
+/// recomputed (after a resolution was added, or to rebuild a tier); the
+/// checkpoints written meanwhile replace the old ones.
 pub async fn run_downsampler(
     kafka: &KafkaConfig,
     cfg: &DownsampleConfig,
+    replay: bool,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ProcessorError> {
     let spec = DownsampleSpec {
@@ -62,7 +67,22 @@ pub async fn run_downsampler(
     let restored: RefCell<HashMap<i32, PartitionState>> = RefCell::new(HashMap::new());
     let load_error: RefCell<Option<ProcessorError>> = RefCell::new(None);
     let resume = |p: i32| -> Option<i64> {
+        if replay {
+            // Offset 0, or the earliest retained (auto.offset.reset).
+            return Some(0);
+        }
         match store.load::<PartitionState>(p) {
+            Ok(Some(cp)) if !cp.state.fits(&spec) => {
+                *load_error.borrow_mut() = Some(ProcessorError::Config(format!(
+                    "the downsampler's checkpoint of partition {p} was written for other resolutions than {:?}; \
+                     run `sluice process --replay` once to recompute the tiers from the raw topic",
+                    cfg.resolutions
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                )));
+                None
+            }
             Ok(Some(cp)) => {
                 restored.borrow_mut().insert(p, cp.state);
                 Some(cp.next_offset)
@@ -86,7 +106,7 @@ pub async fn run_downsampler(
     }
     let mut states = restored.into_inner();
     let m = Metrics::new();
-    info!(input = %input, tiers = ?tiers, partitions = ?consumer.partitions(), restored = states.len(), "downsampler started");
+    info!(input = %input, tiers = ?tiers, partitions = ?consumer.partitions(), restored = states.len(), replay, "downsampler started");
 
     let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
     let mut last_checkpoint = Instant::now();

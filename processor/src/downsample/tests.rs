@@ -229,3 +229,204 @@ fn state_round_trips_through_a_checkpoint() {
     assert_eq!(out_a, out_b);
     assert_eq!(a, c);
 }
+
+/// The engine's own tier planning (`max_source_resolution`) over the
+/// downsampler's output: each mapped function answers from the tier like
+/// the raw data, including when the raw data is gone; evaluation times past
+/// the tier's complete part read raw data; what a tier cannot answer reads
+/// raw data.
+#[tokio::test]
+async fn engine_plans_tier_reads_that_answer_like_raw_data() {
+    use sluice_promql::{MaxSourceResolution, QueryOptions, Reads, Tier};
+
+    let (raw, recs) = records();
+    let (t5, _) = downsample(&recs, 0);
+    let (t1h, _) = downsample(&recs, 1);
+    // The 5m tier is complete up to 5h only (as if its last hour were not
+    // published yet); the 1h tier up to 6h.
+    let tiers = |s: MemorySource| {
+        s.with_tier(
+            Tier {
+                resolution_ms: 5 * M,
+                complete_until_ms: 5 * H,
+            },
+            t5.clone(),
+        )
+        .with_tier(
+            Tier {
+                resolution_ms: H,
+                complete_until_ms: 6 * H,
+            },
+            t1h.clone(),
+        )
+    };
+    let src = tiers(MemorySource::new(raw.clone()));
+    let expired = tiers(MemorySource::new(Vec::new()));
+    let raw_only = MemorySource::new(raw);
+    let engine = Engine::new(EngineOptions::default());
+    let opts = |s: &str| QueryOptions {
+        max_source_resolution: MaxSourceResolution::parse(s).unwrap(),
+    };
+    let value = |v: &Value| match v {
+        Value::Vector(v) if v.len() == 1 => v[0].value,
+        other => panic!("{other:?}"),
+    };
+    let close = |a: f64, b: f64, bound: f64| (a - b).abs() <= bound;
+
+    let funcs = [
+        ("rate", "net_bytes_total"),
+        ("increase", "net_bytes_total"),
+        ("min_over_time", "queue_depth"),
+        ("max_over_time", "queue_depth"),
+        ("count_over_time", "queue_depth"),
+        ("sum_over_time", "queue_depth"),
+        ("avg_over_time", "queue_depth"),
+    ];
+    for (f, metric) in funcs {
+        // Instant queries, range 1h: `auto` picks the 5m tier (a 1h range
+        // is too short for the 1h tier) while it is complete.
+        let q = format!("{f}({metric}[1h])");
+        for t in (3 * H..=6 * H).step_by((15 * M) as usize) {
+            let want = value(&engine.instant(&raw_only, &q, t).await.unwrap().value);
+            let got = engine.instant_with(&src, &q, t, opts("auto")).await.unwrap();
+            let want_reads = if t <= 5 * H {
+                Reads {
+                    raw: false,
+                    tiers_ms: vec![5 * M],
+                }
+            } else {
+                Reads {
+                    raw: true,
+                    tiers_ms: vec![],
+                }
+            };
+            assert_eq!(got.reads, want_reads, "{q} at {t}");
+            let edge_in_gap = (2 * H..2 * H + 20 * M).contains(&(t - H));
+            let bound = if edge_in_gap {
+                want.abs() * (5 * M) as f64 / H as f64
+            } else {
+                1e-9 * want.abs().max(1.0)
+            };
+            assert!(
+                close(value(&got.value), want, bound),
+                "{q} at {t}: {got:?} vs {want}"
+            );
+            if t <= 5 * H {
+                // Raw data expired: the tier still answers.
+                let gone = engine.instant_with(&expired, &q, t, opts("auto")).await.unwrap();
+                assert!(
+                    close(value(&gone.value), want, bound),
+                    "{q} at {t} without raw data"
+                );
+            }
+            // `0s` and a limit below the tiers read raw data only.
+            for o in ["0s", "1m"] {
+                let r = engine.instant_with(&src, &q, t, opts(o)).await.unwrap();
+                assert_eq!(r.reads.tiers_ms, Vec::<i64>::new(), "{q} with {o}");
+                assert_eq!(value(&r.value), want);
+            }
+        }
+
+        // A range query across the 5m tier's complete part: steps up to 5h
+        // from the tier, later steps from raw data, one series.
+        let want = engine.range(&raw_only, &q, 4 * H, 6 * H, 30 * M).await.unwrap();
+        let got = engine
+            .range_with(&src, &q, 4 * H, 6 * H, 30 * M, opts("5m"))
+            .await
+            .unwrap();
+        assert_eq!(
+            got.reads,
+            Reads {
+                raw: true,
+                tiers_ms: vec![5 * M]
+            },
+            "{q}"
+        );
+        let (Value::Matrix(w), Value::Matrix(g)) = (&want.value, &got.value) else {
+            panic!("{q}: not matrices");
+        };
+        assert_eq!((w.len(), g.len()), (1, 1), "{q}");
+        assert_eq!(w[0].labels, g[0].labels, "{q}");
+        assert_eq!(w[0].samples.len(), g[0].samples.len(), "{q}");
+        for (a, b) in w[0].samples.iter().zip(&g[0].samples) {
+            assert_eq!(a.timestamp_ms, b.timestamp_ms);
+            assert!(
+                close(a.value, b.value, 1e-9 * a.value.abs().max(1.0)),
+                "{q} at {}: {} vs {}",
+                a.timestamp_ms,
+                a.value,
+                b.value
+            );
+        }
+
+        // A 5h range at a 1h step under `auto`: the 1h tier, even without
+        // raw data.
+        let q = format!("{f}({metric}[5h])");
+        let want = engine.range(&raw_only, &q, 5 * H, 6 * H, H).await.unwrap();
+        let got = engine
+            .range_with(&expired, &q, 5 * H, 6 * H, H, opts("auto"))
+            .await
+            .unwrap();
+        // Step 1h: `auto` allows up to 12m, so the 5m tier (complete to 5h)
+        // answers the first step and the second finds no raw data.
+        assert_eq!(got.reads.tiers_ms, vec![5 * M], "{q}");
+        let got = engine
+            .range_with(&expired, &q, 5 * H, 6 * H, H, opts("1h"))
+            .await
+            .unwrap();
+        assert_eq!(
+            got.reads,
+            Reads {
+                raw: false,
+                tiers_ms: vec![H]
+            },
+            "{q}"
+        );
+        let (Value::Matrix(w), Value::Matrix(g)) = (&want.value, &got.value) else {
+            panic!("{q}: not matrices");
+        };
+        assert_eq!(w[0].samples.len(), g[0].samples.len(), "{q}");
+        for (a, b) in w[0].samples.iter().zip(&g[0].samples) {
+            // The 5h ranges start at 0h and 1h: no edge in the raw gap.
+            assert!(
+                close(a.value, b.value, 1e-9 * a.value.abs().max(1.0)),
+                "{q} at {}: {} vs {}",
+                a.timestamp_ms,
+                a.value,
+                b.value
+            );
+        }
+    }
+
+    // What no tier answers reads raw data, whatever the limit.
+    for q in [
+        "irate(net_bytes_total[1h])",
+        "last_over_time(queue_depth[1h])",
+        "quantile_over_time(0.5, queue_depth[1h])",
+        "queue_depth",
+        "max_over_time(queue_depth[20m])",
+        "max_over_time(queue_depth[1h:5m])",
+    ] {
+        let r = engine.instant_with(&src, q, 4 * H, opts("1h")).await.unwrap();
+        assert_eq!(
+            r.reads,
+            Reads {
+                raw: true,
+                tiers_ms: vec![]
+            },
+            "{q}"
+        );
+        let want = engine.instant(&raw_only, q, 4 * H).await.unwrap();
+        assert_eq!(format!("{:?}", r.value), format!("{:?}", want.value), "{q}");
+    }
+    // Composite expressions tier each call on its own.
+    let q = "max_over_time(queue_depth[1h]) - irate(net_bytes_total[5m])";
+    let r = engine.instant_with(&src, q, 4 * H, opts("auto")).await.unwrap();
+    assert_eq!(
+        r.reads,
+        Reads {
+            raw: true,
+            tiers_ms: vec![5 * M]
+        }
+    );
+}

@@ -7,6 +7,7 @@ use promql_parser::parser::{self, Expr, value::ValueType};
 use sluice_model::Sample;
 
 use crate::eval::{self, Annotations, Evaluator, Grid, Val};
+use crate::resolution::{self, MaxSourceResolution, Reads};
 use crate::value::{InstantSample, RangeSeries};
 use crate::{SeriesSource, SourceError, Value, plan};
 
@@ -40,6 +41,15 @@ pub struct QueryResult {
     pub warnings: Vec<String>,
     /// Info annotations (`PromQL info: ...`).
     pub infos: Vec<String>,
+    /// Which data the query read: raw samples and/or downsampled tiers.
+    pub reads: Reads,
+}
+
+/// Per-query settings beyond the expression and its times.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryOptions {
+    /// The coarsest downsampled tier the query may read (default: raw only).
+    pub max_source_resolution: MaxSourceResolution,
 }
 
 /// Why a query failed, in Prometheus' error classes.
@@ -117,8 +127,20 @@ impl Engine {
         query: &str,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
+        self.instant_with(source, query, time_ms, QueryOptions::default())
+            .await
+    }
+
+    /// [`Engine::instant`] with per-query options.
+    pub async fn instant_with(
+        &self,
+        source: &dyn SeriesSource,
+        query: &str,
+        time_ms: i64,
+        opts: QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
         let expr = parse(query)?;
-        self.instant_expr(source, &expr, query, time_ms).await
+        self.instant_expr_with(source, &expr, query, time_ms, opts).await
     }
 
     /// [`Engine::instant`] on an already parsed expression.
@@ -129,12 +151,24 @@ impl Engine {
         text: &str,
         time_ms: i64,
     ) -> Result<QueryResult, QueryError> {
+        self.instant_expr_with(source, expr, text, time_ms, QueryOptions::default())
+            .await
+    }
+
+    async fn instant_expr_with(
+        &self,
+        source: &dyn SeriesSource,
+        expr: &Expr,
+        text: &str,
+        time_ms: i64,
+        opts: QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
         let grid = Grid {
             start: time_ms,
             end: time_ms,
             step: 1,
         };
-        let (val, ann) = self.run(source, expr, text, grid, 0).await?;
+        let (val, ann, reads) = self.run(source, expr, text, grid, 0, opts).await?;
         let value = match val {
             Val::Scalar(v) => Value::Scalar {
                 timestamp_ms: time_ms,
@@ -181,6 +215,7 @@ impl Engine {
             value,
             warnings: ann.warnings,
             infos: ann.infos,
+            reads,
         })
     }
 
@@ -193,6 +228,20 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.range_with(source, query, start_ms, end_ms, step_ms, QueryOptions::default())
+            .await
+    }
+
+    /// [`Engine::range`] with per-query options.
+    pub async fn range_with(
+        &self,
+        source: &dyn SeriesSource,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        opts: QueryOptions,
     ) -> Result<QueryResult, QueryError> {
         if step_ms <= 0 {
             return Err(QueryError::BadData(
@@ -212,7 +261,7 @@ impl Engine {
             ));
         }
         let expr = parse(query)?;
-        self.range_expr(source, &expr, query, start_ms, end_ms, step_ms)
+        self.range_expr_with(source, &expr, query, start_ms, end_ms, step_ms, opts)
             .await
     }
 
@@ -225,6 +274,29 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.range_expr_with(
+            source,
+            expr,
+            text,
+            start_ms,
+            end_ms,
+            step_ms,
+            QueryOptions::default(),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn range_expr_with(
+        &self,
+        source: &dyn SeriesSource,
+        expr: &Expr,
+        text: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        opts: QueryOptions,
     ) -> Result<QueryResult, QueryError> {
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}
@@ -244,7 +316,7 @@ impl Engine {
             end: end_ms,
             step: step_ms,
         };
-        let (val, ann) = self.run(source, expr, text, grid, step_ms).await?;
+        let (val, ann, reads) = self.run(source, expr, text, grid, step_ms, opts).await?;
         let to_samples = |vals: Vec<Option<f64>>| -> Vec<Sample> {
             vals.into_iter()
                 .enumerate()
@@ -276,6 +348,7 @@ impl Engine {
             value: Value::Matrix(out),
             warnings: ann.warnings,
             infos: ann.infos,
+            reads,
         })
     }
 
@@ -286,7 +359,8 @@ impl Engine {
         text: &str,
         grid: Grid,
         query_step: i64,
-    ) -> Result<(Val, Annotations), QueryError> {
+        opts: QueryOptions,
+    ) -> Result<(Val, Annotations, Reads), QueryError> {
         let started = Instant::now();
         // As Prometheus: a zero (or negative) lookback means the default.
         let lookback = if self.options.lookback_delta_ms > 0 {
@@ -294,10 +368,14 @@ impl Engine {
         } else {
             300_000
         };
-        let fetches = plan::plan(expr, grid.start, grid.end, lookback);
+        let mut fetches = plan::plan(expr, grid.start, grid.end, lookback);
+        let (tiered, reads) =
+            resolution::plan_and_fetch(source, expr, &mut fetches, query_step, opts.max_source_resolution)
+                .await?;
         let data = plan::fetch(source, &fetches).await?;
         let mut ev = Evaluator {
             data: &data,
+            tiered: &tiered,
             lookback,
             max_samples: self.options.max_samples,
             query_start: grid.start,
@@ -309,7 +387,7 @@ impl Engine {
             annotations: Annotations::default(),
         };
         let val = ev.eval(expr, grid)?;
-        Ok((val, ev.annotations))
+        Ok((val, ev.annotations, reads))
     }
 }
 

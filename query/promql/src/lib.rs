@@ -4,7 +4,8 @@
 //! fetched from the source once (with the time span each needs, including
 //! ranges, offsets, `@` and subqueries), and the expression tree is then
 //! evaluated step by step with Prometheus 3 semantics (left-open windows,
-//! 5 m lookback, staleness markers). The source decides where data lives:
+//! 5 m lookback, staleness markers). Calls a downsampled tier can answer
+//! may read it instead of the raw samples ([`resolution`]). The source decides where data lives:
 //! Parquet segments through DataFusion in the query server, memory in tests
 //! and in the rule evaluator.
 
@@ -15,13 +16,15 @@ mod eval;
 mod needs;
 mod plan;
 pub mod promqltest;
+pub mod resolution;
 pub mod source;
 pub mod value;
 
 #[cfg(test)]
 mod smoke_tests;
 
-pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryResult};
+pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryOptions, QueryResult};
 pub use needs::{SelectorNeed, selector_needs};
-pub use source::{MatchOp, Matcher, MemorySource, SeriesSource, SourceError};
+pub use resolution::{MaxSourceResolution, Reads};
+pub use source::{Aggregate, MatchOp, Matcher, MemorySource, SeriesSource, SourceError, Tier};
 pub use value::{InstantSample, RangeSeries, Value};

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use regex::Regex;
-use sluice_model::{Labels, TimeSeries};
+use sluice_model::{AGGR_LABEL, Labels, TimeSeries};
 
 /// How a [`Matcher`] compares a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +73,46 @@ impl Matcher {
 #[error("{0}")]
 pub struct SourceError(pub String);
 
+/// One aggregate a downsampled tier keeps per series and window (the
+/// values of the `__aggr__` label, see `docs/bus-format.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Aggregate {
+    /// Number of raw samples, at the window's last sample.
+    Count,
+    /// Their sum, at the window's last sample.
+    Sum,
+    /// Their minimum, at the window's last sample.
+    Min,
+    /// Their maximum, at the window's last sample.
+    Max,
+    /// The reset-adjusted counter, at the window's first and last sample.
+    Counter,
+}
+
+impl Aggregate {
+    /// The `__aggr__` label value.
+    pub fn label_value(self) -> &'static str {
+        match self {
+            Aggregate::Count => "count",
+            Aggregate::Sum => "sum",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+            Aggregate::Counter => "counter",
+        }
+    }
+}
+
+/// A downsampled tier a source can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tier {
+    /// Window size.
+    pub resolution_ms: i64,
+    /// Every window ending at or before this time is in the tier; later
+    /// windows may still be open (or unpublished), so later evaluation
+    /// times read raw data. A multiple of the resolution.
+    pub complete_until_ms: i64,
+}
+
 /// A store of raw series the engine reads from.
 #[async_trait]
 pub trait SeriesSource: Send + Sync {
@@ -86,6 +126,26 @@ pub trait SeriesSource: Send + Sync {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<TimeSeries>, SourceError>;
+
+    /// The downsampled tiers this source can read (none by default).
+    async fn tiers(&self) -> Result<Vec<Tier>, SourceError> {
+        Ok(Vec::new())
+    }
+
+    /// Like [`SeriesSource::select`], but one aggregate of the tier with
+    /// this resolution; the series come back labelled like the raw series
+    /// (without `__aggr__`).
+    async fn select_aggregate(
+        &self,
+        resolution_ms: i64,
+        aggregate: Aggregate,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, SourceError> {
+        let _ = (resolution_ms, aggregate, matchers, start_ms, end_ms);
+        Ok(Vec::new())
+    }
 }
 
 /// Series held in memory: test data, and the recent-sample window of the
@@ -93,12 +153,38 @@ pub trait SeriesSource: Send + Sync {
 #[derive(Debug, Default, Clone)]
 pub struct MemorySource {
     series: Vec<TimeSeries>,
+    tiers: Vec<(Tier, MemorySource)>,
 }
 
 impl MemorySource {
     /// A source over these series (samples must ascend by timestamp).
     pub fn new(series: Vec<TimeSeries>) -> Self {
-        MemorySource { series }
+        MemorySource {
+            series,
+            tiers: Vec::new(),
+        }
+    }
+
+    /// Adds a downsampled tier: `series` as the downsampler publishes them
+    /// (with `__aggr__`).
+    pub fn with_tier(mut self, tier: Tier, series: Vec<TimeSeries>) -> Self {
+        self.tiers.push((tier, MemorySource::new(series)));
+        self
+    }
+
+    fn select_now(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Vec<TimeSeries> {
+        self.series
+            .iter()
+            .filter(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
+            .filter_map(|s| {
+                let lo = s.samples.partition_point(|x| x.timestamp_ms < start_ms);
+                let hi = s.samples.partition_point(|x| x.timestamp_ms <= end_ms);
+                (lo < hi).then(|| TimeSeries {
+                    labels: s.labels.clone(),
+                    samples: s.samples[lo..hi].to_vec(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -110,19 +196,34 @@ impl SeriesSource for MemorySource {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<TimeSeries>, SourceError> {
-        Ok(self
-            .series
-            .iter()
-            .filter(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
-            .filter_map(|s| {
-                let lo = s.samples.partition_point(|x| x.timestamp_ms < start_ms);
-                let hi = s.samples.partition_point(|x| x.timestamp_ms <= end_ms);
-                (lo < hi).then(|| TimeSeries {
-                    labels: s.labels.clone(),
-                    samples: s.samples[lo..hi].to_vec(),
-                })
-            })
-            .collect())
+        Ok(self.select_now(matchers, start_ms, end_ms))
+    }
+
+    async fn tiers(&self) -> Result<Vec<Tier>, SourceError> {
+        Ok(self.tiers.iter().map(|(t, _)| *t).collect())
+    }
+
+    async fn select_aggregate(
+        &self,
+        resolution_ms: i64,
+        aggregate: Aggregate,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, SourceError> {
+        let Some((_, tier)) = self.tiers.iter().find(|(t, _)| t.resolution_ms == resolution_ms) else {
+            return Ok(Vec::new());
+        };
+        let mut ms = matchers.to_vec();
+        ms.push(
+            Matcher::new(AGGR_LABEL, MatchOp::Equal, aggregate.label_value())
+                .map_err(|e| SourceError(e.to_string()))?,
+        );
+        let mut out = tier.select_now(&ms, start_ms, end_ms);
+        for s in &mut out {
+            s.labels.remove(AGGR_LABEL);
+        }
+        Ok(out)
     }
 }
 

@@ -14,11 +14,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use sluice_promql::Engine;
+use sluice_promql::{Engine, MaxSourceResolution};
 use sluice_rules::status::SharedRulesStatus;
 
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
+use crate::server::TierTable;
 use crate::sql::SqlService;
 
 pub use metadata::parse_selector;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub index: Arc<SegmentIndex>,
     /// SQL over the segments.
     pub sql: SqlService,
+    /// The downsampled tiers' tables.
+    pub tier_tables: Vec<TierTable>,
+    /// `max_source_resolution` when a query does not give one.
+    pub max_source_resolution: MaxSourceResolution,
     /// Scrape targets of the scrape workers in this process, if any.
     pub targets: Option<SharedTargets>,
     /// Rule groups and alerts of the rule evaluator in this process, if any.

@@ -1,7 +1,10 @@
 //! `/api/v1/query` and `/api/v1/query_range`.
 
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::response::Response;
+use sluice_promql::{MaxSourceResolution, QueryOptions, QueryResult};
+use sluice_sink::segment::SAMPLES_TABLE;
 
 use super::AppState;
 use super::params::{Params, parse_duration_param, parse_time};
@@ -27,12 +30,56 @@ pub(crate) fn time_param(p: &Params, key: &str, default: i64) -> Result<i64, Api
     }
 }
 
+/// The response header naming the tables a query read, e.g.
+/// `samples_1h,samples`: which data answered (the raw samples, or a
+/// downsampled tier chosen by `max_source_resolution`).
+pub(crate) const TABLES_READ_HEADER: &str = "sluice-tables-read";
+
+/// `max_source_resolution` (Thanos' parameter): `auto`, `0s`, `5m`, `1h`,
+/// ...; the configured default when absent.
+fn query_options(st: &AppState, p: &Params) -> Result<QueryOptions, ApiError> {
+    let max_source_resolution = match p.get("max_source_resolution") {
+        None | Some("") => st.max_source_resolution,
+        Some(v) => MaxSourceResolution::parse(v)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"max_source_resolution\": {e}")))?,
+    };
+    Ok(QueryOptions {
+        max_source_resolution,
+    })
+}
+
+/// The success response, with the tables read in [`TABLES_READ_HEADER`].
+fn respond(st: &AppState, res: &QueryResult) -> Response {
+    let mut tables: Vec<&str> = res
+        .reads
+        .tiers_ms
+        .iter()
+        .rev()
+        .filter_map(|r| {
+            st.tier_tables
+                .iter()
+                .find(|t| t.resolution_ms == *r)
+                .map(|t| t.table.as_str())
+        })
+        .collect();
+    if res.reads.raw {
+        tables.push(SAMPLES_TABLE);
+    }
+    tracing::debug!(tables = ?tables, "query read");
+    let mut resp = success(value_json(&res.value), &res.warnings, &res.infos);
+    if let Ok(v) = HeaderValue::from_str(&tables.join(",")) {
+        resp.headers_mut().insert(TABLES_READ_HEADER, v);
+    }
+    resp
+}
+
 /// Instant query.
 pub(super) async fn instant(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let query = required(&p, "query")?;
     let t = time_param(&p, "time", now_ms())?;
-    let res = st.engine.instant(st.source.as_ref(), query, t).await?;
-    Ok(success(value_json(&res.value), &res.warnings, &res.infos))
+    let opts = query_options(&st, &p)?;
+    let res = st.engine.instant_with(st.source.as_ref(), query, t, opts).await?;
+    Ok(respond(&st, &res))
 }
 
 /// Range query.
@@ -59,9 +106,10 @@ pub(super) async fn range(State(st): State<AppState>, p: Params) -> Result<Respo
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
+    let opts = query_options(&st, &p)?;
     let res = st
         .engine
-        .range(st.source.as_ref(), query, start, end, step)
+        .range_with(st.source.as_ref(), query, start, end, step, opts)
         .await?;
-    Ok(success(value_json(&res.value), &res.warnings, &res.infos))
+    Ok(respond(&st, &res))
 }

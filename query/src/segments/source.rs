@@ -5,6 +5,10 @@
 //! that prunes files and row groups; the other matchers become filter
 //! expressions pushed into the Parquet reader; rows come back grouped into
 //! series by their `__series_id__`.
+//!
+//! The downsampled tiers (`samples_5m`, `samples_1h`, ...) are further
+//! tables of the same store, read the same way with an `__aggr__` matcher
+//! added; the engine decides when to read them (`sluice_promql::resolution`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -16,8 +20,8 @@ use datafusion::common::ScalarValue;
 use datafusion::functions::expr_fn::regexp_like;
 use datafusion::logical_expr::{Expr, cast, col, lit};
 use datafusion::prelude::{SessionContext, ident};
-use sluice_model::{Label, Labels, METRIC_NAME, Sample, TimeSeries};
-use sluice_promql::{MatchOp, Matcher, SeriesSource, SourceError};
+use sluice_model::{AGGR_LABEL, Label, Labels, METRIC_NAME, Sample, TimeSeries};
+use sluice_promql::{Aggregate, MatchOp, Matcher, SeriesSource, SourceError, Tier};
 use sluice_sink::segment::{COL_NAME, COL_SERIES_ID, COL_TIMESTAMP, COL_VALUE};
 
 use super::index::SegmentIndex;
@@ -27,6 +31,8 @@ use super::table::SegmentTable;
 #[derive(Clone)]
 pub struct SegmentSource {
     index: Arc<SegmentIndex>,
+    /// Downsampled tiers: resolution (ms) and the catalog of its table.
+    tiers: Vec<(i64, Arc<SegmentIndex>)>,
     ctx: SessionContext,
 }
 
@@ -42,8 +48,89 @@ impl SegmentSource {
     /// A source over the segments `index` catalogs, planned in `ctx`.
     pub fn new(index: Arc<SegmentIndex>, ctx: SessionContext) -> Self {
         index.register_store(&ctx);
-        SegmentSource { index, ctx }
+        SegmentSource {
+            index,
+            tiers: Vec::new(),
+            ctx,
+        }
     }
+
+    /// Also reads the tier with this resolution from `table` of the same
+    /// store.
+    pub fn with_tier(mut self, resolution_ms: i64, table: &str) -> Self {
+        let index = Arc::new(SegmentIndex::new(self.index.store().clone(), table));
+        self.tiers.push((resolution_ms, index));
+        self
+    }
+
+    /// Every series of `index` matching `matchers` in `[start_ms, end_ms]`.
+    async fn select_in(
+        &self,
+        index: &SegmentIndex,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, SourceError> {
+        let name_matchers: Vec<&Matcher> = matchers.iter().filter(|m| m.name == METRIC_NAME).collect();
+        let want = |metric: &str| name_matchers.iter().all(|m| m.matches(metric));
+        let segments = index
+            .candidates(start_ms, end_ms, &want)
+            .await
+            .map_err(|e| SourceError(e.to_string()))?;
+        let per_metric = SegmentIndex::label_names(&segments, &want);
+        if per_metric.is_empty() {
+            return Ok(Vec::new());
+        }
+        let label_cols: BTreeSet<String> = per_metric.values().flatten().cloned().collect();
+        let mut filter = col(COL_TIMESTAMP)
+            .gt_eq(ts_lit(start_ms))
+            .and(col(COL_TIMESTAMP).lt_eq(ts_lit(end_ms)))
+            .and(col(COL_NAME).in_list(per_metric.keys().map(|m| lit(m.clone())).collect(), false));
+        for m in matchers.iter().filter(|m| m.name != METRIC_NAME) {
+            if label_cols.contains(&m.name) {
+                filter = filter.and(matcher_expr(m));
+            } else if !m.matches_empty() {
+                // No selected series has this label at all.
+                return Ok(Vec::new());
+            }
+        }
+        let mut projection = vec![col(COL_NAME)];
+        projection.extend(label_cols.iter().map(|l| ident(l.clone())));
+        projection.extend([col(COL_SERIES_ID), col(COL_TIMESTAMP), col(COL_VALUE)]);
+        let batches = self
+            .ctx
+            .read_table(Arc::new(SegmentTable::new(segments, index.store())))
+            .and_then(|df| df.filter(filter))
+            .and_then(|df| df.select(projection))
+            .map_err(|e| SourceError(format!("planning scan: {e}")))?
+            .collect()
+            .await
+            .map_err(|e| SourceError(format!("scanning segments: {e}")))?;
+        let label_cols: Vec<String> = label_cols.into_iter().collect();
+        rows_to_series(&batches, &label_cols).map_err(SourceError)
+    }
+}
+
+/// How far a tier table is complete, from its catalog alone: the
+/// downsampler publishes a partition's windows in window order and the sink
+/// writes a partition's records in order, so once a sample of window
+/// `(s, s + res]` is in a segment, every window of that partition ending at
+/// or before `s` is too (the window itself may be split across two
+/// flushes). The tier is complete up to the least such `s` over its
+/// partitions; `None` while it is empty.
+pub(crate) fn tier_complete_until(
+    resolution_ms: i64,
+    segments: &[Arc<sluice_sink::segment::meta::SegmentMeta>],
+) -> Option<i64> {
+    let mut newest: HashMap<i32, i64> = HashMap::new();
+    for s in segments {
+        let e = newest.entry(s.partition).or_insert(i64::MIN);
+        *e = (*e).max(s.max_time_ms);
+    }
+    newest
+        .values()
+        .map(|&t| (t - 1).div_euclid(resolution_ms) * resolution_ms)
+        .min()
 }
 
 fn ts_lit(ms: i64) -> Expr {
@@ -79,44 +166,44 @@ impl SeriesSource for SegmentSource {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<TimeSeries>, SourceError> {
-        let name_matchers: Vec<&Matcher> = matchers.iter().filter(|m| m.name == METRIC_NAME).collect();
-        let want = |metric: &str| name_matchers.iter().all(|m| m.matches(metric));
-        let segments = self
-            .index
-            .candidates(start_ms, end_ms, &want)
-            .await
-            .map_err(|e| SourceError(e.to_string()))?;
-        let per_metric = SegmentIndex::label_names(&segments, &want);
-        if per_metric.is_empty() {
-            return Ok(Vec::new());
-        }
-        let label_cols: BTreeSet<String> = per_metric.values().flatten().cloned().collect();
-        let mut filter = col(COL_TIMESTAMP)
-            .gt_eq(ts_lit(start_ms))
-            .and(col(COL_TIMESTAMP).lt_eq(ts_lit(end_ms)))
-            .and(col(COL_NAME).in_list(per_metric.keys().map(|m| lit(m.clone())).collect(), false));
-        for m in matchers.iter().filter(|m| m.name != METRIC_NAME) {
-            if label_cols.contains(&m.name) {
-                filter = filter.and(matcher_expr(m));
-            } else if !m.matches_empty() {
-                // No selected series has this label at all.
-                return Ok(Vec::new());
+        self.select_in(&self.index, matchers, start_ms, end_ms).await
+    }
+
+    async fn tiers(&self) -> Result<Vec<Tier>, SourceError> {
+        let mut out = Vec::new();
+        for (res, index) in &self.tiers {
+            let segments = index.refresh().await.map_err(|e| SourceError(e.to_string()))?;
+            if let Some(until) = tier_complete_until(*res, &segments) {
+                out.push(Tier {
+                    resolution_ms: *res,
+                    complete_until_ms: until,
+                });
             }
         }
-        let mut projection = vec![col(COL_NAME)];
-        projection.extend(label_cols.iter().map(|l| ident(l.clone())));
-        projection.extend([col(COL_SERIES_ID), col(COL_TIMESTAMP), col(COL_VALUE)]);
-        let batches = self
-            .ctx
-            .read_table(Arc::new(SegmentTable::new(segments, self.index.store())))
-            .and_then(|df| df.filter(filter))
-            .and_then(|df| df.select(projection))
-            .map_err(|e| SourceError(format!("planning scan: {e}")))?
-            .collect()
-            .await
-            .map_err(|e| SourceError(format!("scanning segments: {e}")))?;
-        let label_cols: Vec<String> = label_cols.into_iter().collect();
-        rows_to_series(&batches, &label_cols).map_err(SourceError)
+        Ok(out)
+    }
+
+    async fn select_aggregate(
+        &self,
+        resolution_ms: i64,
+        aggregate: Aggregate,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, SourceError> {
+        let Some((_, index)) = self.tiers.iter().find(|(r, _)| *r == resolution_ms) else {
+            return Ok(Vec::new());
+        };
+        let mut ms = matchers.to_vec();
+        ms.push(
+            Matcher::new(AGGR_LABEL, MatchOp::Equal, aggregate.label_value())
+                .map_err(|e| SourceError(e.to_string()))?,
+        );
+        let mut out = self.select_in(index, &ms, start_ms, end_ms).await?;
+        for s in &mut out {
+            s.labels.remove(AGGR_LABEL);
+        }
+        Ok(out)
     }
 }
 

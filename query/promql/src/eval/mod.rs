@@ -155,6 +155,8 @@ impl Annotations {
 pub(crate) struct Evaluator<'a> {
     /// Fetched series per selector node (keyed by node address).
     pub(crate) data: &'a crate::plan::Fetched,
+    /// Calls answered from a downsampled tier (see [`crate::resolution`]).
+    pub(crate) tiered: &'a crate::resolution::TieredCalls,
     pub(crate) lookback: i64,
     pub(crate) max_samples: usize,
     /// The query's own start and end, what `@ start()` / `@ end()` mean

@@ -88,11 +88,21 @@ pub(crate) fn eval_matrix_selector(
     grid: Grid,
 ) -> Result<Matrix, QueryError> {
     let ends = window_ends(ev, &ms.vs, grid);
-    let range = dur_ms(&ms.range);
+    build_matrix(ev, fetched(ev, &ms.vs), dur_ms(&ms.range), ends)
+}
+
+/// A range vector over `data` with windows `(end - range, end]`; also the
+/// way a downsampled tier's aggregates become a range vector.
+pub(crate) fn build_matrix(
+    ev: &Evaluator<'_>,
+    data: &[TimeSeries],
+    range: i64,
+    ends: Vec<i64>,
+) -> Result<Matrix, QueryError> {
     let lo = ends.iter().copied().min().unwrap_or(0) - range;
     let hi = ends.iter().copied().max().unwrap_or(0);
     let mut series = Vec::new();
-    for ts in fetched(ev, &ms.vs) {
+    for ts in data {
         let samples: Vec<_> = ts
             .samples
             .iter()

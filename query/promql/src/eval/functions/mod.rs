@@ -6,6 +6,7 @@ pub(crate) mod math;
 pub(crate) mod misc;
 pub(crate) mod over_time;
 pub(crate) mod rate;
+pub(crate) mod tiered;
 pub(crate) mod time;
 
 use promql_parser::parser::{Call, Expr};
@@ -15,6 +16,14 @@ use super::{Evaluator, Grid, Matrix, Series, Val, err_bad};
 use crate::QueryError;
 
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<Val, QueryError> {
+    if let Some(t) = ev.tiered.get(&crate::resolution::call_key(c)) {
+        return tiered::eval(ev, c, t, grid);
+    }
+    eval_call_raw(ev, c, grid)
+}
+
+/// A call evaluated over the raw data its selectors fetched.
+pub(crate) fn eval_call_raw(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<Val, QueryError> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
     if name.starts_with("sort") && ev.query_start != ev.query_end {

@@ -38,6 +38,28 @@ pub(crate) fn handles(name: &str) -> bool {
     NAMES.contains(&name)
 }
 
+/// `sum_over_time` of one window (Kahan-compensated, as Prometheus).
+pub(crate) fn window_sum(w: &[Sample]) -> f64 {
+    let (s, c) = w.iter().fold((0.0, 0.0), |(s, c), x| kahan_inc(x.value, s, c));
+    s + c
+}
+
+/// `min_over_time` of one window (NaN only if every value is NaN).
+pub(crate) fn window_min(w: &[Sample]) -> f64 {
+    w.iter().fold(
+        f64::NAN,
+        |a, s| if a > s.value || a.is_nan() { s.value } else { a },
+    )
+}
+
+/// `max_over_time` of one window (NaN only if every value is NaN).
+pub(crate) fn window_max(w: &[Sample]) -> f64 {
+    w.iter().fold(
+        f64::NAN,
+        |a, s| if a < s.value || a.is_nan() { s.value } else { a },
+    )
+}
+
 pub(crate) fn eval(
     ev: &mut Evaluator<'_>,
     name: &str,
@@ -58,22 +80,9 @@ pub(crate) fn eval(
     let steps: Vec<i64> = (0..grid.len()).map(|i| grid.ts(i)).collect();
     let out = match name {
         "avg_over_time" => map_windows(&m, true, |_, _, w| Some(avg(w.iter().map(|s| s.value)))),
-        "sum_over_time" => map_windows(&m, true, |_, _, w| {
-            let (s, c) = w.iter().fold((0.0, 0.0), |(s, c), x| kahan_inc(x.value, s, c));
-            Some(s + c)
-        }),
-        "min_over_time" => map_windows(&m, true, |_, _, w| {
-            Some(w.iter().fold(
-                f64::NAN,
-                |a, s| if a > s.value || a.is_nan() { s.value } else { a },
-            ))
-        }),
-        "max_over_time" => map_windows(&m, true, |_, _, w| {
-            Some(w.iter().fold(
-                f64::NAN,
-                |a, s| if a < s.value || a.is_nan() { s.value } else { a },
-            ))
-        }),
+        "sum_over_time" => map_windows(&m, true, |_, _, w| Some(window_sum(w))),
+        "min_over_time" => map_windows(&m, true, |_, _, w| Some(window_min(w))),
+        "max_over_time" => map_windows(&m, true, |_, _, w| Some(window_max(w))),
         "count_over_time" => map_windows(&m, true, |_, _, w| Some(w.len() as f64)),
         "present_over_time" => map_windows(&m, true, |_, _, _| Some(1.0)),
         // last/first keep the metric name: they return a sample as is.
