@@ -12,6 +12,7 @@ use sluice_ingest::receive::push::{PushStore, run_push_emitter};
 use sluice_ingest::topics::ensure_topics;
 use sluice_model::PromDuration;
 use sluice_model::clock::{SystemClock, TimeProvider};
+use sluice_model::health::{consumer_check, global as readiness};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
 use sluice_sink::SinkTable;
 use tokio::net::TcpListener;
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use crate::config::Config;
+use crate::health::{self, spawn_kafka_probe, spawn_store_probe};
 
 /// Creates the topics every role relies on, if missing.
 async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
@@ -41,8 +43,13 @@ async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| anyhow::anyhow!("kafka unavailable")))
 }
 
+/// The readiness check of the scrape role's own start-up.
+const SCRAPE_CHECK: &str = "scrape role";
+
 /// Ingest: scrape workers, the remote_write receiver and the push API → Kafka.
+/// Health endpoints are served with the receivers, on `receive.listen`.
 pub(crate) async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
     scrape_reporting(cfg, shutdown, TargetStatuses::default()).await
 }
 
@@ -52,6 +59,7 @@ async fn scrape_reporting(
     shutdown: watch::Receiver<bool>,
     statuses: TargetStatuses,
 ) -> anyhow::Result<()> {
+    readiness().expect(SCRAPE_CHECK, "connecting to Kafka");
     prepare_topics(&cfg).await?;
     let publisher = Arc::new(
         KafkaPublisher::connect(&cfg.kafka, cfg.kafka.samples_topic())
@@ -91,7 +99,8 @@ async fn scrape_reporting(
         .await
         .with_context(|| format!("binding receive.listen {}", cfg.receive.listen))?;
     info!(listen = %cfg.receive.listen, "remote_write receiver and push API listening");
-    let app = receive::router(publisher.clone(), push, cfg.receive.limits());
+    let app = receive::router(publisher.clone(), push, cfg.receive.limits()).merge(health::router());
+    readiness().ready(SCRAPE_CHECK);
     let mut sd = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = sd.wait_for(|s| *s).await;
@@ -101,14 +110,26 @@ async fn scrape_reporting(
     served.context("receive HTTP server")
 }
 
-/// Sink: Kafka → Parquet segments: the raw samples, and each downsampled
-/// tier into its own table when downsampling is on.
+/// Sink: Kafka → Parquet segments, with health endpoints on `health.listen`.
 pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    prepare_topics(&cfg).await?;
+    spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
+    spawn_store_probe(open_store(&cfg)?, shutdown.clone());
+    let listen = cfg.health.listen.clone();
+    health::serve_with(&listen, shutdown.clone(), run_sink(cfg, shutdown)).await
+}
+
+/// The segment store of `sink.path`.
+fn open_store(cfg: &Config) -> anyhow::Result<sluice_sink::store::SegmentStore> {
+    sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
+        .context("opening the segment store")
+}
+
+/// The raw samples, and each downsampled tier into its own table when
+/// downsampling is on.
+async fn run_sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let mut tables = vec![SinkTable::raw(&cfg.kafka)];
     if cfg.downsample.enabled {
         let ds = &cfg.downsample;
-        ensure_topics(&cfg.kafka, &ds.tier_topics(&cfg.kafka)).await?;
         for (i, (topic, table)) in ds
             .tier_topics(&cfg.kafka)
             .into_iter()
@@ -122,6 +143,17 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
             });
         }
     }
+    // Not ready until every table's consumer has its partitions.
+    for t in &tables {
+        readiness().expect(
+            &consumer_check(&t.group_id(&cfg.sink), &t.topic),
+            "assigning partitions",
+        );
+    }
+    prepare_topics(&cfg).await?;
+    if cfg.downsample.enabled {
+        ensure_topics(&cfg.kafka, &cfg.downsample.tier_topics(&cfg.kafka)).await?;
+    }
     let runs = tables.iter().map(|t| {
         let (cfg, shutdown) = (&cfg, shutdown.clone());
         async move {
@@ -133,19 +165,30 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
     futures::future::try_join_all(runs).await.map(|_| ())
 }
 
-/// Process: stream operators (downsampling) over the samples topic.
+/// Process: stream operators (downsampling) over the samples topic, with
+/// health endpoints on `health.listen`.
 pub(crate) async fn process(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     if !cfg.downsample.enabled {
         anyhow::bail!("nothing to process: set downsample.enabled: true");
     }
+    spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
+    let listen = cfg.health.listen.clone();
+    health::serve_with(&listen, shutdown.clone(), run_process(cfg, shutdown)).await
+}
+
+async fn run_process(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let input = consumer_check(&cfg.downsample.group_id, &cfg.kafka.samples_topic());
+    readiness().expect(&input, "assigning partitions");
     prepare_topics(&cfg).await?;
     sluice_processor::downsample::run_downsampler(&cfg.kafka, &cfg.downsample, shutdown)
         .await
         .context("downsampler")
 }
 
-/// Query: segments → Prometheus HTTP API and SQL.
+/// Query: segments → Prometheus HTTP API and SQL (health endpoints on
+/// `query.listen`; ready while the segment store answers).
 pub(crate) async fn query(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    spawn_store_probe(open_store(&cfg)?, shutdown.clone());
     query_with_targets(cfg, shutdown, None).await
 }
 
@@ -154,8 +197,7 @@ async fn query_with_targets(
     shutdown: watch::Receiver<bool>,
     targets: Option<SharedTargets>,
 ) -> anyhow::Result<()> {
-    let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
-        .context("opening the segment store")?;
+    let store = open_store(&cfg)?;
     let tiers = if cfg.downsample.enabled {
         cfg.downsample.tier_tables()
     } else {
@@ -194,13 +236,16 @@ pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow:
     let statuses = TargetStatuses::default();
     let view: SharedTargets = Arc::new(ScrapeTargets(statuses.clone()));
     let downsampling = cfg.downsample.enabled;
+    // One set of probes; the query API's `/-/ready` reports every role's checks.
+    spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
+    spawn_store_probe(open_store(&cfg)?, shutdown.clone());
     let (q, s, w, p) = tokio::join!(
         query_with_targets(cfg.clone(), shutdown.clone(), Some(view)),
-        sink(cfg.clone(), shutdown.clone()),
+        run_sink(cfg.clone(), shutdown.clone()),
         scrape_reporting(cfg.clone(), shutdown.clone(), statuses),
         async move {
             if downsampling {
-                process(cfg, shutdown).await
+                run_process(cfg, shutdown).await
             } else {
                 Ok(())
             }

@@ -11,6 +11,7 @@ mod support;
 mod bench_sink;
 mod compaction;
 mod config_check;
+mod deploy;
 mod downsample;
 mod k8s_sd;
 mod openmetrics;
