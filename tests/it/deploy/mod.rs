@@ -2,3 +2,5 @@
 //! the Kustomize manifests, and the Kubernetes network monitoring pack.
 
 mod health;
+mod kustomize;
+mod manifests;
