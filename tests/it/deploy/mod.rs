@@ -4,3 +4,4 @@
 mod health;
 mod kustomize;
 mod manifests;
+mod pack;
