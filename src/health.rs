@@ -7,7 +7,7 @@
 //! the segment store answers a listing, each consumer has its partitions
 //! assigned. The query role serves them on `query.listen`, the scrape role
 //! on `receive.listen`; the sink and process roles, which have no API of
-//! their own, on `health.listen` (with `/metrics`).
+//! their own, on `health.sink_listen` / `health.process_listen` (with `/metrics`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -38,18 +38,22 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `health:` — where the sink and process roles serve `/-/healthy`,
-/// `/-/ready` and `/metrics`.
+/// `/-/ready` and `/metrics` (one address each, so both roles can run on
+/// one host with one config).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct HealthConfig {
-    /// Listen address (`host:port`).
-    pub listen: String,
+    /// Listen address of the sink role (`host:port`).
+    pub sink_listen: String,
+    /// Listen address of the process role (`host:port`).
+    pub process_listen: String,
 }
 
 impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
-            listen: "127.0.0.1:9466".into(),
+            sink_listen: "127.0.0.1:9466".into(),
+            process_listen: "127.0.0.1:9467".into(),
         }
     }
 }
@@ -57,8 +61,15 @@ impl Default for HealthConfig {
 impl HealthConfig {
     /// Problems with the values, each with its config path.
     pub(crate) fn validate(&self, path: &str) -> Vec<String> {
-        sluice_model::validate::check_listen_address(path, &self.listen)
+        let check = |key: &str, listen: &str| {
+            listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+                .then(|| format!("{path}.{key}: {listen:?} is not an ip:port address"))
+        };
+        check("sink_listen", &self.sink_listen)
             .into_iter()
+            .chain(check("process_listen", &self.process_listen))
             .collect()
     }
 }
@@ -103,7 +114,7 @@ where
 {
     let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding health.listen {listen}"))?;
+        .with_context(|| format!("binding the health listener {listen}"))?;
     tracing::info!(listen, "health endpoints listening");
     let (stop, mut stopped) = watch::channel(false);
     let server = axum::serve(listener, router()).with_graceful_shutdown(async move {

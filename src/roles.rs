@@ -110,11 +110,11 @@ async fn scrape_reporting(
     served.context("receive HTTP server")
 }
 
-/// Sink: Kafka → Parquet segments, with health endpoints on `health.listen`.
+/// Sink: Kafka → Parquet segments, with health endpoints on `health.sink_listen`.
 pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
     spawn_store_probe(open_store(&cfg)?, shutdown.clone());
-    let listen = cfg.health.listen.clone();
+    let listen = cfg.health.sink_listen.clone();
     health::serve_with(&listen, shutdown.clone(), run_sink(cfg, shutdown)).await
 }
 
@@ -166,13 +166,13 @@ async fn run_sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
 }
 
 /// Process: stream operators (downsampling) over the samples topic, with
-/// health endpoints on `health.listen`.
+/// health endpoints on `health.process_listen`.
 pub(crate) async fn process(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     if !cfg.downsample.enabled {
         anyhow::bail!("nothing to process: set downsample.enabled: true");
     }
     spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
-    let listen = cfg.health.listen.clone();
+    let listen = cfg.health.process_listen.clone();
     health::serve_with(&listen, shutdown.clone(), run_process(cfg, shutdown)).await
 }
 

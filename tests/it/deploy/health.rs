@@ -6,9 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::broker::Broker;
+use crate::support::eventually;
 use crate::support::process::Proc;
 use crate::support::sluice::{TestConfig, binary};
-use crate::support::{eventually, free_port};
 
 /// `GET url`: status and body (status 0 while nothing answers).
 async fn get(url: &str) -> (u16, String) {
@@ -54,9 +54,8 @@ async fn deploy_health_reports_broker_and_assignment() {
     // A sink whose broker does not exist: alive, but not ready.
     let down = dir.path().join("down");
     std::fs::create_dir_all(&down).unwrap();
-    let health_port = free_port();
-    let mut cfg = TestConfig::new(&down, "127.0.0.1:1".into());
-    cfg.sections = format!("health:\n  listen: \"127.0.0.1:{health_port}\"\n");
+    let cfg = TestConfig::new(&down, "127.0.0.1:1".into());
+    let health_port = cfg.sink_health_port;
     let _down = start_as_pod(&cfg, "sink", "sluice-sink-0", 1);
     let base = format!("http://127.0.0.1:{health_port}");
     let (status, body) = eventually(Duration::from_secs(60), "the health listener", || async {
@@ -76,9 +75,8 @@ async fn deploy_health_reports_broker_and_assignment() {
     // partitions of 4.
     let up = dir.path().join("up");
     std::fs::create_dir_all(&up).unwrap();
-    let health_port = free_port();
-    let mut cfg = TestConfig::new(&up, format!("127.0.0.1:{}", broker.port));
-    cfg.sections = format!("health:\n  listen: \"127.0.0.1:{health_port}\"\n");
+    let cfg = TestConfig::new(&up, format!("127.0.0.1:{}", broker.port));
+    let health_port = cfg.sink_health_port;
     let sink = start_as_pod(&cfg, "sink", "sluice-sink-1", 2);
     let base = format!("http://127.0.0.1:{health_port}");
     let body = eventually(Duration::from_secs(120), "the sink to be ready", || async {

@@ -117,10 +117,10 @@ fn deploy_strict_parsing_rejects_unknown_fields() {
 }
 
 /// Port of `host:port` of a config listen address.
-fn listen_port(cfg: &Value, section: &str) -> i32 {
-    let listen = cfg[section]["listen"]
+fn listen_port(cfg: &Value, section: &str, key: &str) -> i32 {
+    let listen = cfg[section][key]
         .as_str()
-        .unwrap_or_else(|| panic!("{section}.listen"));
+        .unwrap_or_else(|| panic!("{section}.{key}"));
     listen.rsplit(':').next().unwrap().parse().unwrap()
 }
 
@@ -234,18 +234,19 @@ fn check(name: &str, o: &Objects, scratch: &Path) -> Vec<String> {
                 ["--config", "/etc/sluice/sluice.yml"],
                 "{wname}: args"
             );
-            let section = match role {
-                "scrape" => "receive",
-                "sink" | "process" => "health",
-                "query" => "query",
+            let (section, key) = match role {
+                "scrape" => ("receive", "listen"),
+                "sink" => ("health", "sink_listen"),
+                "process" => ("health", "process_listen"),
+                "query" => ("query", "listen"),
                 other => panic!("{wname}: role {other}"),
             };
             assert_eq!(
                 ready,
-                listen_port(&cfg, section),
-                "{wname}: probes on {section}.listen"
+                listen_port(&cfg, section, key),
+                "{wname}: probes on {section}.{key}"
             );
-            line += &format!(" role {role}, probes /-/ready and /-/healthy on :{ready} ({section}.listen),");
+            line += &format!(" role {role}, probes /-/ready and /-/healthy on :{ready} ({section}.{key}),");
             let env: BTreeMap<String, &k8s_openapi::api::core::v1::EnvVar> =
                 c.env.iter().flatten().map(|e| (e.name.clone(), e)).collect();
             if matches!(role, "scrape" | "sink" | "process") {
