@@ -23,6 +23,8 @@ use sluice_query::QueryConfig;
 use sluice_rules::RuleGroup;
 use sluice_sink::SinkConfig;
 
+use crate::health::HealthConfig;
+
 /// The whole config.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Config {
@@ -50,6 +52,8 @@ pub(crate) struct Config {
     pub alerting: AlertingConfig,
     /// `rule_evaluation:` (the rule evaluator of the `process` role)
     pub rule_evaluation: RuleEvalConfig,
+    /// `health:` (where the sink and process roles serve health endpoints)
+    pub health: HealthConfig,
 }
 
 /// Every problem found in a config file.
@@ -68,7 +72,7 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "global",
     "scrape_configs",
     "kafka",
@@ -80,6 +84,7 @@ const SECTIONS: [&str; 11] = [
     "rule_files",
     "alerting",
     "rule_evaluation",
+    "health",
 ];
 
 /// Reads and validates a config file and the rule files it names
@@ -182,6 +187,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
         alerting: section(map.get("alerting"), "alerting", &mut errs),
         rule_evaluation: section(map.get("rule_evaluation"), "rule_evaluation", &mut errs),
         rule_groups: Vec::new(),
+        health: section(map.get("health"), "health", &mut errs),
         scrape_configs: Vec::new(),
     };
     match map.get("scrape_configs") {
@@ -204,6 +210,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     errs.extend(cfg.scrape.validate("scrape"));
     errs.extend(cfg.alerting.validate("alerting"));
     errs.extend(cfg.rule_evaluation.validate("rule_evaluation", &cfg.kafka));
+    errs.extend(cfg.health.validate("health"));
     let mut jobs = std::collections::BTreeSet::new();
     for (i, sc) in cfg.scrape_configs.iter().enumerate() {
         let path = format!("scrape_configs[{i}]");
@@ -219,6 +226,85 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
         Ok(cfg)
     } else {
         Err(ConfigErrors(errs))
+    }
+}
+
+/// A config section whose `shard_index`/`shard_count` a role uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShardedSection {
+    /// `scrape:` (the scrape role)
+    Scrape,
+    /// `sink:` (the sink role)
+    Sink,
+    /// `downsample:` (the process role)
+    Downsample,
+    /// `rule_evaluation:` (the process role: its shard of the rule groups)
+    RuleEvaluation,
+}
+
+/// The shard index a `--shard` value names: a plain number (`2`), or the
+/// name of a StatefulSet pod, whose trailing ordinal is the index
+/// (`sluice-scrape-2` → 2), so a pod can pass its own name (`metadata.name`
+/// through the downward API) and needs no per-pod config.
+pub(crate) fn parse_shard_index(value: &str) -> Result<u32, String> {
+    let digits = match value.rsplit_once('-') {
+        Some((prefix, ordinal)) if !prefix.is_empty() => ordinal,
+        Some(_) => "",
+        None => value,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{value:?} is neither a shard index nor a pod name ending in -<ordinal>"
+        ));
+    }
+    digits
+        .parse()
+        .map_err(|_| format!("{value:?}: ordinal {digits} is too large"))
+}
+
+impl Config {
+    /// Overrides `shard_index` and/or `shard_count` of `sections` (from the
+    /// command line or the environment) and validates the result.
+    pub(crate) fn override_shard(
+        &mut self,
+        sections: &[ShardedSection],
+        index: Option<u32>,
+        count: Option<u32>,
+    ) -> Result<(), ConfigErrors> {
+        let mut errs = Vec::new();
+        for section in sections {
+            match section {
+                ShardedSection::Scrape => {
+                    let s = &mut self.scrape;
+                    s.shard_index = index.map_or(s.shard_index, u64::from);
+                    s.shard_count = count.map_or(s.shard_count, u64::from);
+                    errs.extend(s.validate("scrape"));
+                }
+                ShardedSection::Sink => {
+                    let s = &mut self.sink;
+                    s.shard_index = index.unwrap_or(s.shard_index);
+                    s.shard_count = count.unwrap_or(s.shard_count);
+                    errs.extend(s.validate("sink"));
+                }
+                ShardedSection::Downsample => {
+                    let s = &mut self.downsample;
+                    s.shard_index = index.unwrap_or(s.shard_index);
+                    s.shard_count = count.unwrap_or(s.shard_count);
+                    errs.extend(s.validate("downsample"));
+                }
+                ShardedSection::RuleEvaluation => {
+                    let s = &mut self.rule_evaluation;
+                    s.shard_index = index.unwrap_or(s.shard_index);
+                    s.shard_count = count.unwrap_or(s.shard_count);
+                    errs.extend(s.validate("rule_evaluation", &self.kafka));
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errs))
+        }
     }
 }
 
@@ -303,5 +389,55 @@ scrape_configs:
         let cfg = parse("scrape_configs: []").unwrap();
         assert_eq!(cfg.kafka.topic_prefix, "sluice");
         assert_eq!(cfg.query.listen, "127.0.0.1:9464");
+    }
+
+    #[test]
+    fn shard_index_from_a_number_or_a_pod_name() {
+        assert_eq!(parse_shard_index("0"), Ok(0));
+        assert_eq!(parse_shard_index("7"), Ok(7));
+        assert_eq!(parse_shard_index("sluice-scrape-2"), Ok(2));
+        assert_eq!(parse_shard_index("web-10"), Ok(10));
+        for bad in [
+            "",
+            "-",
+            "-3",
+            "sluice-scrape",
+            "sluice-scrape-",
+            "pod-2a",
+            "x-99999999999",
+            "+1",
+        ] {
+            assert!(parse_shard_index(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn shard_overrides_reach_the_role_sections_and_are_validated() {
+        let mut cfg = parse("downsample: {enabled: true}").unwrap();
+        cfg.override_shard(&[ShardedSection::Scrape], Some(2), Some(3))
+            .unwrap();
+        assert_eq!((cfg.scrape.shard_index, cfg.scrape.shard_count), (2, 3));
+        assert_eq!((cfg.sink.shard_index, cfg.sink.shard_count), (0, 1));
+        cfg.override_shard(
+            &[ShardedSection::Sink, ShardedSection::Downsample],
+            Some(1),
+            Some(4),
+        )
+        .unwrap();
+        assert_eq!((cfg.sink.shard_index, cfg.sink.shard_count), (1, 4));
+        assert_eq!((cfg.downsample.shard_index, cfg.downsample.shard_count), (1, 4));
+        // Only the index: the count stays the config's.
+        cfg.override_shard(&[ShardedSection::Sink], Some(3), None)
+            .unwrap();
+        assert_eq!((cfg.sink.shard_index, cfg.sink.shard_count), (3, 4));
+        let errs = cfg
+            .override_shard(&[ShardedSection::Scrape], Some(3), None)
+            .unwrap_err()
+            .0
+            .join("\n");
+        assert!(
+            errs.contains("scrape.shard_index: 3 is not below shard_count 3"),
+            "{errs}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 mod compact;
 mod config;
+mod health;
 mod import;
 mod roles;
 mod rules_cli;
@@ -70,6 +71,14 @@ struct RoleArgs {
     /// Path of the YAML config file.
     #[arg(long, short = 'c', default_value = "sluice.yml")]
     config: PathBuf,
+    /// This instance's shard index (overrides the role's `shard_index`):
+    /// a number, or a StatefulSet pod name whose trailing ordinal is the
+    /// index (`sluice-scrape-2` → 2).
+    #[arg(long, env = "SLUICE_SHARD", value_parser = config::parse_shard_index)]
+    shard: Option<u32>,
+    /// Number of shards (overrides the role's `shard_count`).
+    #[arg(long, env = "SLUICE_SHARD_COUNT")]
+    shard_count: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -370,7 +379,19 @@ fn main() -> ExitCode {
         Command::Query(a) => (Role::Query, a),
         Command::Process { role, replay } => (Role::Process { replay }, role),
     };
-    let cfg = match config::load(&args.config) {
+    use config::ShardedSection as S;
+    let sharded: &[S] = match role {
+        Role::All => &[S::Scrape, S::Sink, S::Downsample, S::RuleEvaluation],
+        Role::Scrape => &[S::Scrape],
+        Role::Sink => &[S::Sink],
+        Role::Process { .. } => &[S::Downsample, S::RuleEvaluation],
+        Role::Query => &[],
+    };
+    let cfg = config::load(&args.config).and_then(|mut c| {
+        c.override_shard(sharded, args.shard, args.shard_count)?;
+        Ok(c)
+    });
+    let cfg = match cfg {
         Ok(c) => c,
         Err(e) => {
             eprint!("{}: {e}", args.config.display());

@@ -11,6 +11,7 @@ use sluice_ingest::receive;
 use sluice_ingest::receive::push::{PushStore, run_push_emitter};
 use sluice_ingest::topics::ensure_topics;
 use sluice_model::clock::{SystemClock, TimeProvider};
+use sluice_model::health::{consumer_check, global as readiness};
 use sluice_model::{Labels, PromDuration};
 use sluice_processor::rules::{RuleStage, run_rule_evaluator};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
@@ -22,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use crate::config::Config;
+use crate::health::{self, spawn_kafka_probe, spawn_store_probe};
 
 /// Creates the topics every role relies on, if missing.
 async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
@@ -44,8 +46,13 @@ async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| anyhow::anyhow!("kafka unavailable")))
 }
 
+/// The readiness check of the scrape role's own start-up.
+const SCRAPE_CHECK: &str = "scrape role";
+
 /// Ingest: scrape workers, the remote_write receiver and the push API → Kafka.
+/// Health endpoints are served with the receivers, on `receive.listen`.
 pub(crate) async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
     scrape_reporting(cfg, shutdown, TargetStatuses::default()).await
 }
 
@@ -55,6 +62,7 @@ async fn scrape_reporting(
     shutdown: watch::Receiver<bool>,
     statuses: TargetStatuses,
 ) -> anyhow::Result<()> {
+    readiness().expect(SCRAPE_CHECK, "connecting to Kafka");
     prepare_topics(&cfg).await?;
     let publisher = Arc::new(
         KafkaPublisher::connect(&cfg.kafka, cfg.kafka.samples_topic())
@@ -94,7 +102,8 @@ async fn scrape_reporting(
         .await
         .with_context(|| format!("binding receive.listen {}", cfg.receive.listen))?;
     info!(listen = %cfg.receive.listen, "remote_write receiver and push API listening");
-    let app = receive::router(publisher.clone(), push, cfg.receive.limits());
+    let app = receive::router(publisher.clone(), push, cfg.receive.limits()).merge(health::router());
+    readiness().ready(SCRAPE_CHECK);
     let mut sd = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = sd.wait_for(|s| *s).await;
@@ -104,14 +113,26 @@ async fn scrape_reporting(
     served.context("receive HTTP server")
 }
 
-/// Sink: Kafka → Parquet segments: the raw samples, and each downsampled
-/// tier into its own table when downsampling is on.
+/// Sink: Kafka → Parquet segments, with health endpoints on `health.sink_listen`.
 pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    prepare_topics(&cfg).await?;
+    spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
+    spawn_store_probe(open_store(&cfg)?, shutdown.clone());
+    let listen = cfg.health.sink_listen.clone();
+    health::serve_with(&listen, shutdown.clone(), run_sink(cfg, shutdown)).await
+}
+
+/// The segment store of `sink.path`.
+fn open_store(cfg: &Config) -> anyhow::Result<sluice_sink::store::SegmentStore> {
+    sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
+        .context("opening the segment store")
+}
+
+/// The raw samples, and each downsampled tier into its own table when
+/// downsampling is on.
+async fn run_sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let mut tables = vec![SinkTable::raw(&cfg.kafka)];
     if cfg.downsample.enabled {
         let ds = &cfg.downsample;
-        ensure_topics(&cfg.kafka, &ds.tier_topics(&cfg.kafka)).await?;
         for (i, (topic, table)) in ds
             .tier_topics(&cfg.kafka)
             .into_iter()
@@ -125,6 +146,17 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
             });
         }
     }
+    // Not ready until every table's consumer has its partitions.
+    for t in &tables {
+        readiness().expect(
+            &consumer_check(&t.group_id(&cfg.sink), &t.topic),
+            "assigning partitions",
+        );
+    }
+    prepare_topics(&cfg).await?;
+    if cfg.downsample.enabled {
+        ensure_topics(&cfg.kafka, &cfg.downsample.tier_topics(&cfg.kafka)).await?;
+    }
     let runs = tables.iter().map(|t| {
         let (cfg, shutdown) = (&cfg, shutdown.clone());
         async move {
@@ -137,26 +169,44 @@ pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow
 }
 
 /// Process: stream operators over the samples topic — downsampling, and
-/// rule evaluation when `rule_files` are configured. With `replay`, the
-/// tiers are recomputed from the start of the retained raw topic
-/// (checkpoints ignored, then replaced).
+/// rule evaluation when `rule_files` are configured — with health
+/// endpoints on `health.process_listen`. With `replay`, the tiers are
+/// recomputed from the start of the retained raw topic (checkpoints
+/// ignored, then replaced).
 pub(crate) async fn process(
     cfg: Config,
     replay: bool,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    process_reporting(cfg, replay, shutdown, SharedRulesStatus::default()).await
+    if !has_stream_work(&cfg) {
+        anyhow::bail!("nothing to process: set downsample.enabled: true or list rule_files");
+    }
+    spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
+    let listen = cfg.health.process_listen.clone();
+    let status = SharedRulesStatus::default();
+    health::serve_with(
+        &listen,
+        shutdown.clone(),
+        run_process(cfg, replay, shutdown, status),
+    )
+    .await
 }
 
-/// [`process`], with the rule evaluator's status reported into `status`.
-async fn process_reporting(
+/// The stream operators, the rule evaluator's status reported into `status`.
+async fn run_process(
     cfg: Config,
     replay: bool,
     shutdown: watch::Receiver<bool>,
     status: SharedRulesStatus,
 ) -> anyhow::Result<()> {
-    if !has_stream_work(&cfg) {
-        anyhow::bail!("nothing to process: set downsample.enabled: true or list rule_files");
+    // Ready once each running operator's consumer has its partitions.
+    if cfg.downsample.enabled {
+        let input = consumer_check(&cfg.downsample.group_id, &cfg.kafka.samples_topic());
+        readiness().expect(&input, "assigning partitions");
+    }
+    if !cfg.rule_groups.is_empty() {
+        let input = consumer_check(&cfg.rule_evaluation.group_id, &cfg.kafka.samples_topic());
+        readiness().expect(&input, "assigning partitions");
     }
     prepare_topics(&cfg).await?;
     let downsampler = async {
@@ -198,8 +248,10 @@ fn has_stream_work(cfg: &Config) -> bool {
     cfg.downsample.enabled || !cfg.rule_groups.is_empty()
 }
 
-/// Query: segments → Prometheus HTTP API and SQL.
+/// Query: segments → Prometheus HTTP API and SQL (health endpoints on
+/// `query.listen`; ready while the segment store answers).
 pub(crate) async fn query(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    spawn_store_probe(open_store(&cfg)?, shutdown.clone());
     query_with_views(cfg, shutdown, LocalViews::default()).await
 }
 
@@ -208,8 +260,7 @@ async fn query_with_views(
     shutdown: watch::Receiver<bool>,
     views: LocalViews,
 ) -> anyhow::Result<()> {
-    let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)
-        .context("opening the segment store")?;
+    let store = open_store(&cfg)?;
     let tiers: Vec<TierTable> = if cfg.downsample.enabled {
         cfg.downsample
             .resolutions
@@ -261,13 +312,16 @@ pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow:
         rules: Some(rules.clone()),
     };
     let processing = has_stream_work(&cfg);
+    // One set of probes; the query API's `/-/ready` reports every role's checks.
+    spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
+    spawn_store_probe(open_store(&cfg)?, shutdown.clone());
     let (q, s, w, p) = tokio::join!(
         query_with_views(cfg.clone(), shutdown.clone(), views),
-        sink(cfg.clone(), shutdown.clone()),
+        run_sink(cfg.clone(), shutdown.clone()),
         scrape_reporting(cfg.clone(), shutdown.clone(), statuses),
         async move {
             if processing {
-                process_reporting(cfg, false, shutdown, rules).await
+                run_process(cfg, false, shutdown, rules).await
             } else {
                 Ok(())
             }

@@ -6,11 +6,13 @@
 //! decode them again, and the query layer hands them to the PromQL engine.
 //! [`partition_for`] fixes which partition a series lives on, so per-series
 //! order holds end to end. The [`clock`] and [`telemetry`] modules are the
-//! injected time source and the self-metrics registry used by every role.
+//! injected time source and the self-metrics registry used by every role;
+//! [`health`] holds the readiness checks `/-/ready` reports.
 
 pub mod bus;
 pub mod clock;
 mod duration;
+pub mod health;
 pub mod kafka;
 mod labels;
 mod sample;

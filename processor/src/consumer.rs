@@ -185,6 +185,7 @@ impl BusConsumer {
         consumer
             .assign(&tpl)
             .map_err(|e| ProcessorError::Kafka(format!("assigning {topic}: {e}")))?;
+        sluice_model::health::global().ready(&sluice_model::health::consumer_check(group, topic));
         let reg = telemetry::global();
         Ok(BusConsumer {
             consumer,

@@ -86,6 +86,17 @@ impl SinkTable {
             retention_ms: None,
         }
     }
+
+    /// The consumer group of this table: `sink.group_id` for the raw
+    /// samples, `<group_id>-<table>` for the others (offsets are per topic
+    /// anyway, and lag then shows per table).
+    pub fn group_id(&self, cfg: &SinkConfig) -> String {
+        if self.table == SAMPLES_TABLE {
+            cfg.group_id.clone()
+        } else {
+            format!("{}-{}", cfg.group_id, self.table)
+        }
+    }
 }
 
 /// Runs the raw-samples sink until `shutdown` turns true, then flushes and returns.
@@ -106,13 +117,7 @@ pub async fn run_sink_table(
 ) -> Result<(), SinkError> {
     let topic = target.topic.clone();
     let table = target.table.as_str();
-    // Each table has its own consumer group: offsets are per topic anyway,
-    // and lag then shows per table.
-    let group = if table == SAMPLES_TABLE {
-        cfg.group_id.clone()
-    } else {
-        format!("{}-{table}", cfg.group_id)
-    };
+    let group = target.group_id(cfg);
     let store = SegmentStore::open(&cfg.path, &cfg.storage_options)?;
     // Temp files of a crashed flush were never published.
     let removed = store.remove_temp_files(table)?;

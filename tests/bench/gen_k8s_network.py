@@ -23,6 +23,15 @@ What it models (per scrape every --interval seconds, --hours long):
   `code`): http_request_duration_seconds_{bucket,count,sum} with 11 finite
   buckets + "+Inf".
 
+With --pack-families, more families follow (from their own random stream,
+so everything above is byte-identical with or without the flag): what the
+Kubernetes network pack (deploy/packs/kubernetes-network) queries besides
+the above —
+node_network_transmit_{errs,drop}_total, node_network_speed_bytes,
+node_netstat_Tcp_{RetransSegs,OutSegs} (type unknown, as node exporter),
+container_network_{receive,transmit}_{errors,packets}_total,
+kube_pod_info (job="kube-state-metrics") and `up` for every job.
+
 Counters grow by noisy integer increments and occasionally reset to 0
 (--resets-per-day per series / per histogram). --series is the number of
 series active at any one time (approximately: the mix is fixed, 20 % node,
@@ -196,6 +205,7 @@ class Gen:
 
     def cadvisor_families(self, w):
         pods = self.pods()
+        self.pod_list = pods
         fams = [
             ("container_network_receive_bytes", "Cumulative count of bytes received"),
             ("container_network_transmit_bytes", "Cumulative count of bytes transmitted"),
@@ -293,6 +303,66 @@ class Gen:
                 self.series_written += len(les) + 2
 
 
+def pack_families(g, w):
+    """The extra families of --pack-families, from a random stream of their own."""
+    saved = g.rng
+    g.rng = random.Random(g.a.seed * 7919 + 17)
+    rng = g.rng
+    n = g.n_steps
+    node_labels = lambda ni: [("instance", g.node_ip[ni] + ":9100"), ("job", "node-exporter")]
+
+    def family(name, typ, help_, series):
+        w("# HELP %s %s\n# TYPE %s %s\n" % (name, help_, name, typ))
+        for sample_name, labels, vals, start in series:
+            out = []
+            g.series_lines(sample_name, labels, vals, start, out)
+            w("".join(out))
+
+    for fam, what in [("node_network_transmit_errs", "transmit_errs"), ("node_network_transmit_drop", "transmit_drop")]:
+        p = 0.0005 if what == "transmit_errs" else 0.01
+        family(fam, "counter", "Network device statistic %s." % what, [
+            (fam + "_total", [("device", d)] + node_labels(ni), g.counter(0, n, 0, p_inc=p if d != "lo" else 0.0, max_inc=3), 0)
+            for ni in range(g.n_nodes) for d in DEVICES])
+    family("node_network_speed_bytes", "gauge", "Network device property speed_bytes.", [
+        ("node_network_speed_bytes", [("device", d)] + node_labels(ni), ["1250000000"] * n, 0)
+        for ni in range(g.n_nodes) for d in DEVICES if d != "lo"])
+    out_rates = [rng.uniform(2e3, 2e4) for _ in range(g.n_nodes)]
+    family("node_netstat_Tcp_OutSegs", "unknown", "Statistic TcpOutSegs.", [
+        ("node_netstat_Tcp_OutSegs", node_labels(ni), g.counter(0, n, out_rates[ni], burst=0.3), 0)
+        for ni in range(g.n_nodes)])
+    family("node_netstat_Tcp_RetransSegs", "unknown", "Statistic TcpRetransSegs.", [
+        ("node_netstat_Tcp_RetransSegs", node_labels(ni), g.counter(0, n, out_rates[ni] * rng.uniform(0.001, 0.03), burst=0.8), 0)
+        for ni in range(g.n_nodes)])
+
+    def pod_labels(pod):
+        name, ns, node, uid = pod[:4]
+        return [("id", "/kubepods/burstable/pod" + uid), ("instance", g.node_ip[node] + ":10250"), ("interface", "eth0"),
+                ("job", "kubelet"), ("metrics_path", "/metrics/cadvisor"), ("namespace", ns), ("node", g.nodes[node]), ("pod", name)]
+
+    for fam, help_, packets in [
+        ("container_network_receive_errors", "Cumulative count of errors encountered while receiving", False),
+        ("container_network_transmit_errors", "Cumulative count of errors encountered while transmitting", False),
+        ("container_network_receive_packets", "Cumulative count of packets received", True),
+        ("container_network_transmit_packets", "Cumulative count of packets transmitted", True),
+    ]:
+        family(fam, "counter", help_, [
+            (fam + "_total", pod_labels(pod),
+             g.counter(pod[4], pod[5], pod[6] / 800.0, burst=0.8) if packets else g.counter(pod[4], pod[5], 0, p_inc=0.002, max_inc=2),
+             pod[4])
+            for pod in g.pod_list])
+    family("kube_pod_info", "gauge", "Information about pod.", [
+        ("kube_pod_info", [("created_by_kind", "ReplicaSet"), ("job", "kube-state-metrics"), ("namespace", pod[1]),
+                           ("node", g.nodes[pod[2]]), ("pod", pod[0]), ("uid", pod[3])], ["1"] * (pod[5] - pod[4]), pod[4])
+        for pod in g.pod_list])
+    ups = [([("instance", g.node_ip[ni] + ":9100"), ("job", "node-exporter")]) for ni in range(g.n_nodes)]
+    ups += [([("instance", g.node_ip[ni] + ":10250"), ("job", "kubelet")]) for ni in range(g.n_nodes)]
+    ups += [[("instance", "10.1.0.10:8080"), ("job", "kube-state-metrics")]]
+    ups += [[("instance", "10.2.%d.1:8080" % si), ("job", "svc-%03d" % si), ("namespace", NAMESPACES[si % len(NAMESPACES)]),
+             ("service", "svc-%03d" % si)] for si in range(g.n_services)]
+    family("up", "gauge", "Whether the target was scraped.", [("up", labels, ["1"] * n, 0) for labels in ups])
+    g.rng = saved
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--series", type=int, default=1000, help="series active at a time (approx.)")
@@ -303,6 +373,7 @@ def main():
     ap.add_argument("--jitter-ms", type=int, default=0, help="scrape timestamp jitter, 0..N ms (Prometheus aligns to the grid within 2 ms, so 0 is realistic)")
     ap.add_argument("--pod-lifetime-hours", type=float, default=6.0, help="mean pod lifetime (churn); 0 = no churn")
     ap.add_argument("--resets-per-day", type=float, default=0.5, help="counter resets per series per day")
+    ap.add_argument("--pack-families", action="store_true", help="add the families the Kubernetes network pack needs (see above)")
     ap.add_argument("-o", "--output", default="-")
     a = ap.parse_args()
     g = Gen(a)
@@ -311,6 +382,8 @@ def main():
     g.node_families(w)
     g.cadvisor_families(w)
     g.histogram_family(w)
+    if a.pack_families:
+        pack_families(g, w)
     w("# EOF\n")
     if f is not sys.stdout:
         f.close()

@@ -12,6 +12,7 @@ mod alerting;
 mod bench_sink;
 mod compaction;
 mod config_check;
+mod deploy;
 mod downsample;
 mod k8s_sd;
 mod openmetrics;

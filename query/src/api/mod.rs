@@ -76,6 +76,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sql", get(sql::sql).post(sql::sql))
         .route("/metrics", get(status::metrics))
         .route("/-/healthy", get(status::healthy))
-        .route("/-/ready", get(status::healthy))
+        .route("/-/ready", get(status::ready))
         .with_state(state)
 }

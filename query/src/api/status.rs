@@ -41,3 +41,17 @@ pub(super) async fn metrics() -> Response {
 pub(super) async fn healthy() -> &'static str {
     "Sluice is Healthy.\n"
 }
+
+/// `/-/ready`: 200 when every readiness check of the process passes
+/// (`sluice_model::health`: segment store reachable, and in `sluice all`
+/// the broker and the consumers), else 503 with the failing checks.
+pub(super) async fn ready() -> Response {
+    match sluice_model::health::global().report() {
+        Ok(_) => (StatusCode::OK, "Sluice is Ready.\n").into_response(),
+        Err(failing) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Sluice is not ready:\n{}\n", failing.join("\n")),
+        )
+            .into_response(),
+    }
+}

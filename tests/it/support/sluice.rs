@@ -17,6 +17,9 @@ pub(crate) struct TestConfig {
     pub brokers: String,
     pub listen_port: u16,
     pub receive_port: u16,
+    /// Health listeners of the sink and process roles.
+    pub sink_health_port: u16,
+    pub process_health_port: u16,
     pub targets: Vec<(String, Vec<String>)>,
     pub scrape_interval: &'static str,
     pub flush_interval: &'static str,
@@ -36,6 +39,8 @@ impl TestConfig {
             brokers,
             listen_port: free_port(),
             receive_port: free_port(),
+            sink_health_port: free_port(),
+            process_health_port: free_port(),
             targets: Vec::new(),
             scrape_interval: "1s",
             flush_interval: "1s",
@@ -65,7 +70,7 @@ impl TestConfig {
             ));
         }
         let yaml = format!(
-            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\n{sections}",
+            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\nhealth:\n  sink_listen: \"127.0.0.1:{sport}\"\n  process_listen: \"127.0.0.1:{pport}\"\n{sections}",
             si = self.scrape_interval,
             jobs = if jobs.is_empty() {
                 "  []\n".to_string()
@@ -83,6 +88,8 @@ impl TestConfig {
             fi = self.flush_interval,
             port = self.listen_port,
             rport = self.receive_port,
+            sport = self.sink_health_port,
+            pport = self.process_health_port,
         );
         let path = self.dir.join("sluice.yml");
         std::fs::write(&path, yaml).unwrap();
