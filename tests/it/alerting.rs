@@ -55,7 +55,7 @@ async fn publish(p: &KafkaPublisher, t0: i64, seconds: std::ops::RangeInclusive<
 }
 
 /// Every record of a topic, decoded as alert records.
-fn alert_records(kafka: &KafkaConfig) -> Vec<AlertRecord> {
+pub(crate) fn alert_records(kafka: &KafkaConfig) -> Vec<AlertRecord> {
     let topic = "sluice.alerts";
     let consumer: BaseConsumer = client_config(kafka)
         .set("group.id", "it-alerts")

@@ -9,6 +9,7 @@
 mod support;
 
 mod alerting;
+mod alerting_compliance;
 mod bench_sink;
 mod compaction;
 mod config_check;
