@@ -100,6 +100,11 @@ impl<'a> Exec<'a> {
                     self.range(pipe, body, otherwise, dot, out)?;
                     self.vars.truncate(mark);
                 }
+                Node::TemplateCall(name) => {
+                    return Err(format!(
+                        "{{{{template {name:?}}}}}: named templates are not executed by Sluice yet"
+                    ));
+                }
                 Node::Break => return Ok(Flow::Break),
                 Node::Continue => return Ok(Flow::Continue),
             }

@@ -29,6 +29,10 @@ pub(crate) enum Node {
     /// `{{ break }}` / `{{ continue }}` inside a range.
     Break,
     Continue,
+    /// `{{ template "name" pipeline }}`: parsed (so files using it load, as
+    /// in Prometheus) but not executed yet — expanding it fails, and the
+    /// annotation says so.
+    TemplateCall(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,8 +159,32 @@ impl Parser {
                         Node::Continue
                     });
                 }
-                "define" | "template" | "block" => {
-                    return err(format!("{{{{{keyword}}}}} is not supported in rule templates"));
+                "define" => {
+                    // A named template: checked like any template (its own
+                    // scope, `$` is its dot), then set aside; only
+                    // `{{template}}` could run it.
+                    if !matches!(toks.get(1).map(|t| &t.tok), Some(Tok::Str(_))) || toks.len() != 2 {
+                        return err("{{define}} needs one template name in quotes");
+                    }
+                    let outer = std::mem::replace(&mut self.vars, vec![String::new()]);
+                    let (_, end) = self.list(0)?;
+                    self.vars = outer;
+                    if !matches!(end, ListEnd::End) {
+                        return err("{{define}} without {{end}}");
+                    }
+                }
+                "template" => {
+                    let Some(Tok::Str(name)) = toks.get(1).map(|t| &t.tok) else {
+                        return err("{{template}} needs a template name in quotes");
+                    };
+                    let name = name.clone();
+                    if toks.len() > 2 {
+                        self.pipeline(&toks[2..], false)?;
+                    }
+                    nodes.push(Node::TemplateCall(name));
+                }
+                "block" => {
+                    return err("{{block}} is not supported in rule templates");
                 }
                 _ => {
                     let pipe = self.pipeline(&toks, true)?;
@@ -463,6 +491,16 @@ mod tests {
         assert!(p("{{ if 1 }}x").is_err());
         assert!(p("{{ end }}").is_err());
         assert!(p("{{ break }}").is_err());
+    }
+
+    #[test]
+    fn named_templates_parse_and_are_checked() {
+        let nodes = p(r#"{{ define "t" }}{{ .arg0 }}{{ end }}{{ template "t" (args "a" 1) }}"#).unwrap();
+        assert_eq!(nodes, vec![Node::TemplateCall("t".into())]);
+        // The body has its own scope: outer variables are not visible.
+        assert!(p(r#"{{ $x := 1 }}{{ define "t" }}{{ $x }}{{ end }}"#).is_err());
+        assert!(p(r#"{{ define "t" }}x"#).is_err());
+        assert!(p(r#"{{ template }}"#).is_err());
     }
 
     #[test]
