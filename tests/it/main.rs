@@ -10,6 +10,7 @@ mod support;
 
 mod alerting;
 mod alerting_compliance;
+mod alerting_shards;
 mod bench_sink;
 mod compaction;
 mod config_check;
