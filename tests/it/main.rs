@@ -11,6 +11,7 @@ mod support;
 mod alerting;
 mod alerting_compliance;
 mod alerting_shards;
+mod bench_alert;
 mod bench_sink;
 mod compaction;
 mod config_check;
