@@ -10,6 +10,7 @@ mod support;
 
 mod alerting;
 mod bench_sink;
+mod browser;
 mod compaction;
 mod config_check;
 mod deploy;
