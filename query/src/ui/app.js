@@ -208,7 +208,8 @@
     return { kind: "metric", prefix, from };
   }
 
-  // Candidates matching `prefix`: prefix matches first, then substring matches.
+  // Candidates matching `prefix`: prefix matches first, then (for two
+  // characters or more) substring matches.
   function rank(items, prefix, limit) {
     const p = prefix.toLowerCase();
     const starts = [];
@@ -217,7 +218,7 @@
       const t = it.text.toLowerCase();
       if (t === p) continue;
       if (t.startsWith(p)) starts.push(it);
-      else if (p && t.includes(p)) contains.push(it);
+      else if (p.length > 1 && t.includes(p)) contains.push(it);
     }
     return starts.concat(contains).slice(0, limit);
   }
