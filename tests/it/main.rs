@@ -13,6 +13,7 @@ mod alerting_compliance;
 mod alerting_shards;
 mod bench_alert;
 mod bench_sink;
+mod browser;
 mod compaction;
 mod config_check;
 mod deploy;

@@ -1,4 +1,5 @@
-//! The Prometheus HTTP API (`/api/v1/*`), the SQL endpoint and `/metrics`.
+//! The Prometheus HTTP API (`/api/v1/*`), the SQL endpoint, `/metrics` and
+//! the expression browser (`/`, `/graph`, `/alerts`, `/targets`).
 
 mod metadata;
 mod misc;
@@ -9,6 +10,7 @@ mod rules;
 mod sql;
 mod status;
 mod targets;
+mod ui;
 
 use std::sync::Arc;
 
@@ -77,5 +79,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(status::metrics))
         .route("/-/healthy", get(status::healthy))
         .route("/-/ready", get(status::ready))
+        .merge(ui::routes())
         .with_state(state)
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod alertmanager;
 pub(crate) mod broker;
+pub(crate) mod chromium;
 pub(crate) mod duckdb;
 pub(crate) mod http;
 pub(crate) mod k8s_api;
