@@ -144,6 +144,8 @@ pub(crate) struct AlertingOutput {
 pub(crate) struct TemplateEnv<'a> {
     pub(crate) external_labels: &'a Labels,
     pub(crate) external_url: &'a str,
+    /// PromQL at the evaluation time, for the `query` template function.
+    pub(crate) query: Option<crate::template::QueryFn<'a>>,
 }
 
 /// Advances `state` with the expression's result at `ts_ms`.
@@ -166,6 +168,7 @@ pub(crate) fn advance(
             external_labels: env.external_labels,
             external_url: env.external_url,
             value,
+            query: env.query,
         };
         let mut labels = metric.without_metric_name();
         for (name, tmpl) in &rule.labels {

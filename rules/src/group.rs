@@ -129,9 +129,15 @@ impl GroupState {
             let written = result.and_then(|vector| match rule {
                 Rule::Recording(r) => recording::relabel(r, vector, group.limit),
                 Rule::Alerting(a) => {
+                    // Templates' `query` runs on the same data at the same
+                    // time. Every series source here answers from memory, so
+                    // blocking on the engine's future never waits on I/O.
+                    let run_query =
+                        |q: &str| futures::executor::block_on(query_vector(ctx.engine, &overlay, q, eval_ts));
                     let env = TemplateEnv {
                         external_labels: ctx.external_labels,
                         external_url: ctx.external_url,
+                        query: Some(&run_query),
                     };
                     let advanced = alerting::advance(a, &mut state.alerts, vector, ts_ms, &env, group.limit)?;
                     out.transitions.extend(advanced.transitions);

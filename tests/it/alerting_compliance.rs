@@ -9,12 +9,8 @@
 //! generated from what Sluice published: at every evaluation time the
 //! `ALERTS` series Sluice's states imply, and the firing alerts with their
 //! labels and annotations. promtool passing means Prometheus computes the
-//! same states, labels and annotations at every evaluation.
-//!
-//! Skipped, with the reason: the annotations of `ZeroFor_SmallFor_ZeroFor`
-//! (its `template_query_test` uses `define`/`template` and the `query`
-//! template function, which Sluice's templates do not run yet); its states
-//! and labels are still compared through `ALERTS`.
+//! same states, labels and annotations at every evaluation (templates with
+//! `define`/`template` and `query` included).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -32,7 +28,6 @@ use crate::support::testdata;
 const STEP_MS: i64 = 15_000;
 const STEPS: i64 = 80; // 20 minutes
 const EVAL_MS: i64 = 30_000;
-const ANNOTATIONS_SKIPPED: &[&str] = &["ZeroFor_SmallFor_ZeroFor"];
 
 /// One input series: its labels and a value per step.
 struct Input {
@@ -212,7 +207,6 @@ fn promtool_file(rules: &std::path::Path, records: &[AlertRecord]) -> String {
         .iter()
         .flat_map(|i| i.labels.iter().find(|(k, _)| *k == "alertname").map(|(_, v)| *v))
         .chain(["NewAlerts_OrderCheck_Rule2"])
-        .filter(|n| !ANNOTATIONS_SKIPPED.contains(n))
         .collect();
     let mut t = 0;
     while t < STEPS * STEP_MS {

@@ -58,7 +58,10 @@ async fn two_instances_split_groups_and_each_alert_sees_every_partition() {
         .iter()
         .map(|s| partition_for(&s.labels, kafka.partitions))
         .collect();
-    assert!(parts.len() > 1, "group g0's series all hash to one partition: {parts:?}");
+    assert!(
+        parts.len() > 1,
+        "group g0's series all hash to one partition: {parts:?}"
+    );
     for s in 0..=30 {
         publisher.write(second(t0, s)).await.unwrap();
     }
@@ -95,15 +98,24 @@ async fn two_instances_split_groups_and_each_alert_sees_every_partition() {
     };
     let mut per_group: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
     for r in &records {
-        let at = chrono::DateTime::parse_from_rfc3339(&r.evaluated_at).unwrap().timestamp_millis();
-        per_group.entry(r.group.clone()).or_default().push((r.state.clone(), (at - t0) / 1000));
+        let at = chrono::DateTime::parse_from_rfc3339(&r.evaluated_at)
+            .unwrap()
+            .timestamp_millis();
+        per_group
+            .entry(r.group.clone())
+            .or_default()
+            .push((r.state.clone(), (at - t0) / 1000));
     }
     eprintln!("records per group: {per_group:?}");
     assert_eq!(per_group.len(), GROUPS);
     for (g, changes) in &per_group {
         assert_eq!(
             changes,
-            &vec![("pending".to_string(), 5), ("firing".to_string(), 5), ("inactive".to_string(), 15)],
+            &vec![
+                ("pending".to_string(), 5),
+                ("firing".to_string(), 5),
+                ("inactive".to_string(), 15)
+            ],
             "group {g}"
         );
     }
@@ -112,12 +124,24 @@ async fn two_instances_split_groups_and_each_alert_sees_every_partition() {
         .iter()
         .map(|p| {
             let log = strip_ansi(&p.output());
-            let line = log.lines().find(|l| l.contains("rule evaluator started")).expect("started");
-            let n = line.split("groups=").nth(1).unwrap().split_whitespace().next().unwrap();
+            let line = log
+                .lines()
+                .find(|l| l.contains("rule evaluator started"))
+                .expect("started");
+            let n = line
+                .split("groups=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
             n.parse().unwrap()
         })
         .collect();
     eprintln!("groups per instance: {owned:?}");
     assert_eq!(owned.iter().sum::<usize>(), GROUPS);
-    assert!(owned.iter().all(|n| *n > 0), "both instances own groups: {owned:?}");
+    assert!(
+        owned.iter().all(|n| *n > 0),
+        "both instances own groups: {owned:?}"
+    );
 }

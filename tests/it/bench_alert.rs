@@ -39,7 +39,9 @@ async fn bench_sample_to_alert_latency() {
     let mut cfg = TestConfig::new(dir.path(), broker.address());
     cfg.sections = "rule_files: [rules.yml]\nrule_evaluation:\n  allowed_lateness: 0s\n".into();
     let (kafka, publisher) = broker.samples_publisher().await;
-    ensure_topics(&kafka, &["sluice.alerts".to_string()]).await.unwrap();
+    ensure_topics(&kafka, &["sluice.alerts".to_string()])
+        .await
+        .unwrap();
     let alerts: StreamConsumer = client_config(&kafka)
         .set("group.id", "bench-alerts")
         .set("fetch.wait.max.ms", "10")
@@ -69,7 +71,9 @@ async fn bench_sample_to_alert_latency() {
                 .expect("no firing record within 30 s")
                 .unwrap();
             let r: AlertRecord = serde_json::from_slice(msg.payload().unwrap()).unwrap();
-            let at = chrono::DateTime::parse_from_rfc3339(&r.evaluated_at).unwrap().timestamp_millis();
+            let at = chrono::DateTime::parse_from_rfc3339(&r.evaluated_at)
+                .unwrap()
+                .timestamp_millis();
             if r.state == "firing" && at == crossing {
                 latencies_ms.push(acked.elapsed().as_secs_f64() * 1000.0);
                 break;

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use sluice_model::{Labels, TimeSeries};
 use sluice_promql::{Engine, EngineOptions, selector_needs};
-use sluice_rules::{EvalContext, GroupOutput, GroupState, RuleGroup};
+use sluice_rules::{EvalContext, GroupOutput, GroupState, Rule, RuleGroup};
 
 use super::watermark::Watermarks;
 use super::window::RecentSamples;
@@ -87,6 +87,33 @@ impl StreamEvaluator {
             let mut ahead_ms = 0;
             let offset = group.query_offset_ms.unwrap_or(0);
             for rule in &group.rules {
+                // Template `query` calls read data too (literal queries only:
+                // a query built at run time may find nothing in the window).
+                let template_queries: Vec<String> = match rule {
+                    Rule::Alerting(a) => a
+                        .labels
+                        .iter()
+                        .chain(&a.annotations)
+                        .flat_map(|(_, t)| t.literal_queries())
+                        .collect(),
+                    Rule::Recording(_) => Vec::new(),
+                };
+                for q in template_queries {
+                    match selector_needs(&q, lookback) {
+                        Ok(needs) => {
+                            for n in needs {
+                                keep_ms = keep_ms.max(n.reach_back_ms + offset);
+                                wanted.extend(n.matcher_sets);
+                            }
+                        }
+                        Err(e) => errors.push(format!(
+                            "{}: group {:?}: rule {:?}: template query {q:?}: {e}",
+                            group.file,
+                            group.name,
+                            rule.name()
+                        )),
+                    }
+                }
                 match selector_needs(rule.expr(), lookback) {
                     Ok(needs) => {
                         for n in needs {

@@ -20,8 +20,10 @@ pub(crate) enum Value {
     /// `map[string]string` (label sets); a missing key reads as `""`
     /// because Prometheus runs templates with `missingkey=zero`.
     Map(BTreeMap<String, Value>),
-    /// A struct with named fields (the template's `.`).
+    /// A struct with named fields (the template's `.`, a query sample).
     Struct(Vec<(&'static str, Value)>),
+    /// A slice (query results).
+    List(Vec<Value>),
 }
 
 /// Go's `truth`: the zero value of every type is false.
@@ -33,6 +35,7 @@ pub(crate) fn truth(v: &Value) -> bool {
         Value::Float(f) => *f != 0.0,
         Value::Str(s) => !s.is_empty(),
         Value::Map(m) => !m.is_empty(),
+        Value::List(l) => !l.is_empty(),
         Value::Struct(_) => true,
     }
 }
@@ -46,15 +49,21 @@ enum Flow {
 
 pub(crate) struct Exec<'a> {
     vars: Vec<(String, Value)>,
-    env: &'a FuncEnv,
+    env: &'a FuncEnv<'a>,
+    defines: &'a BTreeMap<String, Vec<Node>>,
 }
 
 impl<'a> Exec<'a> {
     /// An executor whose `$` is `root`, with extra predeclared variables.
-    pub(crate) fn new(root: &Value, predeclared: Vec<(String, Value)>, env: &'a FuncEnv) -> Self {
+    pub(crate) fn new(
+        root: &Value,
+        predeclared: Vec<(String, Value)>,
+        env: &'a FuncEnv<'a>,
+        defines: &'a BTreeMap<String, Vec<Node>>,
+    ) -> Self {
         let mut vars = vec![(String::new(), root.clone())];
         vars.extend(predeclared);
-        Exec { vars, env }
+        Exec { vars, env, defines }
     }
 
     /// Runs `nodes` with `dot`, appending the output.
@@ -100,10 +109,19 @@ impl<'a> Exec<'a> {
                     self.range(pipe, body, otherwise, dot, out)?;
                     self.vars.truncate(mark);
                 }
-                Node::TemplateCall(name) => {
-                    return Err(format!(
-                        "{{{{template {name:?}}}}}: named templates are not executed by Sluice yet"
-                    ));
+                Node::TemplateCall(name, pipe) => {
+                    let Some(body) = self.defines.get(name) else {
+                        return Err(format!("no such template {name:?}"));
+                    };
+                    let arg = match pipe {
+                        Some(p) => self.pipeline(p, dot)?,
+                        None => Value::Nil,
+                    };
+                    // A fresh scope whose `$` is the argument, as in Go.
+                    let saved = std::mem::replace(&mut self.vars, vec![(String::new(), arg.clone())]);
+                    let flow = self.list(body, &arg, out);
+                    self.vars = saved;
+                    flow?;
                 }
                 Node::Break => return Ok(Flow::Break),
                 Node::Continue => return Ok(Flow::Continue),
@@ -129,6 +147,11 @@ impl<'a> Exec<'a> {
         let v = self.pipeline(&undeclared, dot)?;
         let elems: Vec<(Value, Value)> = match v {
             Value::Map(m) => m.into_iter().map(|(k, v)| (Value::Str(k), v)).collect(),
+            Value::List(l) => l
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i as i64), v))
+                .collect(),
             Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Missing | Value::Nil => Vec::new(),
             other => return Err(format!("range can't iterate over {}", sprint(&other))),

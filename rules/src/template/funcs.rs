@@ -12,10 +12,100 @@ use super::eval::{Value, truth};
 use super::gofmt::{format_g, sprint, sprint_all, sprintf};
 
 /// What the functions may read besides their arguments.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct FuncEnv {
+#[derive(Clone, Default)]
+pub(crate) struct FuncEnv<'q> {
     /// Prometheus' `--web.external-url`.
     pub(crate) external_url: String,
+    /// Runs PromQL for `query`.
+    pub(crate) query: Option<super::QueryFn<'q>>,
+}
+
+/// A query result sample as templates see it (Prometheus' `sample`
+/// struct: `.Labels` and `.Value`).
+fn sample(labels: &sluice_model::Labels, value: f64) -> Value {
+    Value::Struct(vec![
+        (
+            "Labels",
+            Value::Map(
+                labels
+                    .iter()
+                    .map(|l| (l.name.clone(), Value::Str(l.value.clone())))
+                    .collect(),
+            ),
+        ),
+        ("Value", Value::Float(value)),
+    ])
+}
+
+/// A sample's field (`Labels` or `Value`).
+fn sample_field<'v>(name: &str, v: &'v Value, field: &str) -> Result<&'v Value, String> {
+    match v {
+        Value::Struct(fields) => fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, v)| v)
+            .ok_or_else(|| format!("{name}: not a query sample")),
+        other => Err(format!("{name}: not a query sample: {}", sprint(other))),
+    }
+}
+
+/// The query functions: `query`, `first`, `label`, `value`, `strvalue`,
+/// `sortByLabel` (Prometheus' `template.go`).
+fn query_func(name: &str, args: Vec<Value>, env: &FuncEnv) -> Result<Value, String> {
+    match name {
+        "query" => {
+            arity(name, &args, 1)?;
+            let q = string_arg(name, &args[0])?;
+            let run = env
+                .query
+                .ok_or("query() is only available while rules are evaluated")?;
+            Ok(Value::List(run(&q)?.iter().map(|(l, v)| sample(l, *v)).collect()))
+        }
+        "first" => {
+            arity(name, &args, 1)?;
+            match &args[0] {
+                Value::List(l) => l
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| "first() called on vector with no elements".into()),
+                other => Err(format!("first() called on {}", sprint(other))),
+            }
+        }
+        "label" => {
+            arity(name, &args, 2)?;
+            let label = string_arg(name, &args[0])?;
+            match sample_field(name, &args[1], "Labels")? {
+                Value::Map(m) => Ok(m.get(&label).cloned().unwrap_or(Value::Str(String::new()))),
+                _ => Ok(Value::Str(String::new())),
+            }
+        }
+        "value" => {
+            arity(name, &args, 1)?;
+            sample_field(name, &args[0], "Value").cloned()
+        }
+        "strvalue" => {
+            arity(name, &args, 1)?;
+            match sample_field(name, &args[0], "Labels")? {
+                Value::Map(m) => Ok(m.get("__value__").cloned().unwrap_or(Value::Str(String::new()))),
+                _ => Ok(Value::Str(String::new())),
+            }
+        }
+        "sortByLabel" => {
+            arity(name, &args, 2)?;
+            let label = string_arg(name, &args[0])?;
+            let Value::List(mut items) = args[1].clone() else {
+                return Err(format!("sortByLabel() called on {}", sprint(&args[1])));
+            };
+            let key = |v: &Value| match sample_field(name, v, "Labels") {
+                Ok(Value::Map(m)) => m.get(&label).map(sprint).unwrap_or_default(),
+                _ => String::new(),
+            };
+            // Stable, as Go's sort.Stable.
+            items.sort_by_key(key);
+            Ok(Value::List(items))
+        }
+        other => Err(format!("function {other:?} not defined")),
+    }
 }
 
 const BUILTINS: &[&str] = &[
@@ -167,6 +257,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>, env: &FuncEnv) -> Result<Value,
             match &args[0] {
                 Value::Str(s) => Ok(Value::Int(s.len() as i64)),
                 Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+                Value::List(l) => Ok(Value::Int(l.len() as i64)),
                 other => Err(format!("len of type {}", sprint(other))),
             }
         }
@@ -306,9 +397,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>, env: &FuncEnv) -> Result<Value,
                 .map(|(i, v)| (format!("arg{i}"), v))
                 .collect::<BTreeMap<_, _>>(),
         )),
-        q if QUERY_FUNCS.contains(&q) => Err(format!(
-            "{q}() is not supported: Sluice's rule templates do not run PromQL queries"
-        )),
+        q if QUERY_FUNCS.contains(&q) => query_func(q, args, env),
         other => Err(format!("function {other:?} not defined")),
     }
 }

@@ -152,6 +152,10 @@ pub(crate) fn sprint(v: &Value) -> String {
             let inner: Vec<String> = fields.iter().map(|(_, v)| sprint(v)).collect();
             format!("{{{}}}", inner.join(" "))
         }
+        Value::List(items) => {
+            let inner: Vec<String> = items.iter().map(sprint).collect();
+            format!("[{}]", inner.join(" "))
+        }
     }
 }
 
@@ -177,6 +181,7 @@ fn go_type(v: &Value) -> &'static str {
         Value::Str(_) => "string",
         Value::Map(_) => "map[string]string",
         Value::Struct(_) => "struct",
+        Value::List(_) => "[]*template.sample",
     }
 }
 
@@ -252,7 +257,9 @@ fn format_one(verb: char, flags: Flags, width: Option<usize>, prec: Option<usize
             },
             false,
         ),
-        ('s', Value::Map(_) | Value::Struct(_) | Value::Missing | Value::Nil) => (sprint(arg), false),
+        ('s', Value::Map(_) | Value::Struct(_) | Value::List(_) | Value::Missing | Value::Nil) => {
+            (sprint(arg), false)
+        }
         ('q', Value::Str(s)) => (quote(s), false),
         ('t', Value::Bool(b)) => (b.to_string(), false),
         ('d', Value::Int(i)) => (with_plus(i.to_string(), *i >= 0, flags), true),

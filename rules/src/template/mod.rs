@@ -10,13 +10,14 @@
 //! println eq ne lt le gt ge urlquery`; Prometheus' `humanize humanize1024
 //! humanizeDuration humanizePercentage humanizeTimestamp toUpper toLower
 //! title reReplaceAll match stripPort parseDuration externalURL pathPrefix
-//! graphLink tableLink safeHtml args`.
+//! graphLink tableLink safeHtml args`; named templates (`define`,
+//! `template`); and the PromQL functions `query` (an instant query at the
+//! alert's evaluation time, on the evaluator's data, through
+//! [`AlertData::query`]), `first`, `label`, `value`, `strvalue`,
+//! `sortByLabel`.
 //!
-//! Not supported: `define`/`template`/`block` (refused when parsing) and
-//! the PromQL functions `query`, `first`, `label`, `value`, `strvalue`,
-//! `sortByLabel` (they parse, so rule files using them load, but executing
-//! them fails and the text becomes Prometheus' `<error expanding template:
-//! ...>`).
+//! Not supported: `block` (refused when parsing). A failing expansion
+//! becomes Prometheus' `<error expanding template: ...>`.
 //!
 //! As in Prometheus, a missing label reads as the empty string
 //! (`missingkey=zero`), and numbers print with Go's `fmt` rules.
@@ -52,8 +53,13 @@ pub enum TemplateError {
 /// The variables Prometheus defines before every alert template.
 const PREDECLARED: [&str; 4] = ["labels", "externalLabels", "externalURL", "value"];
 
+/// Runs an instant PromQL query at the alert's evaluation time for the
+/// `query` template function: (labels, value) per sample, a scalar as one
+/// sample without labels.
+pub type QueryFn<'a> = &'a (dyn Fn(&str) -> Result<Vec<(Labels, f64)>, String> + Sync);
+
 /// What an alert's labels and annotations are expanded with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct AlertData<'a> {
     /// The alert's labels (the expression's output labels).
     pub labels: &'a Labels,
@@ -63,6 +69,19 @@ pub struct AlertData<'a> {
     pub external_url: &'a str,
     /// The expression's value for this alert.
     pub value: f64,
+    /// How `query` runs PromQL (`None`: it fails, e.g. outside a rule
+    /// evaluation).
+    pub query: Option<QueryFn<'a>>,
+}
+
+impl std::fmt::Debug for AlertData<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertData")
+            .field("labels", self.labels)
+            .field("value", &self.value)
+            .field("query", &self.query.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A parsed template, ready to expand many times.
@@ -70,6 +89,8 @@ pub struct AlertData<'a> {
 pub struct Template {
     name: String,
     nodes: Vec<Node>,
+    /// `{{define "name"}}` bodies, for `{{template "name"}}`.
+    defines: BTreeMap<String, Vec<Node>>,
     /// True when the text has no action: expansion is the text itself.
     literal: bool,
     text: String,
@@ -81,11 +102,12 @@ impl Template {
     pub fn parse(name: &str, text: &str) -> Result<Template, TemplateError> {
         let wrap = |e: TemplateError| TemplateError::Parse(format!("template: {name}: {e}"));
         let items = lex::lex(text).map_err(wrap)?;
-        let nodes = parse::parse(items, &PREDECLARED).map_err(wrap)?;
+        let (nodes, defines) = parse::parse(items, &PREDECLARED).map_err(wrap)?;
         Ok(Template {
             name: name.to_string(),
             literal: !text.contains("{{"),
             nodes,
+            defines,
             text: text.to_string(),
         })
     }
@@ -93,6 +115,16 @@ impl Template {
     /// The source text.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The PromQL of every `query "<literal>"` call, so an evaluator that
+    /// keeps only the data its rules need can keep this too.
+    pub fn literal_queries(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for nodes in std::iter::once(&self.nodes).chain(self.defines.values()) {
+            parse::literal_queries(nodes, &mut out);
+        }
+        out
     }
 
     /// Expands the template for one alert.
@@ -119,9 +151,10 @@ impl Template {
         ];
         let env = FuncEnv {
             external_url: data.external_url.to_string(),
+            query: data.query,
         };
         let mut out = String::new();
-        Exec::new(&root, vars, &env)
+        Exec::new(&root, vars, &env, &self.defines)
             .run(&self.nodes, &root, &mut out)
             .map_err(|e| {
                 TemplateError::Exec(format!(
@@ -162,7 +195,49 @@ mod tests {
             external_labels: &ext,
             external_url: "http://prom.example:9090/p",
             value,
+            query: None,
         })
+    }
+
+    #[test]
+    fn query_functions_and_named_templates_run() {
+        let labels = Labels::new([("job", "node")]);
+        let ext = Labels::default();
+        let run = |q: &str| -> Result<Vec<(Labels, f64)>, String> {
+            assert_eq!(q, "up{job='node'}");
+            Ok(vec![
+                (Labels::new([("__name__", "up"), ("id", "2")]), 0.0),
+                (Labels::new([("__name__", "up"), ("id", "1")]), 1.0),
+            ])
+        };
+        let data = AlertData {
+            labels: &labels,
+            external_labels: &ext,
+            external_url: "",
+            value: 0.0,
+            query: Some(&run),
+        };
+        let text = r#"{{ define "t" }}{{ .arg0 }} {{ .arg1 }}. {{ with query "up{job='node'}" }}first:{{ . | sortByLabel "id" | first | label "id" }},{{ range $v := sortByLabel "id" . }}{{ . | label "id" }}={{ . | value }};{{ end }}{{ end }}{{ end }}{{ template "t" (args "a" 9) }}"#;
+        let t = Template::parse("__alert_Q", text).unwrap();
+        assert_eq!(t.expand(&data).unwrap(), "a 9. first:1,1=1;2=0;");
+        let none = AlertData { query: None, ..data };
+        assert!(
+            t.expand_or_error_text(&none)
+                .contains("query() is only available")
+        );
+        let empty = Template::parse("__alert_E", r#"{{ query "x" | first }}"#).unwrap();
+        let no_rows = |_: &str| -> Result<Vec<(Labels, f64)>, String> { Ok(Vec::new()) };
+        let e = empty
+            .expand(&AlertData {
+                query: Some(&no_rows),
+                ..data
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("first() called on vector with no elements"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -244,7 +319,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("incompatible types for comparison"), "{out}");
-        assert!(expand("{{ query \"up\" }}", 0.0).contains("not supported"));
+        assert!(expand("{{ query \"up\" }}", 0.0).contains("only available while rules are evaluated"));
     }
 
     #[test]

@@ -29,10 +29,9 @@ pub(crate) enum Node {
     /// `{{ break }}` / `{{ continue }}` inside a range.
     Break,
     Continue,
-    /// `{{ template "name" pipeline }}`: parsed (so files using it load, as
-    /// in Prometheus) but not executed yet — expanding it fails, and the
-    /// annotation says so.
-    TemplateCall(String),
+    /// `{{ template "name" pipeline }}`: runs a `define`d template with the
+    /// pipeline's value (or nil) as its dot.
+    TemplateCall(String, Option<Pipeline>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,21 +78,71 @@ pub(crate) enum Arg {
 struct Parser {
     items: Vec<Item>,
     pos: usize,
+    /// `{{define}}` bodies seen so far.
+    defines: std::collections::BTreeMap<String, Vec<Node>>,
     /// Declared variables, innermost last; a mark per open block.
     vars: Vec<String>,
 }
 
+/// Collects the string literal of every `query "..."` command in `nodes`.
+pub(crate) fn literal_queries(nodes: &[Node], out: &mut Vec<String>) {
+    fn pipe(p: &Pipeline, out: &mut Vec<String>) {
+        for cmd in &p.cmds {
+            if let [Arg::Func(f), Arg::Str(q), ..] = cmd.args.as_slice()
+                && f == "query"
+            {
+                out.push(q.clone());
+            }
+            for a in &cmd.args {
+                if let Arg::Sub(inner, _) = a {
+                    pipe(inner, out);
+                }
+            }
+        }
+    }
+    for n in nodes {
+        match n {
+            Node::Action(p) => pipe(p, out),
+            Node::Branch {
+                pipe: p,
+                then,
+                otherwise,
+                ..
+            } => {
+                pipe(p, out);
+                literal_queries(then, out);
+                literal_queries(otherwise, out);
+            }
+            Node::Range {
+                pipe: p,
+                body,
+                otherwise,
+            } => {
+                pipe(p, out);
+                literal_queries(body, out);
+                literal_queries(otherwise, out);
+            }
+            Node::TemplateCall(_, Some(p)) => pipe(p, out),
+            Node::Text(_) | Node::TemplateCall(_, None) | Node::Break | Node::Continue => {}
+        }
+    }
+}
+
+/// The main template and its `define`d templates.
+pub(crate) type Parsed = (Vec<Node>, std::collections::BTreeMap<String, Vec<Node>>);
+
 /// Parses lexed items; `predeclared` are variables in scope from the start.
-pub(crate) fn parse(items: Vec<Item>, predeclared: &[&str]) -> Result<Vec<Node>, TemplateError> {
+pub(crate) fn parse(items: Vec<Item>, predeclared: &[&str]) -> Result<Parsed, TemplateError> {
     let mut p = Parser {
         items,
         pos: 0,
+        defines: Default::default(),
         vars: predeclared.iter().map(|s| s.to_string()).collect(),
     };
     p.vars.push(String::new()); // `$` is always defined.
     let (nodes, end) = p.list(0)?;
     match end {
-        ListEnd::Eof => Ok(nodes),
+        ListEnd::Eof => Ok((nodes, p.defines)),
         ListEnd::Else(_) => Err(TemplateError::Parse("unexpected {{else}}".into())),
         ListEnd::End => Err(TemplateError::Parse("unexpected {{end}}".into())),
     }
@@ -160,28 +209,30 @@ impl Parser {
                     });
                 }
                 "define" => {
-                    // A named template: checked like any template (its own
-                    // scope, `$` is its dot), then set aside; only
-                    // `{{template}}` could run it.
-                    if !matches!(toks.get(1).map(|t| &t.tok), Some(Tok::Str(_))) || toks.len() != 2 {
+                    // A named template: its own scope (`$` is its dot).
+                    let (Some(Tok::Str(name)), 2) = (toks.get(1).map(|t| &t.tok), toks.len()) else {
                         return err("{{define}} needs one template name in quotes");
-                    }
+                    };
+                    let name = name.clone();
                     let outer = std::mem::replace(&mut self.vars, vec![String::new()]);
-                    let (_, end) = self.list(0)?;
+                    let (body, end) = self.list(0)?;
                     self.vars = outer;
                     if !matches!(end, ListEnd::End) {
                         return err("{{define}} without {{end}}");
                     }
+                    self.defines.insert(name, body);
                 }
                 "template" => {
                     let Some(Tok::Str(name)) = toks.get(1).map(|t| &t.tok) else {
                         return err("{{template}} needs a template name in quotes");
                     };
                     let name = name.clone();
-                    if toks.len() > 2 {
-                        self.pipeline(&toks[2..], false)?;
-                    }
-                    nodes.push(Node::TemplateCall(name));
+                    let pipe = if toks.len() > 2 {
+                        Some(self.pipeline(&toks[2..], false)?)
+                    } else {
+                        None
+                    };
+                    nodes.push(Node::TemplateCall(name, pipe));
                 }
                 "block" => {
                     return err("{{block}} is not supported in rule templates");
@@ -479,7 +530,7 @@ mod tests {
     use super::*;
 
     fn p(src: &str) -> Result<Vec<Node>, TemplateError> {
-        parse(lex(src)?, &["labels", "value"])
+        parse(lex(src)?, &["labels", "value"]).map(|(nodes, _)| nodes)
     }
 
     #[test]
@@ -495,8 +546,13 @@ mod tests {
 
     #[test]
     fn named_templates_parse_and_are_checked() {
-        let nodes = p(r#"{{ define "t" }}{{ .arg0 }}{{ end }}{{ template "t" (args "a" 1) }}"#).unwrap();
-        assert_eq!(nodes, vec![Node::TemplateCall("t".into())]);
+        let (nodes, defines) = parse(
+            lex(r#"{{ define "t" }}{{ .arg0 }}{{ end }}{{ template "t" (args "a" 1) }}"#).unwrap(),
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(nodes.as_slice(), [Node::TemplateCall(name, Some(_))] if name == "t"));
+        assert!(defines.contains_key("t"));
         // The body has its own scope: outer variables are not visible.
         assert!(p(r#"{{ $x := 1 }}{{ define "t" }}{{ $x }}{{ end }}"#).is_err());
         assert!(p(r#"{{ define "t" }}x"#).is_err());
