@@ -15,7 +15,7 @@ use crate::support::broker::Broker;
 use crate::support::sluice::TestConfig;
 
 /// CPU seconds (user + system) a process has used, from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th fields of the whole line.
@@ -35,7 +35,7 @@ async fn stored(catalog: &Catalog) -> (i64, u64) {
 }
 
 /// Node-exporter-like series: a few metrics with realistic label sets.
-fn step_batch(step: i64, series: usize) -> Vec<TimeSeries> {
+pub(crate) fn step_batch(step: i64, series: usize) -> Vec<TimeSeries> {
     (0..series)
         .map(|i| TimeSeries {
             labels: Labels::new([
