@@ -12,6 +12,7 @@
 pub mod bus;
 pub mod clock;
 mod duration;
+pub mod float_text;
 pub mod health;
 pub mod kafka;
 mod labels;

@@ -28,5 +28,6 @@ mod push;
 mod remote_write;
 mod resolution;
 mod rules;
+mod rules_api;
 mod s3_segments;
 mod sink_exactly_once;

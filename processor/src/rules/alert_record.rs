@@ -38,7 +38,8 @@ pub struct AlertRecord {
     pub ends_at: Option<String>,
     /// The event time of the evaluation that made the change.
     pub evaluated_at: String,
-    /// The expression's value at that evaluation (Prometheus' string form).
+    /// The expression's value at that evaluation, as Prometheus'
+    /// `/api/v1/alerts` prints it (`2e+01`).
     pub value: String,
     /// Link back to the expression.
     #[serde(rename = "generatorURL")]
@@ -64,7 +65,7 @@ impl AlertRecord {
             starts_at: iso(t.fired_at_ms.unwrap_or(t.active_at_ms)),
             ends_at: (t.to == AlertState::Inactive).then(|| iso(t.at_ms)),
             evaluated_at: iso(t.at_ms),
-            value: prom_float(t.value),
+            value: sluice_model::float_text::go_exponent(t.value),
             generator_url: generator_url.to_string(),
             group: group.to_string(),
             file: file.to_string(),
@@ -99,17 +100,6 @@ pub(crate) fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A float as Prometheus' API prints it.
-fn prom_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
-    } else {
-        format!("{v}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,7 +124,7 @@ mod tests {
         assert_eq!(json["endsAt"], "2023-11-14T22:14:20.000Z");
         assert_eq!(json["labels"]["job"], "api");
         assert_eq!(json["generatorURL"], "http://x/graph");
-        assert_eq!(json["value"], "1.5");
+        assert_eq!(json["value"], "1.5e+00");
         assert_eq!(r.fingerprint.len(), 16);
         let back: AlertRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);

@@ -11,10 +11,19 @@ use sluice_rules::status::{GroupStatus, RuleStatus};
 use sluice_rules::{Alert, AlertState, Rule};
 
 use super::AppState;
-use super::response::{ApiError, format_value, labels_json, success};
+use super::response::{ApiError, labels_json, success};
 use super::targets::rfc3339;
 
 const NEVER: &str = "0001-01-01T00:00:00Z";
+
+/// Milliseconds as seconds the way Go encodes a float64 (`60`, `0.5`).
+fn seconds(ms: i64) -> Value {
+    if ms % 1000 == 0 {
+        json!(ms / 1000)
+    } else {
+        json!(ms as f64 / 1000.0)
+    }
+}
 
 fn alert_json(a: &Alert) -> Value {
     json!({
@@ -22,7 +31,7 @@ fn alert_json(a: &Alert) -> Value {
         "annotations": a.annotations,
         "state": a.state.as_str(),
         "activeAt": rfc3339(a.active_at_ms),
-        "value": format_value(a.value),
+        "value": sluice_model::float_text::go_exponent(a.value),
     })
 }
 
@@ -40,16 +49,24 @@ fn rule_json(g: &GroupStatus, r: &RuleStatus) -> Value {
     let last_eval = g.last_eval_ms.map_or(NEVER.to_string(), rfc3339);
     let error = r.last_error.clone().unwrap_or_default();
     match &r.rule {
-        Rule::Recording(rec) => json!({
-            "name": rec.name,
-            "query": rec.expr,
-            "labels": rec.labels.iter().cloned().collect::<HashMap<_, _>>(),
-            "health": health,
-            "lastError": error,
-            "evaluationTime": g.eval_seconds,
-            "lastEvaluation": last_eval,
-            "type": "recording",
-        }),
+        Rule::Recording(rec) => {
+            let mut r = json!({
+                "name": rec.name,
+                "query": rec.expr,
+                "health": health,
+                "evaluationTime": g.eval_seconds,
+                "lastEvaluation": last_eval,
+                "type": "recording",
+            });
+            // `omitempty` in Prometheus' rule JSON.
+            if !error.is_empty() {
+                r["lastError"] = json!(error);
+            }
+            if !rec.labels.is_empty() {
+                r["labels"] = json!(rec.labels.iter().cloned().collect::<HashMap<_, _>>());
+            }
+            r
+        }
         Rule::Alerting(a) => {
             let alerts: Vec<&Alert> = live(&r.alerts).collect();
             let state = if alerts.iter().any(|x| x.state == AlertState::Firing) {
@@ -59,21 +76,24 @@ fn rule_json(g: &GroupStatus, r: &RuleStatus) -> Value {
             } else {
                 "pending"
             };
-            json!({
+            let mut r = json!({
                 "state": state,
                 "name": a.name,
                 "query": a.expr,
-                "duration": a.for_ms as f64 / 1000.0,
-                "keepFiringFor": a.keep_firing_for_ms as f64 / 1000.0,
+                "duration": seconds(a.for_ms),
+                "keepFiringFor": seconds(a.keep_firing_for_ms),
                 "labels": a.labels.iter().map(|(k, t)| (k.clone(), t.text().to_string())).collect::<HashMap<_, _>>(),
                 "annotations": a.annotations.iter().map(|(k, t)| (k.clone(), t.text().to_string())).collect::<HashMap<_, _>>(),
                 "alerts": alerts.into_iter().map(alert_json).collect::<Vec<_>>(),
                 "health": health,
-                "lastError": error,
                 "evaluationTime": g.eval_seconds,
                 "lastEvaluation": last_eval,
                 "type": "alerting",
-            })
+            });
+            if !error.is_empty() {
+                r["lastError"] = json!(error);
+            }
+            r
         }
     }
 }
@@ -103,7 +123,7 @@ pub(super) async fn rules(State(st): State<AppState>, Query(q): Query<HashMap<St
                 "name": g.name,
                 "file": g.file,
                 "rules": rules,
-                "interval": g.interval_ms as f64 / 1000.0,
+                "interval": seconds(g.interval_ms),
                 "limit": 0,
                 "evaluationTime": g.eval_seconds,
                 "lastEvaluation": g.last_eval_ms.map_or(NEVER.to_string(), rfc3339),
