@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::support::broker::Broker;
 use crate::support::http::get_json;
 use crate::support::process::Proc;
+use crate::support::prometheus;
 use crate::support::sluice::TestConfig;
 use crate::support::{eventually, free_port};
 
@@ -45,27 +46,15 @@ async fn prometheus_remote_write_gives_identical_series_and_answers() {
     ne.arg(format!("--web.listen-address=127.0.0.1:{ne_port}"));
     let _ne = Proc::spawn("node-exporter", ne, &dir.path().join("ne.log"));
 
-    let prom_port = free_port();
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_cfg,
-        format!(
+    let (_prom, prom_api) = prometheus::start(
+        dir.path(),
+        &format!(
             "global: {{scrape_interval: 2s, scrape_timeout: 2s}}\n\
              scrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['127.0.0.1:{ne_port}']}}]\n\
              remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    queue_config: {{batch_send_deadline: 1s}}\n",
             cfg.receive_port
         ),
-    )
-    .unwrap();
-    let mut prom = Command::new("prometheus");
-    prom.arg(format!("--config.file={}", prom_cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("prom").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
-    let _prom = Proc::spawn("prometheus", prom, &dir.path().join("prometheus.log"));
-    let prom_api = format!("http://127.0.0.1:{prom_port}");
+    );
 
     // Wait until Sluice has a few scrapes' worth of remote-written data.
     eventually(

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::support::broker::Broker;
 use crate::support::http::get_json;
 use crate::support::process::Proc;
+use crate::support::prometheus;
 use crate::support::sluice::TestConfig;
 use crate::support::{eventually, free_port};
 
@@ -62,26 +63,14 @@ async fn rules_and_alerts_api_match_prometheus() {
     let _ne = Proc::spawn("node-exporter", ne, &dir.path().join("ne.log"));
     let target = format!("127.0.0.1:{ne_port}");
 
-    let prom_port = free_port();
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_cfg,
-        format!(
+    let (_prom, prom_api) = prometheus::start(
+        dir.path(),
+        &format!(
             "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\n\
              scrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['{target}']}}]\n",
             rules.display()
         ),
-    )
-    .unwrap();
-    let mut prom = Command::new("prometheus");
-    prom.arg(format!("--config.file={}", prom_cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("prom").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
-    let _prom = Proc::spawn("prometheus", prom, &dir.path().join("prometheus.log"));
-    let prom_api = format!("http://127.0.0.1:{prom_port}");
+    );
 
     let broker = Broker::start(&dir.path().join("broker"));
     let mut cfg = TestConfig::new(dir.path(), broker.address());

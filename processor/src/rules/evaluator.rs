@@ -87,47 +87,34 @@ impl StreamEvaluator {
             let mut ahead_ms = 0;
             let offset = group.query_offset_ms.unwrap_or(0);
             for rule in &group.rules {
-                // Template `query` calls read data too (literal queries only:
-                // a query built at run time may find nothing in the window).
-                let template_queries: Vec<String> = match rule {
-                    Rule::Alerting(a) => a
-                        .labels
-                        .iter()
-                        .chain(&a.annotations)
-                        .flat_map(|(_, t)| t.literal_queries())
-                        .collect(),
-                    Rule::Recording(_) => Vec::new(),
-                };
-                for q in template_queries {
-                    match selector_needs(&q, lookback) {
+                // The expression, and template `query` calls, which read
+                // data too (literal queries only: a query built at run time
+                // may find nothing in the window).
+                let mut reads = vec![(rule.expr().to_string(), String::new())];
+                if let Rule::Alerting(a) = rule {
+                    let templates = a.labels.iter().chain(&a.annotations);
+                    reads.extend(
+                        templates
+                            .flat_map(|(_, t)| t.literal_queries())
+                            .map(|q| (q.clone(), format!("template query {q:?}: "))),
+                    );
+                }
+                for (query, what) in reads {
+                    match selector_needs(&query, lookback) {
                         Ok(needs) => {
                             for n in needs {
                                 keep_ms = keep_ms.max(n.reach_back_ms + offset);
+                                ahead_ms = ahead_ms.max(n.reach_ahead_ms - offset);
                                 wanted.extend(n.matcher_sets);
                             }
                         }
                         Err(e) => errors.push(format!(
-                            "{}: group {:?}: rule {:?}: template query {q:?}: {e}",
+                            "{}: group {:?}: rule {:?}: {what}{e}",
                             group.file,
                             group.name,
                             rule.name()
                         )),
                     }
-                }
-                match selector_needs(rule.expr(), lookback) {
-                    Ok(needs) => {
-                        for n in needs {
-                            keep_ms = keep_ms.max(n.reach_back_ms + offset);
-                            ahead_ms = ahead_ms.max(n.reach_ahead_ms - offset);
-                            wanted.extend(n.matcher_sets);
-                        }
-                    }
-                    Err(e) => errors.push(format!(
-                        "{}: group {:?}: rule {:?}: {e}",
-                        group.file,
-                        group.name,
-                        rule.name()
-                    )),
                 }
             }
             owned.push(OwnedGroup {

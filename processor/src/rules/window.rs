@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use sluice_model::{Labels, Sample, TimeSeries};
+use sluice_promql::source::select_in_memory;
 use sluice_promql::{Matcher, SeriesSource, SourceError};
 
 /// Recent samples of the wanted series.
@@ -98,19 +99,12 @@ impl SeriesSource for RecentSamples {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<TimeSeries>, SourceError> {
-        Ok(self
-            .series
-            .iter()
-            .filter(|(labels, _)| matchers.iter().all(|m| m.matches_labels(labels)))
-            .filter_map(|(labels, samples)| {
-                let lo = samples.partition_point(|s| s.timestamp_ms < start_ms);
-                let hi = samples.partition_point(|s| s.timestamp_ms <= end_ms);
-                (lo < hi).then(|| TimeSeries {
-                    labels: labels.clone(),
-                    samples: samples[lo..hi].to_vec(),
-                })
-            })
-            .collect())
+        Ok(select_in_memory(
+            self.series.iter().map(|(l, s)| (l, s.as_slice())),
+            matchers,
+            start_ms,
+            end_ms,
+        ))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use regex::Regex;
-use sluice_model::{AGGR_LABEL, Labels, TimeSeries};
+use sluice_model::{AGGR_LABEL, Labels, Sample, TimeSeries};
 
 /// How a [`Matcher`] compares a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,19 +173,36 @@ impl MemorySource {
     }
 
     fn select_now(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Vec<TimeSeries> {
-        self.series
-            .iter()
-            .filter(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
-            .filter_map(|s| {
-                let lo = s.samples.partition_point(|x| x.timestamp_ms < start_ms);
-                let hi = s.samples.partition_point(|x| x.timestamp_ms <= end_ms);
-                (lo < hi).then(|| TimeSeries {
-                    labels: s.labels.clone(),
-                    samples: s.samples[lo..hi].to_vec(),
-                })
-            })
-            .collect()
+        select_in_memory(
+            self.series.iter().map(|s| (&s.labels, s.samples.as_slice())),
+            matchers,
+            start_ms,
+            end_ms,
+        )
     }
+}
+
+/// [`SeriesSource::select`] over series held in memory (samples ascending):
+/// the series matching every matcher, cut to `[start_ms, end_ms]`, those
+/// left empty dropped. Shared by every in-memory source (tests, the rule
+/// evaluator's window, promtool-style unit tests).
+pub fn select_in_memory<'a>(
+    series: impl Iterator<Item = (&'a Labels, &'a [Sample])>,
+    matchers: &[Matcher],
+    start_ms: i64,
+    end_ms: i64,
+) -> Vec<TimeSeries> {
+    series
+        .filter(|(labels, _)| matchers.iter().all(|m| m.matches_labels(labels)))
+        .filter_map(|(labels, samples)| {
+            let lo = samples.partition_point(|x| x.timestamp_ms < start_ms);
+            let hi = samples.partition_point(|x| x.timestamp_ms <= end_ms);
+            (lo < hi).then(|| TimeSeries {
+                labels: labels.clone(),
+                samples: samples[lo..hi].to_vec(),
+            })
+        })
+        .collect()
 }
 
 #[async_trait]

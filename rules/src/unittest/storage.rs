@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use sluice_model::{Labels, Sample, TimeSeries};
+use sluice_promql::source::select_in_memory;
 use sluice_promql::{Matcher, SeriesSource, SourceError};
 
 #[derive(Debug, Default)]
@@ -40,18 +41,11 @@ impl SeriesSource for TestStorage {
         end_ms: i64,
     ) -> Result<Vec<TimeSeries>, SourceError> {
         let end_ms = end_ms.min(self.visible_until_ms);
-        Ok(self
-            .series
-            .iter()
-            .filter(|(labels, _)| matchers.iter().all(|m| m.matches_labels(labels)))
-            .filter_map(|(labels, samples)| {
-                let lo = samples.partition_point(|s| s.timestamp_ms < start_ms);
-                let hi = samples.partition_point(|s| s.timestamp_ms <= end_ms);
-                (lo < hi).then(|| TimeSeries {
-                    labels: labels.clone(),
-                    samples: samples[lo..hi].to_vec(),
-                })
-            })
-            .collect())
+        Ok(select_in_memory(
+            self.series.iter().map(|(l, s)| (l, s.as_slice())),
+            matchers,
+            start_ms,
+            end_ms,
+        ))
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod duckdb;
 pub(crate) mod http;
 pub(crate) mod k8s_api;
 pub(crate) mod process;
+pub(crate) mod prometheus;
 pub(crate) mod s3;
 pub(crate) mod sluice;
 
