@@ -27,4 +27,5 @@ mod remote_write;
 mod resolution;
 mod rules;
 mod s3_segments;
+mod scrape_auth;
 mod sink_exactly_once;
