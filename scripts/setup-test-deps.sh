@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite drives, from package registries only:
 # Debian's prometheus (promtool), node exporter and alertmanager; DuckDB for
-# Python (an independent Parquet reader); Debian's chromium (headless, for the
+# Python (an independent Parquet reader); openssl (test certificates); Debian's chromium (headless, for the
 # expression browser's end-to-end test); moto's S3 server (a local S3 API
 # for the object-store tests) and pyarrow (its S3 client, for DuckDB); tansu (the Kafka-protocol broker,
 # built once into $HOME/.cache/sluice/tools).
@@ -12,6 +12,8 @@ command -v prometheus-node-exporter >/dev/null || need_apt+=(prometheus-node-exp
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# The scrape TLS test makes its CA and certificates with the openssl CLI.
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -93,7 +93,7 @@ pub(crate) fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let text =
         std::fs::read_to_string(path).map_err(|e| ConfigErrors(vec![format!("{}: {e}", path.display())]))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let (cfg, mut errs) = match parse(&text) {
+    let (cfg, mut errs) = match parse_in(&text, base) {
         Ok(cfg) => (cfg, Vec::new()),
         Err(ConfigErrors(errs)) => (Config::default(), errs),
     };
@@ -157,8 +157,15 @@ fn section<T: DeserializeOwned + Default>(v: Option<&Value>, path: &str, errs: &
     }
 }
 
-/// Parses and validates config text.
+/// Parses and validates config text (relative file names as they are).
+#[cfg(test)]
 pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    parse_in(text, Path::new(""))
+}
+
+/// Parses and validates config text whose relative file names (scrape
+/// credentials and TLS files) are relative to `base`.
+fn parse_in(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
     let root: Value = serde_yaml::from_str(text).map_err(|e| ConfigErrors(vec![format!("YAML: {e}")]))?;
     let map = match &root {
         Value::Mapping(m) => m.clone(),
@@ -195,7 +202,8 @@ pub(crate) fn parse(text: &str) -> Result<Config, ConfigErrors> {
         Some(Value::Sequence(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let path = format!("scrape_configs[{i}]");
-                if let Some(sc) = decode::<ScrapeConfig>(item, &path, &mut errs) {
+                if let Some(mut sc) = decode::<ScrapeConfig>(item, &path, &mut errs) {
+                    sc.resolve_paths(base);
                     cfg.scrape_configs.push(sc);
                 }
             }

@@ -342,6 +342,9 @@ enum Role {
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
 fn main() -> ExitCode {
+    // Every TLS connection (scrapes, Alertmanager, object storage, the
+    // Kubernetes API) uses rustls on ring; reqwest has no provider of its own.
+    sluice_ingest::http_client::install_crypto_provider();
     let cli = Cli::parse();
     let (role, args) = match cli.command {
         Command::Check(CheckCommand::Config { file }) => {

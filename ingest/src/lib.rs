@@ -10,6 +10,7 @@
 pub mod config;
 pub mod discovery;
 pub mod exposition;
+pub mod http_client;
 pub mod manager;
 pub mod publish;
 pub mod receive;

@@ -9,6 +9,11 @@
 //! its loop, so its scrape phase and series state carry on. A target whose
 //! labels or settings changed under the same key is a new target: its old
 //! loop stops and a new one starts.
+//!
+//! Each job has one HTTP client ([`ScrapeClient`]: its credentials and TLS
+//! settings). A job with more targets than its `target_limit` scrapes none
+//! of them: every one of its loops reports `up` 0 with the error, as in
+//! Prometheus, until the count is back within the limit.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -23,8 +28,9 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::{GlobalConfig, ScrapeConfig};
 use crate::discovery::{DiscoveryUpdate, TargetSets};
+use crate::http_client::{ScrapeClient, install_crypto_provider};
 use crate::publish::SampleWriter;
-use crate::scrape::{ScrapeState, scrape_once};
+use crate::scrape::{ScrapeState, forced_failure, scrape_once};
 use crate::shard::ScrapeShard;
 use crate::target::Target;
 
@@ -61,11 +67,16 @@ impl TargetStatus {
 /// Target health shared with the HTTP API.
 pub type TargetStatuses = Arc<RwLock<BTreeMap<String, TargetStatus>>>;
 
-/// A running scrape loop and the switch that stops it.
+/// A running scrape loop, the switch that stops it, and the error that
+/// fails its scrapes without making them (the job's `target_limit`).
 struct RunningLoop {
     target: Target,
     stop: watch::Sender<bool>,
+    forced: watch::Sender<Option<String>>,
 }
+
+/// The job clients, by job name.
+type Clients = HashMap<String, Arc<ScrapeClient>>;
 
 /// Owns the scrape loops.
 pub struct ScrapeManager<W: SampleWriter> {
@@ -116,13 +127,17 @@ impl<W: SampleWriter> ScrapeManager<W> {
         mut updates: mpsc::Receiver<DiscoveryUpdate>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let client = match reqwest::Client::builder().gzip(true).build() {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(error = %e, "cannot build HTTP client; no targets will be scraped");
-                return;
-            }
-        };
+        install_crypto_provider();
+        let clients: Clients = self
+            .configs
+            .iter()
+            .map(|sc| {
+                (
+                    sc.job_name.clone(),
+                    Arc::new(ScrapeClient::new(sc.http_client_config())),
+                )
+            })
+            .collect();
         let mut sets = TargetSets::default();
         let mut running: HashMap<String, RunningLoop> = HashMap::new();
         let mut tasks = JoinSet::new();
@@ -137,7 +152,7 @@ impl<W: SampleWriter> ScrapeManager<W> {
                         while let Ok(u) = updates.try_recv() {
                             sets.apply(u);
                         }
-                        self.reconcile(&sets, &mut running, &mut tasks, &client);
+                        self.reconcile(&sets, &mut running, &mut tasks, &clients);
                     }
                     // Every provider has finished (e.g. static targets only):
                     // keep scraping what there is.
@@ -159,7 +174,7 @@ impl<W: SampleWriter> ScrapeManager<W> {
         sets: &TargetSets,
         running: &mut HashMap<String, RunningLoop>,
         tasks: &mut JoinSet<()>,
-        client: &reqwest::Client,
+        clients: &Clients,
     ) {
         let mut desired: BTreeMap<String, Target> = BTreeMap::new();
         for sc in &self.configs {
@@ -167,6 +182,24 @@ impl<W: SampleWriter> ScrapeManager<W> {
                 if self.shard.owns(&t) {
                     desired.entry(t.key()).or_insert(t);
                 }
+            }
+        }
+        // Prometheus' target_limit: counted per job after relabeling (and,
+        // here, after sharding: each worker counts the targets it scrapes).
+        let mut per_job: HashMap<&str, u64> = HashMap::new();
+        for t in desired.values() {
+            *per_job.entry(t.job.as_str()).or_default() += 1;
+        }
+        let mut forced: HashMap<&str, String> = HashMap::new();
+        for sc in &self.configs {
+            let limit = sc.target_limit(&self.global);
+            let count = per_job.get(sc.job_name.as_str()).copied().unwrap_or(0);
+            if limit > 0 && count > limit {
+                warn!(job = %sc.job_name, targets = count, limit, "target_limit exceeded: no target of the job is scraped");
+                forced.insert(
+                    sc.job_name.as_str(),
+                    format!("target_limit exceeded (number of targets: {count}, limit: {limit})"),
+                );
             }
         }
         let mut statuses = self.statuses.write().unwrap_or_else(|e| e.into_inner());
@@ -180,19 +213,31 @@ impl<W: SampleWriter> ScrapeManager<W> {
             }
             keep
         });
+        for r in running.values() {
+            let want = forced.get(r.target.job.as_str()).cloned();
+            r.forced.send_if_modified(|cur| {
+                let changed = *cur != want;
+                *cur = want.clone();
+                changed
+            });
+        }
         for (key, target) in desired {
             if running.contains_key(&key) {
                 continue;
             }
+            let Some(client) = clients.get(&target.job) else {
+                continue;
+            };
             let (stop, stop_rx) = watch::channel(false);
+            let (forced, forced_rx) = watch::channel(forced.get(target.job.as_str()).cloned());
             statuses.insert(key.clone(), TargetStatus::unknown(target.clone()));
             let span = info_span!("scrape", job = %target.job, url = %target.url);
             tasks.spawn(
-                self.scrape_loop(target.clone(), client.clone())
+                self.scrape_loop(target.clone(), client.clone(), forced_rx)
                     .run(stop_rx)
                     .instrument(span),
             );
-            running.insert(key, RunningLoop { target, stop });
+            running.insert(key, RunningLoop { target, stop, forced });
             started += 1;
         }
         if started + stopped > 0 {
@@ -205,7 +250,12 @@ impl<W: SampleWriter> ScrapeManager<W> {
         }
     }
 
-    fn scrape_loop(&self, target: Target, client: reqwest::Client) -> ScrapeLoop<W> {
+    fn scrape_loop(
+        &self,
+        target: Target,
+        client: Arc<ScrapeClient>,
+        forced: watch::Receiver<Option<String>>,
+    ) -> ScrapeLoop<W> {
         ScrapeLoop {
             dropped: telemetry::global().counter(
                 "sluice_scrape_samples_dropped_total",
@@ -224,6 +274,7 @@ impl<W: SampleWriter> ScrapeManager<W> {
             ),
             target,
             client,
+            forced,
             writer: self.writer.clone(),
             clock: self.clock.clone(),
             statuses: self.statuses.clone(),
@@ -233,7 +284,8 @@ impl<W: SampleWriter> ScrapeManager<W> {
 
 struct ScrapeLoop<W: SampleWriter> {
     target: Target,
-    client: reqwest::Client,
+    client: Arc<ScrapeClient>,
+    forced: watch::Receiver<Option<String>>,
     writer: Arc<W>,
     clock: Arc<dyn TimeProvider>,
     statuses: TargetStatuses,
@@ -264,7 +316,11 @@ impl<W: SampleWriter> ScrapeLoop<W> {
                 break;
             }
             let t_ms = self.clock.now_ms();
-            let outcome = scrape_once(&self.client, &self.target, &mut state, t_ms).await;
+            let forced = self.forced.borrow().clone();
+            let outcome = match forced {
+                Some(e) => forced_failure(&self.target, &mut state, t_ms, e),
+                None => scrape_once(&self.client, &self.target, &mut state, t_ms).await,
+            };
             self.scrapes.inc();
             if let Some(e) = &outcome.error {
                 self.failures.inc();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sluice_model::{Labels, METRIC_NAME, parse_duration};
 
-use crate::config::{GlobalConfig, ScrapeConfig};
+use crate::config::{GlobalConfig, ScrapeConfig, ScrapeLimits};
 use crate::relabel::{RelabelConfig, relabel};
 
 const ADDRESS: &str = crate::discovery::ADDRESS_LABEL;
@@ -37,6 +37,8 @@ pub struct Target {
     pub honor_timestamps: bool,
     /// `metric_relabel_configs` of the job.
     pub metric_relabel: Arc<Vec<RelabelConfig>>,
+    /// The job's sample and label limits.
+    pub limits: ScrapeLimits,
 }
 
 impl Target {
@@ -172,6 +174,7 @@ pub fn build_target(
         honor_labels: sc.honor_labels,
         honor_timestamps: sc.honor_timestamps,
         metric_relabel: Arc::new(sc.metric_relabel_configs.clone()),
+        limits: sc.limits(global),
     }))
 }
 

@@ -30,4 +30,5 @@ mod resolution;
 mod rules;
 mod rules_api;
 mod s3_segments;
+mod scrape_auth;
 mod sink_exactly_once;

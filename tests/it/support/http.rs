@@ -54,6 +54,7 @@ impl Exporter {
 /// GET `url` and parse JSON; returns (status, body), or status 0 when the
 /// server cannot be reached (yet).
 pub(crate) async fn get_json(url: &str) -> (u16, Value) {
+    sluice_ingest::http_client::install_crypto_provider();
     let r = match reqwest::get(url).await {
         Ok(r) => r,
         Err(e) => return (0, Value::String(e.to_string())),
@@ -65,6 +66,7 @@ pub(crate) async fn get_json(url: &str) -> (u16, Value) {
 
 /// POST a form and parse JSON; returns (status, body).
 pub(crate) async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    sluice_ingest::http_client::install_crypto_provider();
     let body: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();

@@ -12,12 +12,18 @@ pub(crate) mod process;
 pub(crate) mod prometheus;
 pub(crate) mod s3;
 pub(crate) mod sluice;
+pub(crate) mod tls;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1 (bound then released).
+///
+/// Every test asks for a port before it talks HTTP, so this is also where
+/// ring becomes rustls' default provider: reqwest is built without one, and
+/// `reqwest::get` / `Client::new()` panic without it.
 pub(crate) fn free_port() -> u16 {
+    sluice_ingest::http_client::install_crypto_provider();
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

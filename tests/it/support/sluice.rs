@@ -30,6 +30,9 @@ pub(crate) struct TestConfig {
     pub sink_extra: String,
     /// More top-level sections, appended as they are (e.g. `downsample:`).
     pub sections: String,
+    /// More `scrape_configs:` entries as YAML, each line indented by two
+    /// spaces (for jobs with settings beyond their targets).
+    pub jobs_yaml: String,
 }
 
 impl TestConfig {
@@ -48,6 +51,7 @@ impl TestConfig {
             sink_location: None,
             sink_extra: String::new(),
             sections: String::new(),
+            jobs_yaml: String::new(),
         }
     }
 
@@ -69,6 +73,7 @@ impl TestConfig {
                 list.join(", ")
             ));
         }
+        jobs.push_str(&self.jobs_yaml);
         let yaml = format!(
             "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\nhealth:\n  sink_listen: \"127.0.0.1:{sport}\"\n  process_listen: \"127.0.0.1:{pport}\"\n{sections}",
             si = self.scrape_interval,

@@ -51,7 +51,11 @@ fn api_server_config(cfg: &KubernetesSdConfig, url: &str) -> Result<kube::Config
             .as_ref()
             .and_then(|a| a.credentials_file.clone())
     });
-    let token = cfg.authorization.as_ref().and_then(|a| a.credentials.clone());
+    let token = cfg
+        .authorization
+        .as_ref()
+        .and_then(|a| a.credentials.as_ref())
+        .map(|c| c.expose().to_string());
     // AuthInfo keeps tokens as secrets; building it through serde avoids
     // depending on the secrecy crate directly. A token file is re-read by
     // the client, so rotated service-account tokens keep working.

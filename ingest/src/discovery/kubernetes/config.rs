@@ -77,7 +77,7 @@ pub struct Authorization {
     pub kind: String,
     /// The token, inline.
     #[serde(default)]
-    pub credentials: Option<String>,
+    pub credentials: Option<crate::http_client::Secret>,
     /// A file holding the token (re-read, so rotated tokens work).
     #[serde(default)]
     pub credentials_file: Option<String>,
