@@ -24,8 +24,8 @@
 #
 # Why 2000 series x 7 d at 60 s: the 7 d range must be real data, and on 2
 # cores with 23 GB the load has to stay cheap — about 20 M samples (4.2 GB
-# of text, ~2 min to generate, a few minutes per store to load; `sluice
-# import` holds the text twice plus the samples, ~10 GB). 60 s keeps five
+# of text, ~1 min to generate, 2-4 min per store to load; `sluice import`
+# holds the text twice plus the samples: 12.8 GB peak). 60 s keeps five
 # samples in every 5 m rate window; with the generator's pod churn (mean
 # pod lifetime 6 h) the 7 d range touches ~28 000 cAdvisor series.
 set -euo pipefail
