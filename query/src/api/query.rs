@@ -8,7 +8,7 @@ use sluice_sink::segment::SAMPLES_TABLE;
 
 use super::AppState;
 use super::params::{Params, parse_duration_param, parse_time};
-use super::response::{ApiError, success, value_json};
+use super::response::{ApiError, success_value};
 
 /// Prometheus refuses range queries with more points per series than this.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -66,7 +66,7 @@ fn respond(st: &AppState, res: &QueryResult) -> Response {
         tables.push(SAMPLES_TABLE);
     }
     tracing::debug!(tables = ?tables, "query read");
-    let mut resp = success(value_json(&res.value), &res.warnings, &res.infos);
+    let mut resp = success_value(&res.value, &res.warnings, &res.infos);
     if let Ok(v) = HeaderValue::from_str(&tables.join(",")) {
         resp.headers_mut().insert(TABLES_READ_HEADER, v);
     }

@@ -249,8 +249,13 @@ pub(crate) fn rows_to_series(
             .column(k + 2)
             .as_primitive_opt::<Float64Type>()
             .ok_or("value column has an unexpected type")?;
-        for row in 0..n {
-            let id = ids.value(row);
+        let (id_vals, ts_vals, vs) = (ids.values(), ts.values(), vals.values());
+        // Rows come sorted by series within a file: take each run of one
+        // series id at once (one hash lookup per run, not per row).
+        let mut row = 0;
+        while row < n {
+            let id = id_vals[row];
+            let end = row + id_vals[row..].iter().take_while(|&&x| x == id).count();
             let slot = *index.entry(id).or_insert_with(|| {
                 let mut ls = Vec::with_capacity(label_cols.len() + 1);
                 if let Some(v) = string_at(name.as_ref(), row) {
@@ -273,9 +278,13 @@ pub(crate) fn rows_to_series(
                 });
                 out.len() - 1
             });
-            out[slot]
-                .samples
-                .push(Sample::new(ts.value(row), vals.value(row)));
+            out[slot].samples.extend(
+                ts_vals[row..end]
+                    .iter()
+                    .zip(&vs[row..end])
+                    .map(|(&t, &v)| Sample::new(t, v)),
+            );
+            row = end;
         }
     }
     for s in &mut out {
