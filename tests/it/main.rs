@@ -10,6 +10,7 @@ mod support;
 
 mod alerting;
 mod alerting_compliance;
+mod alerting_live;
 mod alerting_shards;
 mod bench_alert;
 mod bench_downsample;
