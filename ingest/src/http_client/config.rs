@@ -147,8 +147,11 @@ pub struct HttpClientConfig {
 
 impl HttpClientConfig {
     /// Problems with the settings, each with its config path under `path`,
-    /// in Prometheus' words; files that cannot be read (or, for TLS, parsed)
-    /// now are reported too.
+    /// in Prometheus' words. Files that exist but cannot be read (or, for
+    /// TLS, parsed) are reported too; a file that does not exist yet is not
+    /// an error here — like Prometheus' server, Sluice reads it at every
+    /// scrape, and Kubernetes mounts secrets at paths that exist only
+    /// inside the pod — the scrape reports it (`up` 0) while it is missing.
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();
         let bearer = self.bearer_token.is_some() || self.bearer_token_file.is_some();
@@ -293,8 +296,13 @@ impl TlsConfig {
         if !errs.is_empty() {
             return errs;
         }
-        // Read and parse what is there, so a wrong path or a broken PEM is
-        // reported when the config is loaded, not at the first scrape.
+        // Read and parse what is there, so a broken PEM is reported when
+        // the config is loaded, not at the first scrape. Files that do not
+        // exist yet (secrets mounted in a pod) are left to the scrape.
+        let files = [&self.ca_file, &self.cert_file, &self.key_file];
+        if files.into_iter().flatten().any(|f| !Path::new(f).exists()) {
+            return errs;
+        }
         match super::tls::TlsMaterial::load(self) {
             Ok(m) => {
                 if let Err(e) = super::tls::client_config(self, &m) {
@@ -307,9 +315,12 @@ impl TlsConfig {
     }
 }
 
+/// A file that exists must be readable; one that does not exist yet is
+/// the scrape's to report.
 fn check_readable(errs: &mut Vec<String>, path: &str, file: &Option<String>) {
     if let Some(f) = file
         && let Err(e) = std::fs::read(PathBuf::from(f))
+        && e.kind() != std::io::ErrorKind::NotFound
     {
         errs.push(format!("{path}: unable to read file {f}: {e}"));
     }
@@ -361,7 +372,7 @@ mod tests {
     #[test]
     fn every_conflict_is_reported_at_once() {
         let c = http(
-            "basic_auth: {username: u, username_file: /dev/null, password: p, password_file: /nonexistent/pw}\n\
+            "basic_auth: {username: u, username_file: /dev/null, password: p, password_file: /}\n\
              authorization: {type: basic, credentials: c, credentials_file: /dev/null}\n\
              bearer_token: t\nbearer_token_file: /nonexistent/token\n",
         );
@@ -373,10 +384,9 @@ mod tests {
             "scrape_configs[0]: authorization is not compatible with bearer_token & bearer_token_file",
             "scrape_configs[0].basic_auth: at most one of basic_auth username & username_file must be configured",
             "scrape_configs[0].basic_auth: at most one of basic_auth password & password_file must be configured",
-            "scrape_configs[0].basic_auth.password_file: unable to read file /nonexistent/pw",
+            "scrape_configs[0].basic_auth.password_file: unable to read file /",
             "scrape_configs[0].authorization.type: authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
             "scrape_configs[0].authorization: at most one of authorization credentials & credentials_file must be configured",
-            "scrape_configs[0].bearer_token_file: unable to read file /nonexistent/token",
         ];
         assert_eq!(errs.len(), expected.len(), "{errs:#?}");
         for (e, want) in errs.iter().zip(expected) {
@@ -412,17 +422,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate").unwrap();
+        // A file that does not exist yet (a secret mounted in a pod) is
+        // the scrape's to report, not the loader's.
         let c = http(&format!(
             "tls_config: {{ca_file: {}, cert_file: {}, key_file: /nonexistent/k.pem}}",
             junk.display(),
             junk.display()
         ));
-        let errs = c.validate("j");
-        assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(
-            errs[0].starts_with("j.tls_config: unable to read key_file /nonexistent/k.pem"),
-            "{errs:?}"
-        );
+        assert!(c.validate("j").is_empty());
         std::fs::write(dir.path().join("k.pem"), "junk").unwrap();
         let c = http(&format!("tls_config: {{ca_file: {}}}", junk.display()));
         let errs = c.validate("j");
