@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn http_settings_are_validated_with_the_job() {
         let sc: ScrapeConfig = serde_yaml::from_str(
-            "job_name: j\nbasic_auth: {username: u, password: p, password_file: /nonexistent}\n\
+            "job_name: j\nbasic_auth: {username: u, password: p, password_file: /}\n\
              bearer_token: t\ntls_config: {cert_file: /nonexistent}",
         )
         .unwrap();
