@@ -114,6 +114,10 @@ pub struct AlertTransition {
     /// resolution). Serialised as its bit pattern, like [`Alert::value`].
     #[serde(with = "f64_bits")]
     pub value: f64,
+    /// The rule's `generatorURL` (set by the group evaluation, which knows
+    /// the external URL).
+    #[serde(default)]
+    pub generator_url: String,
 }
 
 /// An alert as the notifier sends it to Alertmanager.
@@ -220,6 +224,7 @@ pub(crate) fn advance(
                     active_at_ms: ts_ms,
                     fired_at_ms: None,
                     value: new.value,
+                    generator_url: String::new(),
                 });
                 state.active.insert(fp, new);
             }
@@ -251,6 +256,7 @@ pub(crate) fn advance(
                     active_at_ms: alert.active_at_ms,
                     fired_at_ms: alert.fired_at_ms,
                     value: alert.value,
+                    generator_url: String::new(),
                 });
                 alert.state = AlertState::Inactive;
                 alert.resolved_at_ms = Some(ts_ms);
@@ -274,6 +280,7 @@ pub(crate) fn advance(
                 active_at_ms: alert.active_at_ms,
                 fired_at_ms: alert.fired_at_ms,
                 value: alert.value,
+                generator_url: String::new(),
             });
         }
         out.series.push((alert_series(rule, alert, "ALERTS", true), 1.0));

@@ -140,8 +140,12 @@ impl GroupState {
                         query: Some(&run_query),
                     };
                     let advanced = alerting::advance(a, &mut state.alerts, vector, ts_ms, &env, group.limit)?;
-                    out.transitions.extend(advanced.transitions);
                     let url = generator_url(ctx.external_url, &a.expr);
+                    out.transitions
+                        .extend(advanced.transitions.into_iter().map(|mut t| {
+                            t.generator_url.clone_from(&url);
+                            t
+                        }));
                     out.notifications.extend(alerting::notifications(
                         &mut state.alerts,
                         ts_ms,

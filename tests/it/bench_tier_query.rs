@@ -71,7 +71,7 @@ async fn query(api: &str, expr: &str, resolution: &str) -> (f64, usize, String) 
     let end = T0 + DAYS * 24 * HOUR;
     let url = format!(
         "{api}/api/v1/query_range?query={}&start={}&end={}&step=3600&max_source_resolution={resolution}",
-        sluice_rules_escape(expr),
+        url_escape(expr),
         (T0 + 24 * HOUR) / 1000,
         end / 1000
     );
@@ -94,7 +94,7 @@ async fn query(api: &str, expr: &str, resolution: &str) -> (f64, usize, String) 
     (ms, points, tables)
 }
 
-fn sluice_rules_escape(s: &str) -> String {
+fn url_escape(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

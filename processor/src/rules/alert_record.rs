@@ -54,7 +54,7 @@ pub struct AlertRecord {
 
 impl AlertRecord {
     /// The record of `t`, a change of an alert of group `group` in `file`.
-    pub fn from_transition(t: &AlertTransition, group: &str, file: &str, generator_url: &str) -> Self {
+    pub fn from_transition(t: &AlertTransition, group: &str, file: &str) -> Self {
         let iso = |ms: i64| rfc3339(ms);
         AlertRecord {
             labels: label_map(&t.labels),
@@ -66,7 +66,7 @@ impl AlertRecord {
             ends_at: (t.to == AlertState::Inactive).then(|| iso(t.at_ms)),
             evaluated_at: iso(t.at_ms),
             value: sluice_model::float_text::go_exponent(t.value),
-            generator_url: generator_url.to_string(),
+            generator_url: t.generator_url.clone(),
             group: group.to_string(),
             file: file.to_string(),
             fingerprint: fingerprint(&t.labels),
@@ -115,8 +115,9 @@ mod tests {
             active_at_ms: 1_700_000_000_000,
             fired_at_ms: Some(1_700_000_030_000),
             value: 1.5,
+            generator_url: "http://x/graph".into(),
         };
-        let r = AlertRecord::from_transition(&t, "g", "rules.yml", "http://x/graph");
+        let r = AlertRecord::from_transition(&t, "g", "rules.yml");
         let json: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(json["state"], "inactive");
         assert_eq!(json["previousState"], "firing");

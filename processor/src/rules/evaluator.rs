@@ -230,11 +230,6 @@ impl StreamEvaluator {
         }
     }
 
-    /// `$externalURL`.
-    pub(crate) fn external_url(&self) -> &str {
-        &self.settings.external_url
-    }
-
     /// Samples held in memory.
     pub(crate) fn window_len(&self) -> usize {
         self.window.len()

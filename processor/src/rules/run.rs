@@ -317,8 +317,7 @@ async fn publish_outputs(
             samples: vec![Sample::new(s.timestamp_ms, s.value)],
         }));
         for t in &e.output.transitions {
-            let url = rule_generator_url(eval.external_url(), g, &t.labels);
-            let r = AlertRecord::from_transition(t, &g.group.name, &g.group.file, &url);
+            let r = AlertRecord::from_transition(t, &g.group.name, &g.group.file);
             if !already_published.remove(&r.identity()) {
                 records.push(r);
             }
@@ -355,19 +354,6 @@ where
             Err(e) => return Err(ProcessorError::Kafka(format!("{what} at shutdown: {e}"))),
         }
     }
-}
-
-/// The generator URL of the rule that made an alert.
-fn rule_generator_url(external_url: &str, g: &super::evaluator::OwnedGroup, labels: &Labels) -> String {
-    let alertname = labels.get("alertname").unwrap_or_default();
-    let expr = g
-        .group
-        .rules
-        .iter()
-        .find(|r| r.name() == alertname)
-        .map(|r| r.expr())
-        .unwrap_or_default();
-    sluice_rules::generator_url(external_url, expr)
 }
 
 /// Refreshes what the API shows.

@@ -41,7 +41,12 @@ impl RecentSamples {
         if ts.samples.is_empty() || !self.wants(&ts.labels) {
             return None;
         }
-        let kept = self.series.entry(ts.labels.clone()).or_default();
+        // Look up before inserting: cloning the labels for every record of
+        // a known series would be the common case.
+        if !self.series.contains_key(&ts.labels) {
+            self.series.insert(ts.labels.clone(), Vec::new());
+        }
+        let kept = self.series.get_mut(&ts.labels)?;
         for s in &ts.samples {
             match kept.last() {
                 Some(last) if last.timestamp_ms < s.timestamp_ms => {
