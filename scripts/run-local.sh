@@ -10,6 +10,7 @@ mkdir -p "$DATA"
 if ! command -v prometheus-node-exporter >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-node-exporter >/dev/null || true
 fi
+scripts/install-build-deps.sh
 TANSU="$(scripts/install-tansu.sh)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
 # The dev profile builds dependencies optimised (Cargo.toml) and shares its

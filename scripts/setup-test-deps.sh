@@ -7,6 +7,7 @@
 # built once into $HOME/.cache/sluice/tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-build-deps.sh
 need_apt=()
 command -v prometheus-node-exporter >/dev/null || need_apt+=(prometheus-node-exporter)
 command -v promtool >/dev/null || need_apt+=(prometheus)
@@ -14,6 +15,8 @@ command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmana
 command -v chromium >/dev/null || need_apt+=(chromium)
 # The scrape TLS test makes its CA and certificates with the openssl CLI.
 command -v openssl >/dev/null || need_apt+=(openssl)
+# The Kafka TLS test fronts the broker with socat's TLS listener.
+command -v socat >/dev/null || need_apt+=(socat)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -106,6 +106,7 @@ async fn metrics() -> Response {
 /// does (the listener stops with it).
 pub(crate) async fn serve_with<F>(
     listen: &str,
+    web: &sluice_web::WebSecurity,
     mut shutdown: watch::Receiver<bool>,
     role: F,
 ) -> anyhow::Result<()>
@@ -117,7 +118,7 @@ where
         .with_context(|| format!("binding the health listener {listen}"))?;
     tracing::info!(listen, "health endpoints listening");
     let (stop, mut stopped) = watch::channel(false);
-    let server = axum::serve(listener, router()).with_graceful_shutdown(async move {
+    let server = sluice_web::serve(listener, router(), web, async move {
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => {}
             _ = stopped.wait_for(|s| *s) => {}
@@ -132,8 +133,38 @@ where
     r.and(served.context("health HTTP server"))
 }
 
+/// The probe client's context: librdkafka reports why a broker cannot be
+/// used (refused connections, failed TLS handshakes, wrong SASL
+/// credentials) only as error events; a metadata request just times out.
+/// The probe keeps the latest so readiness and the log can say why.
+#[derive(Default)]
+struct ProbeContext {
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl rdkafka::ClientContext for ProbeContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{error}: {reason}"));
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ProbeContext {}
+
+/// Why the broker cannot be used, from the error events since the last call.
+fn take_broker_error(client: &BaseConsumer<ProbeContext>) -> Option<String> {
+    // Polling dispatches queued error events to `ProbeContext::error`.
+    let _ = client.poll(Duration::ZERO);
+    client
+        .context()
+        .last_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+}
+
 /// Keeps [`KAFKA_CHECK`] current: every 10 s, one metadata request for
-/// `topic` on a long-lived client.
+/// `topic` on a long-lived client; a failure is logged with the broker's
+/// reason when librdkafka gave one.
 pub(crate) fn spawn_kafka_probe(kafka: &KafkaConfig, topic: String, mut shutdown: watch::Receiver<bool>) {
     health::global().expect(KAFKA_CHECK, "not probed yet");
     let mut cfg = ClientConfig::new();
@@ -142,7 +173,7 @@ pub(crate) fn spawn_kafka_probe(kafka: &KafkaConfig, topic: String, mut shutdown
         cfg.set(k, v);
     }
     tokio::spawn(async move {
-        let client: Result<BaseConsumer, _> = cfg.create();
+        let client: Result<BaseConsumer<ProbeContext>, _> = cfg.create_with_context(ProbeContext::default());
         let client = match client {
             Ok(c) => std::sync::Arc::new(c),
             Err(e) => {
@@ -153,15 +184,24 @@ pub(crate) fn spawn_kafka_probe(kafka: &KafkaConfig, topic: String, mut shutdown
         loop {
             let (c, t) = (client.clone(), topic.clone());
             let probe = tokio::task::spawn_blocking(move || {
-                c.fetch_metadata(Some(&t), PROBE_TIMEOUT)
+                let r = c
+                    .fetch_metadata(Some(&t), PROBE_TIMEOUT)
                     .map_err(|e| e.to_string())
                     .and_then(|md| match md.topics().iter().find(|x| x.name() == t) {
                         Some(x) if x.error().is_none() && !x.partitions().is_empty() => Ok(()),
                         _ => Err(format!("topic {t} has no partitions")),
-                    })
+                    });
+                let reason = take_broker_error(&c);
+                r.map_err(|e| match reason {
+                    Some(why) => format!("{e} ({why})"),
+                    None => e,
+                })
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
+            if let Err(e) = &probe {
+                tracing::warn!(error = %e, "Kafka is not usable");
+            }
             health::global().set(KAFKA_CHECK, probe);
             tokio::select! {
                 _ = tokio::time::sleep(PROBE_INTERVAL) => {}

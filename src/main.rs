@@ -79,6 +79,10 @@ struct RoleArgs {
     /// Number of shards (overrides the role's `shard_count`).
     #[arg(long, env = "SLUICE_SHARD_COUNT")]
     shard_count: Option<u32>,
+    /// TLS, basic auth and headers for every HTTP listener of the process,
+    /// in the format of Prometheus' `--web.config.file`.
+    #[arg(long = "web.config.file", env = "SLUICE_WEB_CONFIG_FILE")]
+    web_config_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -401,6 +405,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let web = match &args.web_config_file {
+        Some(path) => match sluice_web::WebSecurity::load(path) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("--web.config.file {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => sluice_web::WebSecurity::default(),
+    };
     init_tracing();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -412,11 +426,11 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         let shutdown = shutdown_signal();
         match role {
-            Role::All => roles::all(cfg, shutdown).await,
-            Role::Scrape => roles::scrape(cfg, shutdown).await,
-            Role::Sink => roles::sink(cfg, shutdown).await,
-            Role::Query => roles::query(cfg, shutdown).await,
-            Role::Process { replay } => roles::process(cfg, replay, shutdown).await,
+            Role::All => roles::all(cfg, web, shutdown).await,
+            Role::Scrape => roles::scrape(cfg, web, shutdown).await,
+            Role::Sink => roles::sink(cfg, web, shutdown).await,
+            Role::Query => roles::query(cfg, web, shutdown).await,
+            Role::Process { replay } => roles::process(cfg, web, replay, shutdown).await,
         }
     });
     match result {

@@ -18,6 +18,7 @@ use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
 use sluice_query::server::{LocalViews, TierTable};
 use sluice_rules::status::SharedRulesStatus;
 use sluice_sink::SinkTable;
+use sluice_web::WebSecurity;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
@@ -26,18 +27,27 @@ use crate::config::Config;
 use crate::health::{self, spawn_kafka_probe, spawn_store_probe};
 
 /// Creates the topics every role relies on, if missing.
-async fn prepare_topics(cfg: &Config) -> anyhow::Result<()> {
+async fn prepare_topics(cfg: &Config, shutdown: &watch::Receiver<bool>) -> anyhow::Result<()> {
     let topics = [cfg.kafka.samples_topic()];
+    let mut shutdown = shutdown.clone();
     // The broker may still be starting (e.g. `sluice all` next to a fresh
-    // broker): retry for a while before giving up.
+    // broker): retry for a while before giving up, but stop at once when
+    // asked to (a SIGTERM must not wait out the retries).
     let mut last = None;
     for _ in 0..30 {
-        match ensure_topics(&cfg.kafka, &topics).await {
+        let attempt = tokio::select! {
+            r = ensure_topics(&cfg.kafka, &topics) => r,
+            _ = shutdown.wait_for(|s| *s) => anyhow::bail!("stopped while waiting for Kafka"),
+        };
+        match attempt {
             Ok(()) => return Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "waiting for Kafka");
                 last = Some(e);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.wait_for(|s| *s) => anyhow::bail!("stopped while waiting for Kafka"),
+                }
             }
         }
     }
@@ -51,19 +61,24 @@ const SCRAPE_CHECK: &str = "scrape role";
 
 /// Ingest: scrape workers, the remote_write receiver and the push API → Kafka.
 /// Health endpoints are served with the receivers, on `receive.listen`.
-pub(crate) async fn scrape(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub(crate) async fn scrape(
+    cfg: Config,
+    web: WebSecurity,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
-    scrape_reporting(cfg, shutdown, TargetStatuses::default()).await
+    scrape_reporting(cfg, web, shutdown, TargetStatuses::default()).await
 }
 
 /// [`scrape`], with target health reported into `statuses`.
 async fn scrape_reporting(
     cfg: Config,
+    web: WebSecurity,
     shutdown: watch::Receiver<bool>,
     statuses: TargetStatuses,
 ) -> anyhow::Result<()> {
     readiness().expect(SCRAPE_CHECK, "connecting to Kafka");
-    prepare_topics(&cfg).await?;
+    prepare_topics(&cfg, &shutdown).await?;
     let publisher = Arc::new(
         KafkaPublisher::connect(&cfg.kafka, cfg.kafka.samples_topic())
             .await
@@ -101,11 +116,11 @@ async fn scrape_reporting(
     let listener = TcpListener::bind(&cfg.receive.listen)
         .await
         .with_context(|| format!("binding receive.listen {}", cfg.receive.listen))?;
-    info!(listen = %cfg.receive.listen, "remote_write receiver and push API listening");
+    info!(listen = %cfg.receive.listen, scheme = web.scheme(), "remote_write receiver and push API listening");
     let app = receive::router(publisher.clone(), push, cfg.receive.limits()).merge(health::router());
     readiness().ready(SCRAPE_CHECK);
     let mut sd = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = sluice_web::serve(listener, app, &web, async move {
         let _ = sd.wait_for(|s| *s).await;
     });
     let (_, _, served) = tokio::join!(manager.run(discovered, shutdown), emitter, server);
@@ -114,11 +129,15 @@ async fn scrape_reporting(
 }
 
 /// Sink: Kafka → Parquet segments, with health endpoints on `health.sink_listen`.
-pub(crate) async fn sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub(crate) async fn sink(
+    cfg: Config,
+    web: WebSecurity,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
     spawn_store_probe(open_store(&cfg)?, shutdown.clone());
     let listen = cfg.health.sink_listen.clone();
-    health::serve_with(&listen, shutdown.clone(), run_sink(cfg, shutdown)).await
+    health::serve_with(&listen, &web, shutdown.clone(), run_sink(cfg, shutdown)).await
 }
 
 /// The segment store of `sink.path`.
@@ -153,7 +172,7 @@ async fn run_sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
             "assigning partitions",
         );
     }
-    prepare_topics(&cfg).await?;
+    prepare_topics(&cfg, &shutdown).await?;
     if cfg.downsample.enabled {
         ensure_topics(&cfg.kafka, &cfg.downsample.tier_topics(&cfg.kafka)).await?;
     }
@@ -175,6 +194,7 @@ async fn run_sink(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
 /// ignored, then replaced).
 pub(crate) async fn process(
     cfg: Config,
+    web: WebSecurity,
     replay: bool,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -186,6 +206,7 @@ pub(crate) async fn process(
     let status = SharedRulesStatus::default();
     health::serve_with(
         &listen,
+        &web,
         shutdown.clone(),
         run_process(cfg, replay, shutdown, status),
     )
@@ -208,7 +229,7 @@ async fn run_process(
         let input = consumer_check(&cfg.rule_evaluation.group_id, &cfg.kafka.samples_topic());
         readiness().expect(&input, "assigning partitions");
     }
-    prepare_topics(&cfg).await?;
+    prepare_topics(&cfg, &shutdown).await?;
     let downsampler = async {
         if !cfg.downsample.enabled {
             return Ok(());
@@ -250,13 +271,18 @@ fn has_stream_work(cfg: &Config) -> bool {
 
 /// Query: segments → Prometheus HTTP API and SQL (health endpoints on
 /// `query.listen`; ready while the segment store answers).
-pub(crate) async fn query(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub(crate) async fn query(
+    cfg: Config,
+    web: WebSecurity,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     spawn_store_probe(open_store(&cfg)?, shutdown.clone());
-    query_with_views(cfg, shutdown, LocalViews::default()).await
+    query_with_views(cfg, web, shutdown, LocalViews::default()).await
 }
 
 async fn query_with_views(
     cfg: Config,
+    web: WebSecurity,
     shutdown: watch::Receiver<bool>,
     views: LocalViews,
 ) -> anyhow::Result<()> {
@@ -274,7 +300,7 @@ async fn query_with_views(
     } else {
         Vec::new()
     };
-    sluice_query::server::serve(&cfg.query, store, &tiers, views, shutdown)
+    sluice_query::server::serve(&cfg.query, store, &tiers, views, &web, shutdown)
         .await
         .context("query")
 }
@@ -303,7 +329,11 @@ impl TargetsView for ScrapeTargets {
 }
 
 /// Every role in one process.
-pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub(crate) async fn all(
+    cfg: Config,
+    web: WebSecurity,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let statuses = TargetStatuses::default();
     let view: SharedTargets = Arc::new(ScrapeTargets(statuses.clone()));
     let rules = SharedRulesStatus::default();
@@ -316,9 +346,9 @@ pub(crate) async fn all(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow:
     spawn_kafka_probe(&cfg.kafka, cfg.kafka.samples_topic(), shutdown.clone());
     spawn_store_probe(open_store(&cfg)?, shutdown.clone());
     let (q, s, w, p) = tokio::join!(
-        query_with_views(cfg.clone(), shutdown.clone(), views),
+        query_with_views(cfg.clone(), web.clone(), shutdown.clone(), views),
         run_sink(cfg.clone(), shutdown.clone()),
-        scrape_reporting(cfg.clone(), shutdown.clone(), statuses),
+        scrape_reporting(cfg.clone(), web, shutdown.clone(), statuses),
         async move {
             if processing {
                 run_process(cfg, false, shutdown, rules).await

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The `kafka:` section of Sluice's config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The `kafka:` section of Sluice's config. `Debug` redacts the client
+/// properties that hold secrets ([`is_secret_property`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port[,host:port...]`.
@@ -20,6 +21,40 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties (e.g. `security.protocol`), applied to
     /// every client after Sluice's own defaults.
     pub client: BTreeMap<String, String>,
+}
+
+/// Whether a librdkafka property holds a secret (`sasl.password`,
+/// `ssl.key.password`, `sasl.oauthbearer.client.secret`, inline PEM keys...).
+pub fn is_secret_property(name: &str) -> bool {
+    ["password", "secret", "ssl.key.pem", "sasl.jaas.config"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let client: BTreeMap<&str, &str> = self
+            .client
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if is_secret_property(k) {
+                        "<secret>"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("client", &client)
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -70,5 +105,29 @@ impl KafkaConfig {
             ));
         }
         errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_client_secrets_and_keeps_the_rest() {
+        let mut k = KafkaConfig::default();
+        for (name, value) in [
+            ("sasl.password", "hunter2"),
+            ("ssl.key.password", "hunter3"),
+            ("sasl.oauthbearer.client.secret", "hunter4"),
+            ("security.protocol", "SASL_SSL"),
+        ] {
+            k.client.insert(name.into(), value.into());
+        }
+        let shown = format!("{k:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert!(
+            shown.contains("SASL_SSL") && shown.contains("<secret>"),
+            "{shown}"
+        );
     }
 }

@@ -69,23 +69,24 @@ pub fn build_state(
     }
 }
 
-/// Serves the API on `cfg.listen` until `shutdown` turns true.
+/// Serves the API on `cfg.listen`, with `web`'s TLS and auth, until
+/// `shutdown` turns true.
 pub async fn serve(
     cfg: &QueryConfig,
     store: SegmentStore,
     tiers: &[TierTable],
     views: LocalViews,
+    web: &sluice_web::WebSecurity,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), QueryLayerError> {
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| QueryLayerError::Storage(format!("binding {}: {e}", cfg.listen)))?;
-    info!(listen = %cfg.listen, "query API listening");
+    info!(listen = %cfg.listen, scheme = web.scheme(), "query API listening");
     let app = router(build_state(cfg, store, tiers, views));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
-        .await
-        .map_err(|e| QueryLayerError::Internal(format!("HTTP server: {e}")))
+    sluice_web::serve(listener, app, web, async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
+    .await
+    .map_err(|e| QueryLayerError::Internal(format!("HTTP server: {e}")))
 }

@@ -33,6 +33,10 @@ pub(crate) struct TestConfig {
     /// More `scrape_configs:` entries as YAML, each line indented by two
     /// spaces (for jobs with settings beyond their targets).
     pub jobs_yaml: String,
+    /// More `kafka:` lines, indented by two spaces (e.g. `client:` properties).
+    pub kafka_extra: String,
+    /// More command-line arguments after `--config` (e.g. `--web.config.file`).
+    pub args: Vec<String>,
 }
 
 impl TestConfig {
@@ -52,6 +56,8 @@ impl TestConfig {
             sink_extra: String::new(),
             sections: String::new(),
             jobs_yaml: String::new(),
+            args: Vec::new(),
+            kafka_extra: String::new(),
         }
     }
 
@@ -75,7 +81,7 @@ impl TestConfig {
         }
         jobs.push_str(&self.jobs_yaml);
         let yaml = format!(
-            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\nsink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\nhealth:\n  sink_listen: \"127.0.0.1:{sport}\"\n  process_listen: \"127.0.0.1:{pport}\"\n{sections}",
+            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\n{kextra}sink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\nhealth:\n  sink_listen: \"127.0.0.1:{sport}\"\n  process_listen: \"127.0.0.1:{pport}\"\n{sections}",
             si = self.scrape_interval,
             jobs = if jobs.is_empty() {
                 "  []\n".to_string()
@@ -89,6 +95,7 @@ impl TestConfig {
                 .clone()
                 .unwrap_or_else(|| self.segments().display().to_string()),
             extra = self.sink_extra,
+            kextra = self.kafka_extra,
             sections = self.sections,
             fi = self.flush_interval,
             port = self.listen_port,
@@ -105,7 +112,7 @@ impl TestConfig {
     pub(crate) fn start(&self, role: &str) -> Proc {
         let cfg = self.write();
         let mut cmd = Command::new(binary());
-        cmd.args([role, "--config"]).arg(&cfg);
+        cmd.args([role, "--config"]).arg(&cfg).args(&self.args);
         cmd.env("RUST_LOG", "info,sluice_sink=debug");
         Proc::spawn(
             &format!("sluice {role}"),

@@ -42,8 +42,15 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 impl TestPki {
-    /// Generates the CA and the two leaf certificates under `dir`.
+    /// Generates the CA and the two leaf certificates under `dir`; the
+    /// server certificate names only [`SERVER_NAME`].
     pub(crate) fn generate(dir: &Path) -> TestPki {
+        Self::generate_for(dir, &format!("DNS:{SERVER_NAME}"))
+    }
+
+    /// [`TestPki::generate`] with the server certificate's subjectAltName
+    /// `server_san` (e.g. `IP:127.0.0.1`).
+    pub(crate) fn generate_for(dir: &Path, server_san: &str) -> TestPki {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(
             dir.join("ca.cnf"),
@@ -76,14 +83,14 @@ impl TestPki {
             ],
         );
         for (name, usage, san) in [
-            ("server", "serverAuth", SERVER_NAME),
-            ("client", "clientAuth", "sluice-scraper"),
+            ("server", "serverAuth", server_san),
+            ("client", "clientAuth", "DNS:sluice-scraper"),
         ] {
             std::fs::write(
                 dir.join(format!("{name}.ext")),
                 format!(
                     "basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n\
-                     extendedKeyUsage = {usage}\nsubjectAltName = DNS:{san}\n"
+                     extendedKeyUsage = {usage}\nsubjectAltName = {san}\n"
                 ),
             )
             .unwrap();
@@ -102,7 +109,7 @@ impl TestPki {
                     "-out",
                     &format!("{name}.csr"),
                     "-subj",
-                    &format!("/CN={san}"),
+                    &format!("/CN={}", san.split_once(':').map_or(san, |(_, v)| v)),
                 ],
             );
             openssl(
