@@ -20,7 +20,19 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties (e.g. `security.protocol`), applied to
     /// every client after Sluice's own defaults.
     pub client: BTreeMap<String, String>,
+    /// The producer's memory budget: bytes of records handed to Kafka and
+    /// not yet acknowledged, per publisher. While the broker is slow or away
+    /// records wait in this buffer; once it is full, writes are refused at
+    /// once (remote_write answers 503, scrapes count the samples as dropped)
+    /// instead of growing memory. Default 256 MiB.
+    pub producer_buffer_bytes: usize,
 }
+
+/// 256 MiB: minutes of a busy ingest worker's output at typical rates.
+pub const DEFAULT_PRODUCER_BUFFER_BYTES: usize = 256 << 20;
+
+/// Smaller budgets cannot hold one full-size record (512 KiB) and its peers.
+pub const MIN_PRODUCER_BUFFER_BYTES: usize = 1 << 20;
 
 impl Default for KafkaConfig {
     fn default() -> Self {
@@ -30,6 +42,7 @@ impl Default for KafkaConfig {
             partitions: 4,
             replication_factor: 1,
             client: BTreeMap::new(),
+            producer_buffer_bytes: DEFAULT_PRODUCER_BUFFER_BYTES,
         }
     }
 }
@@ -67,6 +80,12 @@ impl KafkaConfig {
             errs.push(format!(
                 "{path}.replication_factor: must be at least 1, got {}",
                 self.replication_factor
+            ));
+        }
+        if self.producer_buffer_bytes < MIN_PRODUCER_BUFFER_BYTES {
+            errs.push(format!(
+                "{path}.producer_buffer_bytes: must be at least {MIN_PRODUCER_BUFFER_BYTES} (1 MiB), got {}",
+                self.producer_buffer_bytes
             ));
         }
         errs
