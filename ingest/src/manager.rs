@@ -360,7 +360,9 @@ impl<W: SampleWriter> ScrapeLoop<W> {
         // so a broker that is already gone cannot hold up shutdown.
         let markers = state.stale_all(self.clock.now_ms());
         if let Some(delivery) = self.publish(markers)
-            && tokio::time::timeout(SHUTDOWN_PUBLISH_TIMEOUT, delivery).await.is_err()
+            && tokio::time::timeout(SHUTDOWN_PUBLISH_TIMEOUT, delivery)
+                .await
+                .is_err()
         {
             warn!("staleness markers not acknowledged at shutdown: Kafka did not answer in time");
         }

@@ -43,19 +43,27 @@ impl PartitionBuffer {
         }
     }
 
-    fn take_series(&mut self) -> Vec<TimeSeries> {
-        self.series
+    /// The buffered series, one sample per timestamp, and how many samples
+    /// that removed.
+    fn take_series(&mut self) -> (Vec<TimeSeries>, usize) {
+        let mut repeated = 0;
+        let series = self
+            .series
             .drain()
             .map(|(_, (labels, mut samples))| {
                 // A series is written once per timestamp: Kafka order is
                 // event order per series, but exposition timestamps may
-                // repeat, and the first sample for a timestamp wins, as
-                // Prometheus rejects later duplicates.
+                // repeat (and a retried write repeats them), and the first
+                // sample for a timestamp wins, as Prometheus rejects later
+                // duplicates.
+                let before = samples.len();
                 samples.sort_by_key(|s| s.timestamp_ms);
                 samples.dedup_by_key(|s| s.timestamp_ms);
+                repeated += before - samples.len();
                 TimeSeries { labels, samples }
             })
-            .collect()
+            .collect();
+        (series, repeated)
     }
 }
 
@@ -64,8 +72,11 @@ struct SinkMetrics {
     samples: Counter,
     bytes: Counter,
     replay_skipped: Counter,
-    not_newer: Counter,
+    not_newer_in_flush: Counter,
+    not_newer_stored: Counter,
 }
+
+const NOT_NEWER_HELP: &str = "Samples not stored because their series already has a sample at their timestamp or later, earlier in the same flush or in a segment (a retried write's second copy, a repeated exposition timestamp, an out-of-order sample).";
 
 /// What one sink loop consumes and where it writes.
 #[derive(Debug, Clone)]
@@ -157,7 +168,11 @@ pub async fn run_sink_table(
         if let Some(seg) = newest.get(p) {
             let w = watermarks.entry(*p).or_default();
             w.absorb_segment(store.get(&seg.location).await?)?;
-            debug!(partition = p, series = w.len(), "watermarks seeded from the newest segment");
+            debug!(
+                partition = p,
+                series = w.len(),
+                "watermarks seeded from the newest segment"
+            );
         }
     }
     let compactor = cfg.compaction.enabled.then(|| {
@@ -192,10 +207,16 @@ pub async fn run_sink_table(
             "Records skipped because a published segment already holds them.",
             &labels,
         ),
-        not_newer: reg.counter(
+        // Against the same flush or against what segments already hold.
+        not_newer_in_flush: reg.counter(
             "sluice_sink_samples_not_newer_total",
-            "Samples dropped because a segment already holds a sample of their series at or after their timestamp (a retried write's second copy, or out of order).",
-            &labels,
+            NOT_NEWER_HELP,
+            &[("table", table), ("against", "flush")],
+        ),
+        not_newer_stored: reg.counter(
+            "sluice_sink_samples_not_newer_total",
+            NOT_NEWER_HELP,
+            &[("table", table), ("against", "segments")],
         ),
     };
     let mut sink = Sink {
@@ -283,9 +304,10 @@ impl Sink {
                 continue;
             };
             let last = buf.last_offset;
-            let mut series = buf.take_series();
+            let (mut series, repeated) = buf.take_series();
             let not_newer = self.watermarks.entry(p).or_default().retain_newer(&mut series);
-            self.m.not_newer.inc_by(not_newer as u64);
+            self.m.not_newer_in_flush.inc_by(repeated as u64);
+            self.m.not_newer_stored.inc_by(not_newer as u64);
             let spec = SegmentSpec {
                 table: &self.table,
                 key: SegmentKey {

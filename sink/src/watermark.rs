@@ -96,7 +96,8 @@ impl Watermarks {
 
     /// Raises watermarks to the samples of a stored segment (seeding).
     pub fn absorb_segment(&mut self, data: Bytes) -> Result<(), SinkError> {
-        let corrupt = |e: &dyn std::fmt::Display| SinkError::Corrupt(format!("reading a segment's series ids: {e}"));
+        let corrupt =
+            |e: &dyn std::fmt::Display| SinkError::Corrupt(format!("reading a segment's series ids: {e}"));
         let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(|e| corrupt(&e))?;
         let schema = builder.parquet_schema();
         let wanted: Vec<usize> = schema

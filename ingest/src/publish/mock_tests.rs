@@ -199,7 +199,9 @@ async fn a_slow_broker_still_gets_everything_once() {
             timeseries: batch(5, SERIES).iter().map(bus::to_pb).collect(),
             metadata: vec![],
         };
-        snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).unwrap()
+        snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap()
     };
     let resp = tower::ServiceExt::oneshot(
         app,

@@ -218,7 +218,10 @@ pub fn encode_records(series: Vec<TimeSeries>, partitions: i32) -> Vec<(i32, Vec
 impl SampleWriter for KafkaPublisher {
     fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
         let records = encode_records(series, self.partitions);
-        let sizes: Vec<usize> = records.iter().map(|(_, v, _)| v.len() + RECORD_OVERHEAD).collect();
+        let sizes: Vec<usize> = records
+            .iter()
+            .map(|(_, v, _)| v.len() + RECORD_OVERHEAD)
+            .collect();
         let ctx = self.producer.context();
         let reservations = ctx.budget.try_reserve(&sizes).map_err(|full| {
             self.refused

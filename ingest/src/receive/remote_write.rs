@@ -262,7 +262,9 @@ async fn receive<W: SampleWriter>(
         return Ok(samples);
     }
     let delivery = shared.writer.submit(series).map_err(|e| match e {
-        IngestError::Backpressure(why) => RwError::Unavailable(format!("{why}; Kafka is slow or away, retry later")),
+        IngestError::Backpressure(why) => {
+            RwError::Unavailable(format!("{why}; Kafka is slow or away, retry later"))
+        }
         e => RwError::Unavailable(format!("writing to the bus failed, retry later: {e}")),
     })?;
     match tokio::time::timeout(shared.limits.ack_wait, delivery).await {
