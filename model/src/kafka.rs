@@ -91,3 +91,23 @@ impl KafkaConfig {
         errs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_buffer_defaults_and_minimum() {
+        let c = KafkaConfig::default();
+        assert_eq!(c.producer_buffer_bytes, 256 << 20);
+        assert!(c.validate("kafka").is_empty());
+        let small = KafkaConfig {
+            producer_buffer_bytes: 1000,
+            ..c
+        };
+        assert_eq!(
+            small.validate("kafka"),
+            ["kafka.producer_buffer_bytes: must be at least 1048576 (1 MiB), got 1000"]
+        );
+    }
+}

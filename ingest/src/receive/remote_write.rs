@@ -7,7 +7,6 @@
 //!
 //! | outcome | status | sender |
 //! |---|---|---|
-//! | written | 204 | done |
 //! | corrupt snappy / protobuf, invalid labels, out-of-order samples | 400 | drops the batch (retrying cannot help) |
 //! | Content-Type or Content-Encoding not RW 1.0 | 415 | drops the batch |
 //! | body over the limit | 413 | drops the batch |
@@ -28,11 +27,12 @@
 //! `ack_wait` for the acknowledgement, then gets 204 with its samples held
 //! in the buffer, which librdkafka delivers once the broker is back (the
 //! ingest publisher has no message timeout). So an answered request is
-//! never retried while its first copy is still queued, and a refused one
-//! (503) queued nothing: retries do not duplicate. The price is that an
+//! never retried while its first copy is still queued, and one refused for
+//! a full buffer (503) queued nothing: retries do not duplicate. The price is that an
 //! ingest process killed during an outage loses what its buffer held. A
 //! sender that gives up before `ack_wait` (a `remote_timeout` below it)
-//! does retry a queued batch; the sink drops such second copies.
+//! does retry a queued batch, and so does one refused after part of its
+//! records were taken; the sink drops such second copies.
 //!
 //! Content negotiation is that of the RW 2.0 spec (Prometheus 2.54+): no
 //! Content-Type means RW 1.0; `application/x-protobuf` with no `proto`
