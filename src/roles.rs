@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sluice_ingest::discovery::start_providers;
 use sluice_ingest::manager::{ScrapeManager, TargetStatuses};
-use sluice_ingest::publish::KafkaPublisher;
+use sluice_ingest::publish::{Hold, KafkaPublisher};
 use sluice_ingest::receive;
 use sluice_ingest::receive::push::{PushStore, run_push_emitter};
 use sluice_ingest::topics::ensure_topics;
@@ -80,7 +80,9 @@ async fn scrape_reporting(
     readiness().expect(SCRAPE_CHECK, "connecting to Kafka");
     prepare_topics(&cfg, &shutdown).await?;
     let publisher = Arc::new(
-        KafkaPublisher::connect(&cfg.kafka, cfg.kafka.samples_topic())
+        // Accepted samples exist nowhere else: held until Kafka takes
+        // them, within kafka.producer_buffer_bytes.
+        KafkaPublisher::connect_with(&cfg.kafka, cfg.kafka.samples_topic(), Hold::UntilDelivered)
             .await
             .context("connecting the scrape publisher")?,
     );

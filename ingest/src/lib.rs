@@ -26,4 +26,8 @@ pub enum IngestError {
     /// The broker or the Kafka client failed (external).
     #[error("kafka: {0}")]
     Kafka(String),
+    /// The producer's memory budget is full: nothing was queued; retry
+    /// later or count the samples as dropped.
+    #[error("{0}")]
+    Backpressure(String),
 }

@@ -16,6 +16,7 @@
 //! Prometheus, until the count is back within the limit.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::IngestError;
 use crate::config::{GlobalConfig, ScrapeConfig};
 use crate::discovery::{DiscoveryUpdate, TargetSets};
 use crate::http_client::{ScrapeClient, install_crypto_provider};
@@ -257,11 +259,7 @@ impl<W: SampleWriter> ScrapeManager<W> {
         forced: watch::Receiver<Option<String>>,
     ) -> ScrapeLoop<W> {
         ScrapeLoop {
-            dropped: telemetry::global().counter(
-                "sluice_scrape_samples_dropped_total",
-                "Scraped samples that could not be written to Kafka.",
-                &[("job", &target.job)],
-            ),
+            dropped: Dropped::new(&target.job),
             scrapes: telemetry::global().counter(
                 "sluice_scrape_total",
                 "Scrapes performed.",
@@ -289,9 +287,33 @@ struct ScrapeLoop<W: SampleWriter> {
     writer: Arc<W>,
     clock: Arc<dyn TimeProvider>,
     statuses: TargetStatuses,
-    dropped: Counter,
+    dropped: Dropped,
     scrapes: Counter,
     failures: Counter,
+}
+
+/// `sluice_scrape_samples_dropped_total` of one job, by reason.
+struct Dropped {
+    /// The producer's buffer was full (Kafka slow or away for long).
+    backpressure: Counter,
+    /// Kafka refused the records or they timed out.
+    kafka: Counter,
+}
+
+impl Dropped {
+    fn new(job: &str) -> Self {
+        let counter = |reason| {
+            telemetry::global().counter(
+                "sluice_scrape_samples_dropped_total",
+                "Scraped samples that could not be written to Kafka, by reason.",
+                &[("job", job), ("reason", reason)],
+            )
+        };
+        Dropped {
+            backpressure: counter("backpressure"),
+            kafka: counter("kafka"),
+        }
+    }
 }
 
 impl<W: SampleWriter> ScrapeLoop<W> {
@@ -327,37 +349,53 @@ impl<W: SampleWriter> ScrapeLoop<W> {
                 warn!(error = %e, "scrape failed");
             }
             self.record_status(&outcome.error, t_ms, outcome.duration);
-            let n: usize = outcome.series.iter().map(|s| s.samples.len()).sum();
-            // A write waits for Kafka (up to the producer's message timeout
-            // while the broker is down); shutdown must not wait that long.
-            tokio::select! {
-                _ = self.publish(outcome.series) => {}
-                _ = shutdown.wait_for(|s| *s) => {
-                    self.dropped.inc_by(n as u64);
-                    warn!(samples = n, "samples dropped: shutdown while Kafka was not answering");
-                    break;
-                }
+            // The loop does not wait for Kafka: it keeps its schedule while
+            // the broker is slow or away, and the producer's budget bounds
+            // what waits (past it, samples are dropped and counted).
+            if let Some(delivery) = self.publish(outcome.series) {
+                tokio::spawn(delivery.in_current_span());
             }
         }
         // The target goes away: its series end now, as in Prometheus. Bounded,
         // so a broker that is already gone cannot hold up shutdown.
         let markers = state.stale_all(self.clock.now_ms());
-        if tokio::time::timeout(SHUTDOWN_PUBLISH_TIMEOUT, self.publish(markers))
-            .await
-            .is_err()
+        if let Some(delivery) = self.publish(markers)
+            && tokio::time::timeout(SHUTDOWN_PUBLISH_TIMEOUT, delivery)
+                .await
+                .is_err()
         {
-            warn!("staleness markers not written at shutdown: Kafka did not answer in time");
+            warn!("staleness markers not acknowledged at shutdown: Kafka did not answer in time");
         }
     }
 
-    async fn publish(&self, series: Vec<TimeSeries>) {
+    /// Queues the series; the returned future counts them as dropped if
+    /// Kafka finally does not take them. Refused at once (budget full):
+    /// counted as dropped now. The target stays up either way: a full
+    /// buffer is not the target's fault.
+    fn publish(&self, series: Vec<TimeSeries>) -> Option<impl Future<Output = ()> + Send + 'static> {
         if series.is_empty() {
-            return;
+            return None;
         }
         let n: usize = series.iter().map(|s| s.samples.len()).sum();
-        if let Err(e) = self.writer.write(series).await {
-            self.dropped.inc_by(n as u64);
-            warn!(error = %e, samples = n, "samples dropped: could not write to Kafka");
+        match self.writer.submit(series) {
+            Ok(delivery) => {
+                let failed = self.dropped.kafka.clone();
+                Some(async move {
+                    if let Err(e) = delivery.await {
+                        failed.inc_by(n as u64);
+                        warn!(error = %e, samples = n, "samples dropped: Kafka did not take them");
+                    }
+                })
+            }
+            Err(e) => {
+                let reason = match e {
+                    IngestError::Backpressure(_) => &self.dropped.backpressure,
+                    _ => &self.dropped.kafka,
+                };
+                reason.inc_by(n as u64);
+                warn!(error = %e, samples = n, "samples dropped: could not queue them for Kafka");
+                None
+            }
         }
     }
 
@@ -384,17 +422,26 @@ mod tests {
     use sluice_model::{Labels, is_stale_nan};
 
     use super::*;
-    use crate::IngestError;
     use crate::discovery::TargetGroup;
+    use crate::publish::Delivery;
 
     /// Keeps everything written.
     #[derive(Default)]
     struct Recorder(Mutex<Vec<TimeSeries>>);
 
     impl SampleWriter for Recorder {
-        async fn write(&self, series: Vec<TimeSeries>) -> Result<(), IngestError> {
+        fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
             self.0.lock().unwrap().extend(series);
-            Ok(())
+            Ok(Box::pin(async { Ok(()) }))
+        }
+    }
+
+    /// A producer whose buffer is always full.
+    struct Full;
+
+    impl SampleWriter for Full {
+        fn submit(&self, _: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
+            Err(IngestError::Backpressure("producer buffer full (test)".into()))
         }
     }
 
@@ -486,5 +533,37 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_samples_and_the_target_stays_up() {
+        let addr = exporter().await;
+        // A job name of its own: the counters are process-wide.
+        let sc: ScrapeConfig = serde_yaml::from_str("job_name: full_buffer\nscrape_interval: 1s").unwrap();
+        let statuses = TargetStatuses::default();
+        let (tx, rx) = mpsc::channel(8);
+        let (stop, shutdown) = watch::channel(false);
+        let manager = ScrapeManager::new(
+            GlobalConfig::default(),
+            vec![sc],
+            Arc::new(Full),
+            Arc::new(SystemClock),
+            statuses.clone(),
+        );
+        let running = tokio::spawn(manager.run(rx, shutdown));
+        let mut up = update("g", &[&addr]);
+        up.job = "full_buffer".into();
+        tx.send(up).await.unwrap();
+        let dropped = Dropped::new("full_buffer");
+        until("samples counted as dropped for back-pressure", || {
+            dropped.backpressure.get() > 0
+        })
+        .await;
+        let key = format!("full_buffer|http://{addr}/metrics");
+        let st = statuses.read().unwrap()[&key].clone();
+        assert_eq!((st.health, st.last_error.as_str()), ("up", ""));
+        assert_eq!(dropped.kafka.get(), 0);
+        stop.send(true).unwrap();
+        running.await.unwrap();
     }
 }

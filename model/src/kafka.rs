@@ -21,7 +21,19 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties (e.g. `security.protocol`), applied to
     /// every client after Sluice's own defaults.
     pub client: BTreeMap<String, String>,
+    /// The producer's memory budget: bytes of records handed to Kafka and
+    /// not yet acknowledged, per publisher. While the broker is slow or away
+    /// records wait in this buffer; once it is full, writes are refused at
+    /// once (remote_write answers 503, scrapes count the samples as dropped)
+    /// instead of growing memory. Default 256 MiB.
+    pub producer_buffer_bytes: usize,
 }
+
+/// 256 MiB: minutes of a busy ingest worker's output at typical rates.
+pub const DEFAULT_PRODUCER_BUFFER_BYTES: usize = 256 << 20;
+
+/// Smaller budgets cannot hold one full-size record (512 KiB) and its peers.
+pub const MIN_PRODUCER_BUFFER_BYTES: usize = 1 << 20;
 
 /// Whether a librdkafka property holds a secret (`sasl.password`,
 /// `ssl.key.password`, `sasl.oauthbearer.client.secret`, inline PEM keys...).
@@ -53,6 +65,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("partitions", &self.partitions)
             .field("replication_factor", &self.replication_factor)
             .field("client", &client)
+            .field("producer_buffer_bytes", &self.producer_buffer_bytes)
             .finish()
     }
 }
@@ -65,6 +78,7 @@ impl Default for KafkaConfig {
             partitions: 4,
             replication_factor: 1,
             client: BTreeMap::new(),
+            producer_buffer_bytes: DEFAULT_PRODUCER_BUFFER_BYTES,
         }
     }
 }
@@ -104,6 +118,12 @@ impl KafkaConfig {
                 self.replication_factor
             ));
         }
+        if self.producer_buffer_bytes < MIN_PRODUCER_BUFFER_BYTES {
+            errs.push(format!(
+                "{path}.producer_buffer_bytes: must be at least {MIN_PRODUCER_BUFFER_BYTES} (1 MiB), got {}",
+                self.producer_buffer_bytes
+            ));
+        }
         errs
     }
 }
@@ -128,6 +148,21 @@ mod tests {
         assert!(
             shown.contains("SASL_SSL") && shown.contains("<secret>"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn producer_buffer_defaults_and_minimum() {
+        let c = KafkaConfig::default();
+        assert_eq!(c.producer_buffer_bytes, 256 << 20);
+        assert!(c.validate("kafka").is_empty());
+        let small = KafkaConfig {
+            producer_buffer_bytes: 1000,
+            ..c
+        };
+        assert_eq!(
+            small.validate("kafka"),
+            ["kafka.producer_buffer_bytes: must be at least 1048576 (1 MiB), got 1000"]
         );
     }
 }

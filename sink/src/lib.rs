@@ -8,13 +8,17 @@
 //! it committed. On restart, records at or below the highest published
 //! offset of a partition are skipped, so a crash between publication and
 //! commit duplicates nothing, and a crash before publication loses nothing
-//! (the uncommitted records are read again).
+//! (the uncommitted records are read again). A sample is stored only when it
+//! is newer than its series' newest stored one ([`watermark`]), so a second
+//! copy of a write (a retry whose first copy Kafka took after all) is not
+//! stored twice either.
 
 pub mod compact;
 pub mod config;
 mod run;
 pub mod segment;
 pub mod store;
+pub mod watermark;
 
 use std::path::Path;
 

@@ -16,7 +16,8 @@ use crate::compact::Compactor;
 use crate::segment::SAMPLES_TABLE;
 use crate::segment::layout::{IMPORT_PARTITION, SegmentKey};
 use crate::segment::writer::{SegmentSpec, write_segment};
-use crate::store::SegmentStore;
+use crate::store::{SegmentStore, StoredSegment};
+use crate::watermark::Watermarks;
 use crate::{SinkConfig, SinkError};
 
 /// Records consumed but not yet in a segment, for one partition.
@@ -42,19 +43,27 @@ impl PartitionBuffer {
         }
     }
 
-    fn take_series(&mut self) -> Vec<TimeSeries> {
-        self.series
+    /// The buffered series, one sample per timestamp, and how many samples
+    /// that removed.
+    fn take_series(&mut self) -> (Vec<TimeSeries>, usize) {
+        let mut repeated = 0;
+        let series = self
+            .series
             .drain()
             .map(|(_, (labels, mut samples))| {
                 // A series is written once per timestamp: Kafka order is
                 // event order per series, but exposition timestamps may
-                // repeat, and the first sample for a timestamp wins, as
-                // Prometheus rejects later duplicates.
+                // repeat (and a retried write repeats them), and the first
+                // sample for a timestamp wins, as Prometheus rejects later
+                // duplicates.
+                let before = samples.len();
                 samples.sort_by_key(|s| s.timestamp_ms);
                 samples.dedup_by_key(|s| s.timestamp_ms);
+                repeated += before - samples.len();
                 TimeSeries { labels, samples }
             })
-            .collect()
+            .collect();
+        (series, repeated)
     }
 }
 
@@ -63,7 +72,11 @@ struct SinkMetrics {
     samples: Counter,
     bytes: Counter,
     replay_skipped: Counter,
+    not_newer_in_flush: Counter,
+    not_newer_stored: Counter,
 }
+
+const NOT_NEWER_HELP: &str = "Samples not stored because their series already has a sample at their timestamp or later, earlier in the same flush or in a segment (a retried write's second copy, a repeated exposition timestamp, an out-of-order sample).";
 
 /// What one sink loop consumes and where it writes.
 #[derive(Debug, Clone)]
@@ -126,9 +139,16 @@ pub async fn run_sink_table(
     }
     // Resume each partition right after its last published segment.
     let mut published: HashMap<i32, Option<i64>> = HashMap::new();
+    let mut newest: HashMap<i32, StoredSegment> = HashMap::new();
     for seg in store.list(table).await? {
         let e = published.entry(seg.key.partition).or_insert(None);
         *e = Some(e.map_or(seg.key.last_offset, |m| m.max(seg.key.last_offset)));
+        match newest.get(&seg.key.partition) {
+            Some(n) if n.key.last_offset >= seg.key.last_offset => {}
+            _ => {
+                newest.insert(seg.key.partition, seg);
+            }
+        }
     }
     let resume = |p: i32| -> Option<i64> { published.get(&p).copied().flatten().map(|o| o + 1) };
     let shard = Shard {
@@ -141,6 +161,20 @@ pub async fn run_sink_table(
         .iter()
         .map(|&p| (p, resume(p).map(|o| o - 1)))
         .collect();
+    // The copies a restart is likely to meet are of what was flushed just
+    // before it: each partition's newest segment seeds its watermarks.
+    let mut watermarks: HashMap<i32, Watermarks> = HashMap::new();
+    for p in consumer.partitions() {
+        if let Some(seg) = newest.get(p) {
+            let w = watermarks.entry(*p).or_default();
+            w.absorb_segment(store.get(&seg.location).await?)?;
+            debug!(
+                partition = p,
+                series = w.len(),
+                "watermarks seeded from the newest segment"
+            );
+        }
+    }
     let compactor = cfg.compaction.enabled.then(|| {
         // This shard compacts the partitions it writes; shard 0 also takes
         // the backfill pseudo-partition, which no consumer writes.
@@ -173,12 +207,24 @@ pub async fn run_sink_table(
             "Records skipped because a published segment already holds them.",
             &labels,
         ),
+        // Against the same flush or against what segments already hold.
+        not_newer_in_flush: reg.counter(
+            "sluice_sink_samples_not_newer_total",
+            NOT_NEWER_HELP,
+            &[("table", table), ("against", "flush")],
+        ),
+        not_newer_stored: reg.counter(
+            "sluice_sink_samples_not_newer_total",
+            NOT_NEWER_HELP,
+            &[("table", table), ("against", "segments")],
+        ),
     };
     let mut sink = Sink {
         store,
         table: table.to_string(),
         buffers: BTreeMap::new(),
         published,
+        watermarks,
         m,
     };
     info!(topic = %topic, table, path = %cfg.path, "sink started");
@@ -232,6 +278,8 @@ struct Sink {
     buffers: BTreeMap<i32, PartitionBuffer>,
     /// Highest offset per partition that is already in a segment.
     published: HashMap<i32, Option<i64>>,
+    /// Newest stored timestamp per series, per partition.
+    watermarks: HashMap<i32, Watermarks>,
     m: SinkMetrics,
 }
 
@@ -256,7 +304,10 @@ impl Sink {
                 continue;
             };
             let last = buf.last_offset;
-            let series = buf.take_series();
+            let (mut series, repeated) = buf.take_series();
+            let not_newer = self.watermarks.entry(p).or_default().retain_newer(&mut series);
+            self.m.not_newer_in_flush.inc_by(repeated as u64);
+            self.m.not_newer_stored.inc_by(not_newer as u64);
             let spec = SegmentSpec {
                 table: &self.table,
                 key: SegmentKey {

@@ -16,6 +16,7 @@ mod bench_alert;
 mod bench_downsample;
 mod bench_sink;
 mod bench_tier_query;
+mod broker_outage;
 mod browser;
 mod compaction;
 mod config_check;

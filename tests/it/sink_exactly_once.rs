@@ -2,7 +2,7 @@
 //! when the sink is SIGKILLed again and again mid-stream, and a record that
 //! does not decode is skipped without stopping the sink.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,11 +19,17 @@ use crate::support::broker::Broker;
 use crate::support::free_port;
 use crate::support::sluice::TestConfig;
 
-/// (rows, distinct (series, timestamp) pairs) over every visible segment
+/// (rows, distinct (series, timestamp) pairs) over every visible segment.
+pub(crate) async fn count_segment_rows(root: &Path) -> (usize, usize) {
+    let counts = stored_samples(root).await;
+    (counts.values().sum(), counts.len())
+}
+
+/// How many rows each (series id, timestamp) has over every visible segment
 /// (superseded inputs of a merge are hidden, as from every reader). A
 /// compactor running with `delete_delay: 0s` may delete a file between the
 /// listing and the read: then the count starts over from a new listing.
-pub(crate) async fn count_segment_rows(root: &Path) -> (usize, usize) {
+pub(crate) async fn stored_samples(root: &Path) -> HashMap<(u64, i64), usize> {
     let store = SegmentStore::local(root).unwrap();
     let catalog = Catalog::new(store.clone(), "samples");
     loop {
@@ -39,14 +45,13 @@ pub(crate) async fn count_segment_rows(root: &Path) -> (usize, usize) {
             }
         }
         if files.len() == snapshot.visible.len() {
-            return count_rows(files);
+            return sample_counts(files);
         }
     }
 }
 
-fn count_rows(files: Vec<bytes::Bytes>) -> (usize, usize) {
-    let mut rows = 0;
-    let mut seen = HashSet::new();
+fn sample_counts(files: Vec<bytes::Bytes>) -> HashMap<(u64, i64), usize> {
+    let mut seen = HashMap::new();
     for data in files {
         let reader = ParquetRecordBatchReaderBuilder::try_new(data)
             .unwrap()
@@ -62,14 +67,13 @@ fn count_rows(files: Vec<bytes::Bytes>) -> (usize, usize) {
                 .column_by_name("__timestamp__")
                 .unwrap()
                 .as_primitive::<TimestampMillisecondType>();
-            for i in 0..batch.num_rows() {
-                rows += 1;
-                seen.insert((ids.value(i), ts.value(i)));
-            }
             assert_eq!(ids.null_count(), 0);
+            for i in 0..batch.num_rows() {
+                *seen.entry((ids.value(i), ts.value(i))).or_insert(0) += 1;
+            }
         }
     }
-    (rows, seen.len())
+    seen
 }
 
 fn batch_at(step: i64, series: usize) -> Vec<TimeSeries> {

@@ -5,7 +5,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sluice_model::PromDuration;
 
-use super::{DEFAULT_MAX_BODY_BYTES, ReceiveLimits};
+use super::{DEFAULT_ACK_WAIT, DEFAULT_MAX_BODY_BYTES, ReceiveLimits};
+
+/// Past this a sender has long given up (Prometheus' default
+/// `remote_timeout` is 30s).
+const MAX_ACK_WAIT: Duration = Duration::from_secs(60);
 
 /// The `receive:` section of Sluice's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +27,12 @@ pub struct ReceiveConfig {
     /// becomes one sample per interval, like a Pushgateway scraped at this
     /// interval). Default 15s.
     pub push_interval: PromDuration,
+    /// How long a remote_write request waits for Kafka's acknowledgement;
+    /// after that it is answered 204 with its samples held in the producer
+    /// buffer (see `kafka.producer_buffer_bytes`). Keep it below the
+    /// senders' `remote_timeout` (30s by default). 0s answers as soon as
+    /// the samples are queued. Default 5s.
+    pub ack_wait: PromDuration,
 }
 
 impl Default for ReceiveConfig {
@@ -31,6 +41,7 @@ impl Default for ReceiveConfig {
             listen: "127.0.0.1:9465".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             push_interval: PromDuration::from_secs(15),
+            ack_wait: PromDuration(DEFAULT_ACK_WAIT),
         }
     }
 }
@@ -46,6 +57,12 @@ impl ReceiveConfig {
         if self.push_interval.0 < Duration::from_secs(1) {
             errs.push(format!("{path}.push_interval: must be at least 1s"));
         }
+        if self.ack_wait.0 > MAX_ACK_WAIT {
+            errs.push(format!(
+                "{path}.ack_wait: must be at most 1m (senders time out first), got {}",
+                self.ack_wait
+            ));
+        }
         errs
     }
 
@@ -53,6 +70,7 @@ impl ReceiveConfig {
     pub fn limits(&self) -> ReceiveLimits {
         ReceiveLimits {
             max_body_bytes: self.max_body_bytes,
+            ack_wait: self.ack_wait.0,
         }
     }
 }
@@ -67,6 +85,7 @@ mod tests {
         assert_eq!(c, ReceiveConfig::default());
         assert_eq!(c.validate("receive"), Vec::<String>::new());
         assert_eq!(c.limits().max_body_bytes, 32 << 20);
+        assert_eq!(c.limits().ack_wait, Duration::from_secs(5));
         let c: ReceiveConfig =
             serde_yaml::from_str("{listen: '0.0.0.0:1', max_body_bytes: 10, push_interval: 1m}").unwrap();
         assert_eq!(c.push_interval, PromDuration::from_secs(60));
@@ -78,6 +97,7 @@ mod tests {
             listen: "nowhere".into(),
             max_body_bytes: 0,
             push_interval: PromDuration(Duration::from_millis(10)),
+            ack_wait: PromDuration::from_secs(120),
         };
         assert_eq!(
             c.validate("receive"),
@@ -85,6 +105,7 @@ mod tests {
                 "receive.listen: \"nowhere\" is not an ip:port address",
                 "receive.max_body_bytes: must be greater than 0",
                 "receive.push_interval: must be at least 1s",
+                "receive.ack_wait: must be at most 1m (senders time out first), got 2m",
             ]
         );
     }

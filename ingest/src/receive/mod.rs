@@ -21,6 +21,7 @@ mod tests;
 pub use config::ReceiveConfig;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -31,22 +32,31 @@ use sluice_model::telemetry::{self, Counter};
 use crate::publish::SampleWriter;
 use push::PushStore;
 
-/// Size limits applied to every request.
+/// Limits applied to every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveLimits {
     /// Largest accepted body, compressed as sent and (remote_write)
     /// decompressed; larger requests get 413.
     pub max_body_bytes: usize,
+    /// How long a remote_write request waits for Kafka's acknowledgement
+    /// before it is answered with its samples held in the producer buffer.
+    pub ack_wait: Duration,
 }
 
 /// 32 MiB: Prometheus' sender caps a batch at `max_samples_per_send` (2000
 /// by default), far below this even with long label sets.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
 
+/// 5 s: far above a healthy broker's acknowledgement (milliseconds), far
+/// below Prometheus' default `remote_timeout` (30 s), so the sender never
+/// times out on a request that was in fact queued.
+pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(5);
+
 impl Default for ReceiveLimits {
     fn default() -> Self {
         ReceiveLimits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            ack_wait: DEFAULT_ACK_WAIT,
         }
     }
 }
@@ -62,6 +72,7 @@ struct Shared<W> {
 /// Self-metrics of the receivers (bounded labels: handler and status code).
 struct Metrics {
     rw_samples: Counter,
+    rw_unacked: Counter,
 }
 
 impl Metrics {
@@ -70,6 +81,11 @@ impl Metrics {
             rw_samples: telemetry::global().counter(
                 "sluice_receive_remote_write_samples_total",
                 "Samples accepted through remote_write.",
+                &[],
+            ),
+            rw_unacked: telemetry::global().counter(
+                "sluice_receive_remote_write_unacked_samples_total",
+                "Samples answered 204 while still waiting in the producer buffer for Kafka (after receive.ack_wait).",
                 &[],
             ),
         }

@@ -7,16 +7,32 @@
 //!
 //! | outcome | status | sender |
 //! |---|---|---|
-//! | written | 204 | done |
 //! | corrupt snappy / protobuf, invalid labels, out-of-order samples | 400 | drops the batch (retrying cannot help) |
 //! | Content-Type or Content-Encoding not RW 1.0 | 415 | drops the batch |
 //! | body over the limit | 413 | drops the batch |
-//! | the [`SampleWriter`] failed (Kafka down) | 503 | retries with backoff |
+//! | queued and acknowledged by Kafka within `receive.ack_wait` | 204 | done |
+//! | queued, no acknowledgement yet after `ack_wait` (broker slow or away) | 204 | done |
+//! | the producer's buffer is full, or Kafka refused the write | 503 | retries with backoff |
 //!
-//! Prometheus answers a storage failure with 500; any 5xx makes the sender
-//! retry, and 503 says more precisely that the fault is a dependency that
-//! may come back. Retrying is what keeps data through a Kafka outage: the
-//! sender's WAL holds the samples meanwhile.
+//! Back-pressure is a 503, not a 429: Prometheus 2.42 retries every 5xx
+//! (backoff from `min_backoff` 30 ms doubling to `max_backoff` 5 s) but
+//! retries a 429 only with `retry_on_http_429: true`, which is off by
+//! default; otherwise a 429 drops the batch. Prometheus answers a storage
+//! failure with 500; 503 says more precisely that the fault is a dependency
+//! that may come back. Retrying is what keeps data through a Kafka outage:
+//! the sender's WAL holds the samples meanwhile.
+//!
+//! While Kafka is away, requests keep being accepted into the producer's
+//! memory budget (`kafka.producer_buffer_bytes`): a request waits
+//! `ack_wait` for the acknowledgement, then gets 204 with its samples held
+//! in the buffer, which librdkafka delivers once the broker is back (the
+//! ingest publisher has no message timeout). So an answered request is
+//! never retried while its first copy is still queued, and one refused for
+//! a full buffer (503) queued nothing: retries do not duplicate. The price is that an
+//! ingest process killed during an outage loses what its buffer held. A
+//! sender that gives up before `ack_wait` (a `remote_timeout` below it)
+//! does retry a queued batch, and so does one refused after part of its
+//! records were taken; the sink drops such second copies.
 //!
 //! Content negotiation is that of the RW 2.0 spec (Prometheus 2.54+): no
 //! Content-Type means RW 1.0; `application/x-protobuf` with no `proto`
@@ -41,6 +57,7 @@ use sluice_model::bus::{self, PbTimeSeries, WriteRequest};
 use sluice_model::{Label, Labels, METRIC_NAME, Sample, TimeSeries};
 
 use super::Shared;
+use crate::IngestError;
 use crate::publish::SampleWriter;
 use crate::relabel::is_valid_label_name;
 
@@ -71,7 +88,8 @@ pub enum RwError {
         /// The configured limit.
         limit: usize,
     },
-    /// Writing to the bus failed; the sender should retry (503).
+    /// Writing to the bus failed or the producer's buffer is full; the
+    /// sender should retry (503).
     #[error("{0}")]
     Unavailable(String),
 }
@@ -240,12 +258,24 @@ async fn receive<W: SampleWriter>(
     check_content_encoding(header(header::CONTENT_ENCODING))?;
     let series = decode(body, shared.limits.max_body_bytes)?;
     let samples = series.iter().map(|s| s.samples.len()).sum();
-    if !series.is_empty() {
-        shared
-            .writer
-            .write(series)
-            .await
-            .map_err(|e| RwError::Unavailable(format!("writing to the bus failed, retry later: {e}")))?;
+    if series.is_empty() {
+        return Ok(samples);
+    }
+    let delivery = shared.writer.submit(series).map_err(|e| match e {
+        IngestError::Backpressure(why) => {
+            RwError::Unavailable(format!("{why}; Kafka is slow or away, retry later"))
+        }
+        e => RwError::Unavailable(format!("writing to the bus failed, retry later: {e}")),
+    })?;
+    match tokio::time::timeout(shared.limits.ack_wait, delivery).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(RwError::Unavailable(format!(
+                "writing to the bus failed, retry later: {e}"
+            )));
+        }
+        // Queued within the budget; librdkafka delivers it when it can.
+        Err(_) => shared.metrics.rw_unacked.inc_by(samples as u64),
     }
     Ok(samples)
 }

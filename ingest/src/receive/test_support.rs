@@ -6,19 +6,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sluice_model::TimeSeries;
 
 use crate::IngestError;
-use crate::publish::SampleWriter;
+use crate::publish::{Delivery, SampleWriter};
 
-/// Keeps every written batch; fails while `failing` is set (Kafka down).
+/// What a [`RecordingWriter`]'s deliveries do.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ack {
+    /// Acknowledged at once.
+    #[default]
+    Now,
+    /// Never acknowledged (the broker is away).
+    Never,
+    /// Refused by Kafka.
+    Fail,
+}
+
+/// Keeps every written batch; refuses writes while `failing` is set (the
+/// producer's buffer is full) and acknowledges them as `ack` says.
 #[derive(Debug, Default)]
 pub(crate) struct RecordingWriter {
     batches: Mutex<Vec<Vec<TimeSeries>>>,
     failing: AtomicBool,
+    ack: Mutex<Ack>,
 }
 
 impl RecordingWriter {
     /// Makes the following writes fail (or succeed again).
     pub(crate) fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// How the following writes are acknowledged.
+    pub(crate) fn set_ack(&self, ack: Ack) {
+        *self.ack.lock().unwrap() = ack;
     }
 
     /// Takes the batches written so far.
@@ -28,11 +47,15 @@ impl RecordingWriter {
 }
 
 impl SampleWriter for RecordingWriter {
-    async fn write(&self, series: Vec<TimeSeries>) -> Result<(), IngestError> {
+    fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err(IngestError::Kafka("broker down (test)".into()));
+            return Err(IngestError::Backpressure("producer buffer full (test)".into()));
         }
         self.batches.lock().unwrap().push(series);
-        Ok(())
+        Ok(match *self.ack.lock().unwrap() {
+            Ack::Now => Box::pin(async { Ok(()) }),
+            Ack::Never => Box::pin(std::future::pending()),
+            Ack::Fail => Box::pin(async { Err(IngestError::Kafka("message refused (test)".into())) }),
+        })
     }
 }

@@ -12,7 +12,7 @@ use sluice_model::clock::MockClock;
 use sluice_model::{Labels, Sample};
 use tower::ServiceExt;
 
-use super::test_support::RecordingWriter;
+use super::test_support::{Ack, RecordingWriter};
 use super::*;
 
 struct Fixture {
@@ -158,8 +158,35 @@ async fn remote_write_answers_503_while_the_writer_fails() {
 }
 
 #[tokio::test]
+async fn remote_write_holds_unacknowledged_samples_and_refuses_failed_ones() {
+    let f = fixture(ReceiveLimits {
+        ack_wait: std::time::Duration::from_millis(50),
+        ..Default::default()
+    });
+    let send = || {
+        call(
+            &f.app,
+            rw_request("application/x-protobuf", rw_body(&[("__name__", "up")])),
+        )
+    };
+    // Queued, never acknowledged (broker away): accepted after ack_wait,
+    // since the producer still holds the samples.
+    f.writer.set_ack(Ack::Never);
+    assert_eq!(send().await.0, StatusCode::NO_CONTENT);
+    // Kafka refused the records: the sender must retry.
+    f.writer.set_ack(Ack::Fail);
+    let (status, text) = send().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text.contains("retry later"), "{text}");
+    assert_eq!(f.writer.take().len(), 2);
+}
+
+#[tokio::test]
 async fn bodies_over_the_limit_are_413() {
-    let f = fixture(ReceiveLimits { max_body_bytes: 200 });
+    let f = fixture(ReceiveLimits {
+        max_body_bytes: 200,
+        ..Default::default()
+    });
     // Compresses to well under 200 bytes but decompresses to over 1000.
     let big = rw_body(&[("__name__", "up"), ("x", &"a".repeat(1000))]);
     assert!(big.len() < 200);

@@ -27,6 +27,7 @@ pub(crate) fn tansu_binary() -> PathBuf {
 pub(crate) struct Broker {
     pub(crate) port: u16,
     pub(crate) proc: Proc,
+    dir: PathBuf,
 }
 
 impl Broker {
@@ -36,9 +37,22 @@ impl Broker {
         let b = Broker {
             port,
             proc: Self::spawn(dir, port),
+            dir: dir.to_path_buf(),
         };
         b.wait_ready();
         b
+    }
+
+    /// SIGKILLs the broker, as a crash or a lost node would.
+    pub(crate) fn kill(&mut self) {
+        self.proc.kill9();
+    }
+
+    /// Starts the broker again on the same port and storage (its SQLite
+    /// file keeps topics, records and committed offsets).
+    pub(crate) fn restart(&mut self) {
+        self.proc = Self::spawn(&self.dir, self.port);
+        self.wait_ready();
     }
 
     fn spawn(dir: &Path, port: u16) -> Proc {

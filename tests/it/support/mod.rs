@@ -10,6 +10,7 @@ pub(crate) mod http;
 pub(crate) mod k8s_api;
 pub(crate) mod process;
 pub(crate) mod prometheus;
+pub(crate) mod rw_sender;
 pub(crate) mod s3;
 pub(crate) mod sluice;
 pub(crate) mod tls;

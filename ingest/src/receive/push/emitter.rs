@@ -78,8 +78,12 @@ fn markers<'a>(
 }
 
 /// Emits the store every `interval` until `shutdown` turns true, then
-/// writes staleness markers for everything emitted. Write failures are
-/// logged and counted by the writer; the next interval tries again.
+/// writes staleness markers for everything emitted. Write failures
+/// (including a full producer buffer) are logged and counted by the writer;
+/// the next interval tries again. Pushes themselves are accepted whatever
+/// Kafka's state: the store holds one value per series, so its memory does
+/// not grow with an outage, and the values reach Kafka with the next
+/// emission that fits.
 pub async fn run_push_emitter<W: SampleWriter>(
     store: Arc<PushStore>,
     writer: Arc<W>,
@@ -100,8 +104,15 @@ pub async fn run_push_emitter<W: SampleWriter>(
         if *shutdown.borrow() {
             break;
         }
-        if let Err(e) = emitter.emit(clock.now_ms()).await {
-            tracing::warn!(error = %e, "emitting pushed metrics failed");
+        // An emission waits for Kafka's acknowledgement, so while the broker
+        // is away at most one emission is queued (a full buffer refuses it
+        // at once; the next interval emits the then-current values); the
+        // wait must not hold up shutdown.
+        tokio::select! {
+            r = emitter.emit(clock.now_ms()) => if let Err(e) = r {
+                tracing::warn!(error = %e, "emitting pushed metrics failed");
+            },
+            _ = shutdown.wait_for(|s| *s) => break,
         }
     }
     // Bounded, so a broker that is already gone cannot hold up shutdown.

@@ -1,0 +1,281 @@
+//! The Kafka side of ingest: series in, bus records out.
+//!
+//! Series are grouped by partition (`hash(labels) % partitions`, so each
+//! series always lands on the same partition and keeps its order) and each
+//! group becomes one record, split only to stay under the broker's message
+//! size. The producer is idempotent, so librdkafka's retries never duplicate
+//! or reorder a record.
+//!
+//! Memory is bounded by a [`budget::Budget`] of bytes handed to librdkafka
+//! and not yet reported back: a write that does not fit is refused at once
+//! and whole ([`IngestError::Backpressure`]), so while the broker is away the
+//! callers push back (remote_write answers 503, scrapes count dropped
+//! samples) instead of queueing without end.
+
+mod budget;
+mod context;
+#[cfg(test)]
+mod mock_tests;
+
+pub use budget::{Budget, Full};
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::util::Timeout;
+use sluice_model::kafka::KafkaConfig;
+use sluice_model::telemetry::{self, Counter};
+use sluice_model::{TimeSeries, bus, partition_for};
+use tracing::warn;
+
+use crate::IngestError;
+use crate::topics::client_config;
+use context::{Pending, PublishContext};
+
+/// Keeps records well under Kafka's default 1 MiB `message.max.bytes`.
+const MAX_RECORD_BYTES: usize = 512 * 1024;
+
+/// What one queued record costs beyond its value: librdkafka's message
+/// bookkeeping and headers, roughly. Counted so that many tiny records
+/// (a push of one series) cannot hide behind a byte budget.
+const RECORD_OVERHEAD: usize = 256;
+
+/// Resolves when Kafka acknowledged every record of a write, or with the
+/// first failure. Dropping it does not cancel anything: the records stay
+/// queued and are delivered all the same.
+pub type Delivery = Pin<Box<dyn Future<Output = Result<(), IngestError>> + Send>>;
+
+/// Something scraped series are handed to.
+pub trait SampleWriter: Send + Sync + 'static {
+    /// Queues the series and returns at once: `Err` (for Kafka
+    /// [`IngestError::Backpressure`] when the producer's budget is full)
+    /// means none of them was queued; `Ok` gives the acknowledgement to
+    /// wait for.
+    fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError>;
+
+    /// Writes the series durably (for Kafka: acknowledged by the broker).
+    fn write(&self, series: Vec<TimeSeries>) -> impl Future<Output = Result<(), IngestError>> + Send {
+        let submitted = self.submit(series);
+        async move { submitted?.await }
+    }
+}
+
+/// What a publisher does with records while Kafka cannot take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Keeps them (within the budget) until the broker takes them: ingest,
+    /// whose samples exist nowhere else once accepted.
+    UntilDelivered,
+    /// Fails them after this long: stream stages, whose input stays on
+    /// Kafka and is processed again after a failed write.
+    For(Duration),
+}
+
+/// Publishes series to `<prefix>.samples`.
+pub struct KafkaPublisher {
+    producer: ThreadedProducer<PublishContext>,
+    topic: String,
+    partitions: i32,
+    refused: Counter,
+}
+
+impl KafkaPublisher {
+    /// [`Self::connect_with`] failing records after 120 s, for the stream
+    /// stages (they retry from their own input).
+    pub async fn connect(kafka: &KafkaConfig, topic: String) -> Result<Self, IngestError> {
+        Self::connect_with(kafka, topic, Hold::For(Duration::from_secs(120))).await
+    }
+
+    /// Connects and learns the topic's real partition count from the broker
+    /// (which wins over the config if the topic already existed).
+    pub async fn connect_with(kafka: &KafkaConfig, topic: String, hold: Hold) -> Result<Self, IngestError> {
+        let budget = Budget::new(kafka.producer_buffer_bytes);
+        let mut cfg = client_config(kafka);
+        if cfg.get("client.id").is_none() {
+            cfg.set("client.id", "sluice-ingest");
+        }
+        // librdkafka's own queue limits stay above the budget (it is the
+        // budget that refuses first), yet bound librdkafka should the
+        // budget's accounting ever be wrong. A user's setting wins.
+        if cfg.get("queue.buffering.max.kbytes").is_none() {
+            let kib = (2 * kafka.producer_buffer_bytes / 1024).clamp(1024, i32::MAX as usize);
+            cfg.set("queue.buffering.max.kbytes", kib.to_string());
+        }
+        if cfg.get("queue.buffering.max.messages").is_none() {
+            let n = (2 * kafka.producer_buffer_bytes / RECORD_OVERHEAD).clamp(100_000, i32::MAX as usize);
+            cfg.set("queue.buffering.max.messages", n.to_string());
+        }
+        let timeout_ms = match hold {
+            // librdkafka's 0: no timeout.
+            Hold::UntilDelivered => 0,
+            Hold::For(d) => d.as_millis().max(1) as u64,
+        };
+        let producer: ThreadedProducer<PublishContext> = cfg
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "20")
+            .set("message.timeout.ms", timeout_ms.to_string())
+            .create_with_context(PublishContext::new(&topic, budget))
+            .map_err(|e| IngestError::Kafka(format!("creating producer: {e}")))?;
+        let partitions = {
+            let p = producer.clone();
+            let t = topic.clone();
+            tokio::task::spawn_blocking(move || {
+                p.client()
+                    .fetch_metadata(Some(&t), Duration::from_secs(30))
+                    .map(|m| m.topics().first().map(|t| t.partitions().len()).unwrap_or(0))
+            })
+            .await
+            .map_err(|e| IngestError::Kafka(e.to_string()))?
+            .map_err(|e| IngestError::Kafka(format!("fetching metadata of {topic}: {e}")))?
+        };
+        if partitions == 0 {
+            return Err(IngestError::Kafka(format!(
+                "topic {topic} has no partitions (missing?)"
+            )));
+        }
+        Ok(KafkaPublisher {
+            producer,
+            partitions: partitions as i32,
+            refused: telemetry::global().counter(
+                "sluice_publish_refused_samples_total",
+                "Samples refused at once because the producer's buffer was full.",
+                &[("topic", &topic)],
+            ),
+            topic,
+        })
+    }
+
+    /// Partition count of the topic.
+    pub fn partitions(&self) -> i32 {
+        self.partitions
+    }
+
+    /// The memory budget (bytes in flight, peak, limit).
+    pub fn budget(&self) -> &Budget {
+        &self.producer.context().budget
+    }
+
+    /// Waits until every queued record is delivered (used on shutdown);
+    /// what is still queued after `timeout` is lost, and said so.
+    pub fn flush(&self, timeout: Duration) {
+        let _ = self.producer.flush(Timeout::After(timeout));
+        let left = self.budget().in_flight();
+        if left > 0 {
+            warn!(
+                bytes = left,
+                "accepted records not delivered at shutdown: Kafka did not take them in time"
+            );
+        }
+    }
+}
+
+/// Splits per-partition groups into encoded record values under the size cap.
+pub fn encode_records(series: Vec<TimeSeries>, partitions: i32) -> Vec<(i32, Vec<u8>, usize)> {
+    let mut by_partition: BTreeMap<i32, Vec<TimeSeries>> = BTreeMap::new();
+    for s in series {
+        by_partition
+            .entry(partition_for(&s.labels, partitions))
+            .or_default()
+            .push(s);
+    }
+    let mut out = Vec::new();
+    for (p, group) in by_partition {
+        let mut chunk: Vec<TimeSeries> = Vec::new();
+        let mut est = 0usize;
+        for s in group {
+            // Rough size: labels plus ~10 bytes per sample.
+            let size = s
+                .labels
+                .iter()
+                .map(|l| l.name.len() + l.value.len() + 4)
+                .sum::<usize>()
+                + s.samples.len() * 12
+                + 8;
+            if est + size > MAX_RECORD_BYTES && !chunk.is_empty() {
+                let n = chunk.iter().map(|s| s.samples.len()).sum();
+                out.push((p, bus::encode(&chunk), n));
+                chunk.clear();
+                est = 0;
+            }
+            est += size;
+            chunk.push(s);
+        }
+        if !chunk.is_empty() {
+            let n = chunk.iter().map(|s| s.samples.len()).sum();
+            out.push((p, bus::encode(&chunk), n));
+        }
+    }
+    out
+}
+
+impl SampleWriter for KafkaPublisher {
+    fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
+        let records = encode_records(series, self.partitions);
+        let sizes: Vec<usize> = records
+            .iter()
+            .map(|(_, v, _)| v.len() + RECORD_OVERHEAD)
+            .collect();
+        let ctx = self.producer.context();
+        let reservations = ctx.budget.try_reserve(&sizes).map_err(|full| {
+            self.refused
+                .inc_by(records.iter().map(|(_, _, n)| *n as u64).sum());
+            IngestError::Backpressure(full.to_string())
+        })?;
+        ctx.gauges.update(&ctx.budget);
+        let mut waits = Vec::with_capacity(records.len());
+        let mut refused = None;
+        for ((p, value, n), reservation) in records.iter().zip(reservations) {
+            let (done, wait) = oneshot::channel();
+            let pending = Box::new(Pending {
+                reservation,
+                samples: *n,
+                bytes: value.len(),
+                done,
+            });
+            let headers = OwnedHeaders::new().insert(Header {
+                key: bus::FORMAT_HEADER,
+                value: Some(bus::FORMAT_V1),
+            });
+            let rec = BaseRecord::<(), Vec<u8>, Box<Pending>>::with_opaque_to(&self.topic, pending)
+                .partition(*p)
+                .payload(value)
+                .headers(headers);
+            match self.producer.send(rec) {
+                Ok(()) => waits.push(wait),
+                // The returned record holds its reservation: dropping it
+                // gives the bytes back.
+                Err((e, _rec)) => {
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        ctx.gauges.update(&ctx.budget);
+        if let Some(e) = refused {
+            // Records queued before the refusal are still delivered; a
+            // retry then writes them twice, which the sink drops (a series'
+            // samples are stored only when newer than its last stored one).
+            return Err(IngestError::Kafka(format!("producing to {}: {e}", self.topic)));
+        }
+        let topic = self.topic.clone();
+        Ok(Box::pin(async move {
+            let mut first_err = None;
+            for wait in waits {
+                let outcome = wait.await.unwrap_or_else(|_| Err("producer closed".to_string()));
+                if let Err(e) = outcome {
+                    first_err.get_or_insert(e);
+                }
+            }
+            match first_err {
+                Some(e) => Err(IngestError::Kafka(format!("producing to {topic}: {e}"))),
+                None => Ok(()),
+            }
+        }))
+    }
+}
