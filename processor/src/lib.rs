@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod consumer;
 pub mod downsample;
+pub mod operator;
 pub mod rules;
 mod state_codec;
 

@@ -1,5 +1,5 @@
-//! The downsampler as a Kafka stage: samples topic in, tier topics out,
-//! state checkpointed on the checkpoint topic.
+//! The downsampler as a stream operator ([`crate::operator`]): samples
+//! topic in, tier topics out, state checkpointed on the checkpoint topic.
 //!
 //! Order of durability per checkpoint interval: outputs are written and
 //! acknowledged first (each write waits for the broker), then each
@@ -12,7 +12,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
 
 use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
 use sluice_ingest::topics::ensure_topics;
@@ -20,14 +19,15 @@ use sluice_model::TimeSeries;
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::partition::{ClosedWindow, DownsampleSpec, PartitionState};
 use super::window_series;
 use crate::ProcessorError;
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::config::DownsampleConfig;
-use crate::consumer::{BusConsumer, Shard};
+use crate::consumer::{BusConsumer, BusRecord, Shard};
+use crate::operator::{self, Operator, RunOptions, retry_until_written};
 
 /// Runs until `shutdown` turns true, then checkpoints and returns. With
 /// `replay`, stored checkpoints are ignored: every owned partition is read
@@ -38,7 +38,7 @@ pub async fn run_downsampler(
     kafka: &KafkaConfig,
     cfg: &DownsampleConfig,
     replay: bool,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), ProcessorError> {
     let spec = DownsampleSpec {
         resolutions_ms: cfg.resolutions.iter().map(|r| r.as_millis()).collect(),
@@ -104,56 +104,74 @@ pub async fn run_downsampler(
     if let Some(e) = load_error.into_inner() {
         return Err(e);
     }
-    let mut states = restored.into_inner();
-    let m = Metrics::new();
-    info!(input = %input, tiers = ?tiers, partitions = ?consumer.partitions(), restored = states.len(), replay, "downsampler started");
+    let mut op = Downsampler {
+        spec,
+        publishers,
+        store,
+        states: restored.into_inner(),
+        next_offsets: BTreeMap::new(),
+        closed: Vec::new(),
+        m: Metrics::new(),
+    };
+    info!(input = %input, tiers = ?tiers, partitions = ?consumer.partitions(), restored = op.states.len(), replay, "downsampler started");
+    operator::run(
+        &mut op,
+        &consumer,
+        RunOptions::every(cfg.checkpoint_interval.0),
+        shutdown,
+    )
+    .await
+}
 
-    let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut last_checkpoint = Instant::now();
-    let every = cfg.checkpoint_interval.0;
-    loop {
-        let batch = tokio::select! {
-            b = consumer.recv_batch(5_000, Duration::from_millis(200)) => b,
-            _ = shutdown.changed() => Ok(Vec::new()),
-        };
-        let stopping = *shutdown.borrow();
-        let records = match batch {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "consume failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                Vec::new()
-            }
-        };
-        let mut closed: Vec<ClosedWindow> = Vec::new();
+/// The downsampling operator: per-partition window state, the tier
+/// publishers, the checkpoint store.
+struct Downsampler {
+    spec: DownsampleSpec,
+    publishers: Vec<KafkaPublisher>,
+    store: CheckpointStore,
+    states: HashMap<i32, PartitionState>,
+    /// Per partition, the offset after the last record the state reflects
+    /// (since the last checkpoint).
+    next_offsets: BTreeMap<i32, i64>,
+    /// Windows closed by the current batch, not yet written.
+    closed: Vec<ClosedWindow>,
+    m: Metrics,
+}
+
+impl Operator for Downsampler {
+    fn name(&self) -> &'static str {
+        "downsampler"
+    }
+
+    fn on_batch(&mut self, records: Vec<BusRecord>) {
         for rec in records {
-            let st = states.entry(rec.partition).or_default();
+            let st = self.states.entry(rec.partition).or_default();
             let late_before = st.late_dropped;
-            st.on_record(&spec, &rec.series, &mut closed);
-            m.late.inc_by(st.late_dropped - late_before);
-            m.input
+            st.on_record(&self.spec, &rec.series, &mut self.closed);
+            self.m.late.inc_by(st.late_dropped - late_before);
+            self.m
+                .input
                 .inc_by(rec.series.iter().map(|s| s.samples.len() as u64).sum());
-            next_offsets.insert(rec.partition, rec.offset + 1);
+            self.next_offsets.insert(rec.partition, rec.offset + 1);
         }
-        publish(&publishers, &closed, &m, &shutdown).await?;
-        if stopping || last_checkpoint.elapsed() >= every {
-            for (&p, &next_offset) in &next_offsets {
-                // Every partition with a new offset has state (created by
-                // its first record).
-                if let Some(state) = states.get(&p) {
-                    store.save(p, &Checkpoint { next_offset, state }).await?;
-                }
+    }
+
+    /// Each partition's watermark moves with its records, so the batch has
+    /// already closed its windows; write them.
+    async fn on_watermark(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), ProcessorError> {
+        let closed = std::mem::take(&mut self.closed);
+        publish(&self.publishers, &closed, &self.m, shutdown).await
+    }
+
+    async fn checkpoint(&mut self) -> Result<BTreeMap<i32, i64>, ProcessorError> {
+        for (&p, &next_offset) in &self.next_offsets {
+            // Every partition with a new offset has state (created by its
+            // first record).
+            if let Some(state) = self.states.get(&p) {
+                self.store.save(p, &Checkpoint { next_offset, state }).await?;
             }
-            if let Err(e) = consumer.commit(&next_offsets) {
-                warn!(error = %e, "offset commit failed");
-            }
-            next_offsets.clear();
-            last_checkpoint = Instant::now();
         }
-        if stopping {
-            info!("downsampler stopped");
-            return Ok(());
-        }
+        Ok(std::mem::take(&mut self.next_offsets))
     }
 }
 
@@ -174,18 +192,10 @@ async fn publish(
             continue;
         }
         let n = closed.iter().filter(|w| w.tier == tier).count() as u64;
-        loop {
-            match publishers[tier].write(series.clone()).await {
-                Ok(()) => break,
-                Err(e) if !*shutdown.borrow() => {
-                    warn!(error = %e, "writing windows failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                // Shutting down with Kafka away: stop without a checkpoint;
-                // the next start replays these records.
-                Err(e) => return Err(ProcessorError::Kafka(format!("writing windows at shutdown: {e}"))),
-            }
-        }
+        retry_until_written("writing windows", shutdown, || {
+            publishers[tier].write(series.clone())
+        })
+        .await?;
         m.windows.inc_by(n);
     }
     Ok(())

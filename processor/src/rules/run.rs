@@ -1,4 +1,4 @@
-//! The rule evaluator as a Kafka stage: the samples topic in (every
+//! The rule evaluator as a stream operator ([`crate::operator`]): the samples topic in (every
 //! partition), recorded series and `ALERTS` back onto the samples topic,
 //! state changes onto the alerts topic, notifications to Alertmanager.
 //!
@@ -36,7 +36,8 @@ use super::notifier::Notifier;
 use super::watermark::Watermarks;
 use crate::ProcessorError;
 use crate::checkpoint::CheckpointStore;
-use crate::consumer::{BusConsumer, Shard};
+use crate::consumer::{BusConsumer, BusRecord, Shard};
+use crate::operator::{self, Operator, RunOptions, retry_until_written};
 
 /// What the rule evaluator is given.
 pub struct RuleStage<'a> {
@@ -95,7 +96,7 @@ impl ReplayLog {
 /// Runs until `shutdown` turns true, then checkpoints and returns.
 pub async fn run_rule_evaluator(
     stage: RuleStage<'_>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), ProcessorError> {
     let RuleStage {
         kafka,
@@ -147,7 +148,7 @@ pub async fn run_rule_evaluator(
         }
     }
     eval.marks = checkpoint.watermarks.clone();
-    let mut already_published: HashSet<RecordIdentity> = if restored {
+    let already_published: HashSet<RecordIdentity> = if restored {
         alerts.published_since(&checkpoint.alerts_end_offsets, &keys)?
     } else {
         HashSet::new()
@@ -156,7 +157,7 @@ pub async fn run_rule_evaluator(
     let consumer =
         BusConsumer::assign_reporting_caught_up(kafka, &cfg.group_id, &input, Shard::ALL, &resume)?;
     eval.marks.track(consumer.partitions());
-    let mut logs: BTreeMap<i32, ReplayLog> = consumer
+    let logs: BTreeMap<i32, ReplayLog> = consumer
         .partitions()
         .iter()
         .map(|p| {
@@ -191,100 +192,134 @@ pub async fn run_rule_evaluator(
     );
     publish_status(&eval, &status, 0.0);
 
-    let mut last_checkpoint = Instant::now();
-    loop {
-        let batch = tokio::select! {
-            b = consumer.recv_batch(5_000, Duration::from_millis(200)) => b,
-            _ = shutdown.changed() => Ok(Vec::new()),
-        };
-        let stopping = *shutdown.borrow();
-        match batch {
-            Ok(records) => {
-                for rec in records {
-                    let kept = eval.on_record(rec.partition, &rec.series);
-                    let log = logs.entry(rec.partition).or_default();
-                    if let Some(t) = kept {
-                        log.records.push_back((rec.offset, t));
-                    }
-                    log.next_offset = rec.offset + 1;
-                }
+    let mut op = RuleOperator {
+        eval,
+        logs,
+        samples_out,
+        alerts,
+        already_published,
+        notifier,
+        status,
+        store,
+        state_partition,
+        m,
+    };
+    operator::run(
+        &mut op,
+        &consumer,
+        RunOptions::every(cfg.checkpoint_interval.0),
+        shutdown,
+    )
+    .await
+}
+
+/// The rule-evaluation operator: the evaluator, what it must replay after a
+/// restart, and where its outputs go.
+struct RuleOperator {
+    eval: StreamEvaluator,
+    logs: BTreeMap<i32, ReplayLog>,
+    samples_out: KafkaPublisher,
+    alerts: AlertsTopic,
+    /// State changes already on the alerts topic past the checkpoint (only
+    /// right after a restart).
+    already_published: HashSet<RecordIdentity>,
+    notifier: Option<(Notifier, tokio::task::JoinHandle<()>)>,
+    status: SharedRulesStatus,
+    store: CheckpointStore,
+    state_partition: i32,
+    m: Metrics,
+}
+
+impl Operator for RuleOperator {
+    fn name(&self) -> &'static str {
+        "rule evaluator"
+    }
+
+    fn on_batch(&mut self, records: Vec<BusRecord>) {
+        for rec in records {
+            let kept = self.eval.on_record(rec.partition, &rec.series);
+            let log = self.logs.entry(rec.partition).or_default();
+            if let Some(t) = kept {
+                log.records.push_back((rec.offset, t));
             }
-            Err(e) => {
-                warn!(error = %e, "consume failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            log.next_offset = rec.offset + 1;
         }
-        for p in consumer.take_caught_up() {
-            eval.caught_up(p);
-        }
+    }
+
+    fn on_caught_up(&mut self, partition: i32) {
+        self.eval.caught_up(partition);
+    }
+
+    /// Evaluates every group whose next evaluation the watermark passed,
+    /// writes the outputs, notifies Alertmanager, refreshes the API's view.
+    async fn on_watermark(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), ProcessorError> {
         let started = Instant::now();
-        let evaluations = eval.evaluate_due().await;
+        let evaluations = self.eval.evaluate_due().await;
         if !evaluations.is_empty() {
             let took = started.elapsed().as_secs_f64() / evaluations.len() as f64;
             publish_outputs(
-                &eval,
+                &self.eval,
                 &evaluations,
-                &samples_out,
-                &alerts,
-                &mut already_published,
-                &m,
-                &shutdown,
+                &self.samples_out,
+                &self.alerts,
+                &mut self.already_published,
+                &self.m,
+                shutdown,
             )
             .await?;
-            if let Some((n, _)) = &notifier {
+            if let Some((n, _)) = &self.notifier {
                 for e in &evaluations {
                     n.send(e.output.notifications.clone());
                 }
             }
-            publish_status(&eval, &status, took);
+            publish_status(&self.eval, &self.status, took);
         }
-        let window_start = eval.window_start();
-        for log in logs.values_mut() {
+        let window_start = self.eval.window_start();
+        for log in self.logs.values_mut() {
             log.trim(window_start);
         }
-        m.window.set(eval.window_len() as f64);
-        if let Some(w) = eval.marks.current {
-            m.watermark.set(w as f64 / 1000.0);
+        self.m.window.set(self.eval.window_len() as f64);
+        if let Some(w) = self.eval.marks.current {
+            self.m.watermark.set(w as f64 / 1000.0);
         }
-        if stopping || last_checkpoint.elapsed() >= cfg.checkpoint_interval.0 {
-            let cp = RulesCheckpoint {
-                groups: eval
-                    .groups
-                    .iter()
-                    .zip(&eval.progress)
-                    .map(|(g, p)| (g.key.clone(), p.clone()))
-                    .collect(),
-                watermarks: eval.marks.clone(),
-                partitions: logs
-                    .iter()
-                    .map(|(p, l)| {
-                        (
-                            *p,
-                            PartitionProgress {
-                                next_offset: l.next_offset,
-                                replay_offset: l.replay_offset(),
-                            },
-                        )
-                    })
-                    .collect(),
-                alerts_end_offsets: alerts.end_offsets()?,
-            };
-            store.save_value(state_partition, &cp).await?;
-            let next: BTreeMap<i32, i64> = logs.iter().map(|(p, l)| (*p, l.next_offset)).collect();
-            if let Err(e) = consumer.commit(&next) {
-                warn!(error = %e, "offset commit failed");
-            }
-            // Everything before the new checkpoint is known; the set only
-            // guards the replay right after a restart.
-            already_published.clear();
-            last_checkpoint = Instant::now();
-        }
-        if stopping {
-            if let Some((_, task)) = notifier {
-                let _ = task.await;
-            }
-            info!("rule evaluator stopped");
-            return Ok(());
+        Ok(())
+    }
+
+    async fn checkpoint(&mut self) -> Result<BTreeMap<i32, i64>, ProcessorError> {
+        let cp = RulesCheckpoint {
+            groups: self
+                .eval
+                .groups
+                .iter()
+                .zip(&self.eval.progress)
+                .map(|(g, p)| (g.key.clone(), p.clone()))
+                .collect(),
+            watermarks: self.eval.marks.clone(),
+            partitions: self
+                .logs
+                .iter()
+                .map(|(p, l)| {
+                    (
+                        *p,
+                        PartitionProgress {
+                            next_offset: l.next_offset,
+                            replay_offset: l.replay_offset(),
+                        },
+                    )
+                })
+                .collect(),
+            alerts_end_offsets: self.alerts.end_offsets()?,
+        };
+        self.store.save_value(self.state_partition, &cp).await?;
+        // Everything before the new checkpoint is known; the set only
+        // guards the replay right after a restart.
+        self.already_published.clear();
+        Ok(self.logs.iter().map(|(p, l)| (*p, l.next_offset)).collect())
+    }
+
+    async fn on_stop(&mut self) {
+        if let Some((_, task)) = self.notifier.take() {
+            let _ = task.await;
         }
     }
 }
@@ -323,37 +358,13 @@ async fn publish_outputs(
             }
         }
     }
-    retry("writing rule outputs", shutdown, || {
+    retry_until_written("writing rule outputs", shutdown, || {
         samples_out.write(series.clone())
     })
     .await?;
-    retry("writing alert records", shutdown, || alerts.publish(&records)).await?;
+    retry_until_written("writing alert records", shutdown, || alerts.publish(&records)).await?;
     m.alert_records.inc_by(records.len() as u64);
     Ok(())
-}
-
-async fn retry<F, Fut, E>(
-    what: &str,
-    shutdown: &watch::Receiver<bool>,
-    mut op: F,
-) -> Result<(), ProcessorError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    loop {
-        match op().await {
-            Ok(()) => return Ok(()),
-            Err(e) if !*shutdown.borrow() => {
-                warn!(error = %e, "{what} failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            // Shutting down with Kafka away: stop without a checkpoint; the
-            // next start replays and re-evaluates.
-            Err(e) => return Err(ProcessorError::Kafka(format!("{what} at shutdown: {e}"))),
-        }
-    }
 }
 
 /// Refreshes what the API shows.
