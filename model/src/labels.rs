@@ -128,14 +128,40 @@ impl Labels {
     /// same framing Prometheus uses). Used for partitioning and series ids,
     /// so it must never change for a given label set.
     pub fn hash(&self) -> u64 {
-        let mut buf = Vec::with_capacity(self.0.len() * 24);
-        for l in &self.0 {
-            buf.extend_from_slice(l.name.as_bytes());
-            buf.push(0xff);
-            buf.extend_from_slice(l.value.as_bytes());
-            buf.push(0xff);
-        }
-        xxhash_rust::xxh3::xxh3_64(&buf)
+        hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+    }
+}
+
+/// [`Labels::hash`] of sorted `(name, value)` pairs that are not (yet) a
+/// [`Labels`], e.g. borrowed from a record being decoded. Hot on every
+/// path (partitioning, series lookup), so the framed bytes go to a stack
+/// buffer when they fit (almost every label set) instead of the heap.
+pub fn hash_pairs<'a, I>(pairs: I) -> u64
+where
+    I: Iterator<Item = (&'a str, &'a str)> + Clone,
+{
+    const STACK: usize = 1024;
+    let len: usize = pairs.clone().map(|(n, v)| n.len() + v.len() + 2).sum();
+    if len > STACK {
+        let mut buf = Vec::with_capacity(len);
+        frame(pairs, |b| buf.extend_from_slice(b));
+        return xxhash_rust::xxh3::xxh3_64(&buf);
+    }
+    let mut stack = [0u8; STACK];
+    let mut at = 0;
+    frame(pairs, |b| {
+        stack[at..at + b.len()].copy_from_slice(b);
+        at += b.len();
+    });
+    xxhash_rust::xxh3::xxh3_64(&stack[..at])
+}
+
+fn frame<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, mut out: impl FnMut(&[u8])) {
+    for (name, value) in pairs {
+        out(name.as_bytes());
+        out(&[0xff]);
+        out(value.as_bytes());
+        out(&[0xff]);
     }
 }
 
@@ -207,5 +233,19 @@ mod tests {
         assert_eq!(l.to_string(), r#"up{instance="h:1", job="n\"x"}"#);
         l.remove("instance");
         assert_eq!(l.get("instance"), None);
+    }
+
+    #[test]
+    fn hash_is_xxh3_of_the_framed_pairs_on_stack_and_heap() {
+        let long = "x".repeat(5000);
+        for value in ["node", long.as_str()] {
+            let l = Labels::new([("__name__", "up"), ("job", value)]);
+            let mut framed = Vec::new();
+            for part in ["__name__", "up", "job", value] {
+                framed.extend_from_slice(part.as_bytes());
+                framed.push(0xff);
+            }
+            assert_eq!(l.hash(), xxhash_rust::xxh3::xxh3_64(&framed));
+        }
     }
 }

@@ -21,7 +21,7 @@ pub mod telemetry;
 pub mod validate;
 
 pub use duration::{PromDuration, parse_duration};
-pub use labels::{AGGR_LABEL, Label, Labels, METRIC_NAME};
+pub use labels::{AGGR_LABEL, Label, Labels, METRIC_NAME, hash_pairs};
 pub use sample::{STALE_NAN_BITS, Sample, TimeSeries, is_stale_nan, stale_nan};
 
 /// The Kafka partition a series belongs to: `hash(labels) % partitions`.

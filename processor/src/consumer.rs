@@ -51,8 +51,13 @@ pub struct BusRecord {
     /// Its offset.
     pub offset: i64,
     /// Decoded series; empty for a poison record (which still counts as
-    /// consumed, so offsets move past it).
+    /// consumed, so offsets move past it) and for consumers that keep the
+    /// value instead.
     pub series: Vec<TimeSeries>,
+    /// The record value, checked but not decoded, for consumers built
+    /// [`BusConsumer::keeping_values`] (read it with
+    /// `sluice_model::bus::view`); empty otherwise and for poison records.
+    pub value: Vec<u8>,
 }
 
 /// Which partitions an instance owns: those with
@@ -85,6 +90,8 @@ pub struct BusConsumer {
     /// Partitions that reached their end since the last
     /// [`BusConsumer::take_caught_up`] (only with end-of-partition events on).
     caught_up: std::sync::Mutex<Vec<i32>>,
+    /// Hand out record values instead of decoded series.
+    keep_values: bool,
 }
 
 impl BusConsumer {
@@ -204,6 +211,7 @@ impl BusConsumer {
                 &[("topic", topic), ("group", group)],
             ),
             caught_up: std::sync::Mutex::new(Vec::new()),
+            keep_values: false,
         })
     }
 
@@ -223,6 +231,13 @@ impl BusConsumer {
     /// The partitions this consumer reads.
     pub fn partitions(&self) -> &[i32] {
         &self.partitions
+    }
+
+    /// Records carry their checked value instead of decoded series: for
+    /// stages that read records in place (no allocation per label).
+    pub fn keeping_values(mut self) -> Self {
+        self.keep_values = true;
+        self
     }
 
     /// Waits up to `wait` for the first record, then takes whatever else is
@@ -261,8 +276,16 @@ impl BusConsumer {
                 .find(|h| h.key == bus::FORMAT_HEADER)
                 .and_then(|h| h.value)
         });
-        let series = match bus::decode(header, msg.payload().unwrap_or_default()) {
-            Ok(s) => s,
+        let payload = msg.payload().unwrap_or_default();
+        let read = if self.keep_values {
+            bus::check_format(header)
+                .and_then(|()| bus::view::for_each_series(payload, |_| {}))
+                .map(|()| (Vec::new(), payload.to_vec()))
+        } else {
+            bus::decode(header, payload).map(|s| (s, Vec::new()))
+        };
+        let (series, value) = match read {
+            Ok(r) => r,
             Err(e) => {
                 self.poison.inc();
                 warn!(
@@ -272,13 +295,14 @@ impl BusConsumer {
                     error = %e,
                     "skipping record that does not decode"
                 );
-                Vec::new()
+                (Vec::new(), Vec::new())
             }
         };
         BusRecord {
             partition: msg.partition(),
             offset: msg.offset(),
             series,
+            value,
         }
     }
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sluice_model::{Labels, TimeSeries, is_stale_nan};
+use sluice_model::{Labels, Sample, TimeSeries, is_stale_nan};
 
 use super::aggregate::{CounterTrack, WindowAggregate};
 
@@ -76,35 +76,66 @@ impl PartitionState {
     /// Takes in one record's series, then advances the watermark, pushing
     /// every window it closes into `out`.
     pub fn on_record(&mut self, spec: &DownsampleSpec, series: &[TimeSeries], out: &mut Vec<ClosedWindow>) {
+        self.note_spec(spec);
+        for s in series {
+            self.add(spec, s.labels.hash(), || s.labels.clone(), &s.samples);
+        }
+        self.advance(spec, out);
+    }
+
+    /// [`PartitionState::on_record`] on a record value read in place
+    /// (`sluice_model::bus::view`): labels are only copied for series seen
+    /// for the first time. The value was checked when consumed; should it
+    /// not read, the series before the fault count and the rest do not, as
+    /// for any poison record. Returns the number of samples read.
+    pub fn on_record_value(
+        &mut self,
+        spec: &DownsampleSpec,
+        value: &[u8],
+        out: &mut Vec<ClosedWindow>,
+    ) -> usize {
+        self.note_spec(spec);
+        let mut read = 0;
+        let _ = sluice_model::bus::view::for_each_series(value, |s| {
+            read += s.samples.len();
+            self.add(spec, s.hash(), || s.to_labels(), s.samples);
+        });
+        self.advance(spec, out);
+        read
+    }
+
+    fn note_spec(&mut self, spec: &DownsampleSpec) {
         if self.resolutions_ms != spec.resolutions_ms {
             self.resolutions_ms.clone_from(&spec.resolutions_ms);
         }
-        for s in series {
-            for x in &s.samples {
-                if is_stale_nan(x.value) {
-                    // A staleness marker ends the raw series; it is not a
-                    // value to aggregate. (Windows after it simply start
-                    // when samples come back.)
-                    continue;
-                }
-                if self.folded_until_ms.is_some_and(|f| x.timestamp_ms <= f) {
-                    self.late_dropped += 1;
-                    continue;
-                }
-                let st = self.series.entry(s.labels.hash()).or_insert_with(|| SeriesState {
-                    labels: s.labels.clone(),
-                    open: vec![None; spec.resolutions_ms.len()],
-                    ..SeriesState::default()
-                });
-                // First sample for a timestamp wins, as everywhere else.
-                st.pending.entry(x.timestamp_ms).or_insert(x.value.to_bits());
-                self.max_event_ms = Some(
-                    self.max_event_ms
-                        .map_or(x.timestamp_ms, |m| m.max(x.timestamp_ms)),
-                );
+    }
+
+    /// Buffers one series' samples until the watermark folds them.
+    fn add(&mut self, spec: &DownsampleSpec, hash: u64, labels: impl FnOnce() -> Labels, samples: &[Sample]) {
+        let mut labels = Some(labels);
+        for x in samples {
+            if is_stale_nan(x.value) {
+                // A staleness marker ends the raw series; it is not a
+                // value to aggregate. (Windows after it simply start
+                // when samples come back.)
+                continue;
             }
+            if self.folded_until_ms.is_some_and(|f| x.timestamp_ms <= f) {
+                self.late_dropped += 1;
+                continue;
+            }
+            let st = self.series.entry(hash).or_insert_with(|| SeriesState {
+                labels: labels.take().map(|f| f()).unwrap_or_default(),
+                open: vec![None; spec.resolutions_ms.len()],
+                ..SeriesState::default()
+            });
+            // First sample for a timestamp wins, as everywhere else.
+            st.pending.entry(x.timestamp_ms).or_insert(x.value.to_bits());
+            self.max_event_ms = Some(
+                self.max_event_ms
+                    .map_or(x.timestamp_ms, |m| m.max(x.timestamp_ms)),
+            );
         }
-        self.advance(spec, out);
     }
 
     fn advance(&mut self, spec: &DownsampleSpec, out: &mut Vec<ClosedWindow>) {

@@ -100,7 +100,7 @@ pub async fn run_downsampler(
         index: cfg.shard_index,
         count: cfg.shard_count,
     };
-    let consumer = BusConsumer::assign(kafka, &cfg.group_id, &input, shard, &resume)?;
+    let consumer = BusConsumer::assign(kafka, &cfg.group_id, &input, shard, &resume)?.keeping_values();
     if let Some(e) = load_error.into_inner() {
         return Err(e);
     }
@@ -147,11 +147,9 @@ impl Operator for Downsampler {
         for rec in records {
             let st = self.states.entry(rec.partition).or_default();
             let late_before = st.late_dropped;
-            st.on_record(&self.spec, &rec.series, &mut self.closed);
+            let read = st.on_record_value(&self.spec, &rec.value, &mut self.closed);
             self.m.late.inc_by(st.late_dropped - late_before);
-            self.m
-                .input
-                .inc_by(rec.series.iter().map(|s| s.samples.len() as u64).sum());
+            self.m.input.inc_by(read as u64);
             self.next_offsets.insert(rec.partition, rec.offset + 1);
         }
     }

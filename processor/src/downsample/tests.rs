@@ -430,3 +430,19 @@ async fn engine_plans_tier_reads_that_answer_like_raw_data() {
         }
     );
 }
+
+#[test]
+fn records_read_in_place_close_the_same_windows_as_decoded_ones() {
+    let (_, recs) = records();
+    let (mut decoded, mut in_place) = (PartitionState::default(), PartitionState::default());
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut read = 0;
+    for r in &recs {
+        decoded.on_record(&spec(), r, &mut a);
+        read += in_place.on_record_value(&spec(), &sluice_model::bus::encode(r), &mut b);
+    }
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    assert_eq!(decoded, in_place);
+    assert_eq!(read, recs.iter().flatten().map(|s| s.samples.len()).sum::<usize>());
+}

@@ -6,6 +6,8 @@
 //! [`FORMAT_V1`] so the format can evolve; consumers reject versions they do
 //! not know. `docs/bus-format.md` is the user-facing description.
 
+pub mod view;
+
 use prost::Message;
 
 use crate::{Label, Labels, Sample, TimeSeries};
@@ -25,6 +27,10 @@ pub enum DecodeError {
     /// The format header names a version this build does not understand.
     #[error("unsupported record format {0:?} (expected {FORMAT_V1:?})")]
     UnknownFormat(String),
+    /// Bytes that are not a well-formed protobuf message (the in-place
+    /// reader's finding; [`DecodeError::Protobuf`] is prost's).
+    #[error("record value is not a prometheus.WriteRequest protobuf: {0}")]
+    Malformed(String),
     /// A series without a metric name or with unsorted/duplicate labels.
     #[error("invalid series in record: {0}")]
     InvalidSeries(String),
@@ -126,15 +132,19 @@ pub fn to_pb(s: &TimeSeries) -> PbTimeSeries {
 /// Checks the format header (absent means v1, for producers that cannot set
 /// headers) and decodes a record value.
 pub fn decode(format_header: Option<&[u8]>, value: &[u8]) -> Result<Vec<TimeSeries>, DecodeError> {
-    if let Some(h) = format_header
-        && h != FORMAT_V1.as_bytes()
-    {
-        return Err(DecodeError::UnknownFormat(
-            String::from_utf8_lossy(h).into_owned(),
-        ));
-    }
+    check_format(format_header)?;
     let req = WriteRequest::decode(value)?;
     req.timeseries.into_iter().map(from_pb).collect()
+}
+
+/// Checks the format header (absent means v1).
+pub fn check_format(format_header: Option<&[u8]>) -> Result<(), DecodeError> {
+    match format_header {
+        Some(h) if h != FORMAT_V1.as_bytes() => Err(DecodeError::UnknownFormat(
+            String::from_utf8_lossy(h).into_owned(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Protobuf labels as model labels, in their order; empty values mean "no
