@@ -13,6 +13,7 @@
 
 mod engine;
 mod eval;
+pub mod fuzz_check;
 mod needs;
 mod plan;
 pub mod promqltest;
