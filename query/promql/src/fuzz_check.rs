@@ -6,7 +6,8 @@
 //! Queries are untrusted text from the HTTP API and from rule files, so the
 //! whole front end is fuzzed: parsing, the planner's selector needs (what
 //! the rule evaluator keeps in memory), and a real evaluation over a small
-//! in-memory data set, instant and range.
+//! in-memory data set, instant and range, which must agree at their
+//! common time.
 
 use std::future::Future;
 use std::pin::pin;
@@ -26,7 +27,8 @@ const STEP: i64 = 60_000;
 /// `selector_needs` agree on what parses; evaluating over a small data set
 /// never panics, never waits (the in-memory source is synchronous), and
 /// returns the value type the parser announced, with unique label sets and
-/// timestamps on the query's grid.
+/// timestamps on the query's grid; and the range query's last step equals
+/// the instant query.
 pub fn promql(data: &[u8]) {
     let Ok(query) = std::str::from_utf8(data) else {
         return;
@@ -54,16 +56,58 @@ pub fn promql(data: &[u8]) {
         ..EngineOptions::default()
     });
     let source = data_set();
-    match ready(engine.instant(&source, query, T)) {
+    let instant = ready(engine.instant(&source, query, T));
+    match &instant {
         Ok(r) => check_instant(&r.value, kind, query),
-        Err(e) => check_error(&e),
+        Err(e) => check_error(e),
     }
-    if matches!(kind, "scalar" | "vector") {
-        match ready(engine.range(&source, query, T - 3 * STEP, T, STEP)) {
-            Ok(r) => check_range(&r.value, query),
-            Err(e) => check_error(&e),
-        }
+    if !matches!(kind, "scalar" | "vector") {
+        return;
     }
+    let range = ready(engine.range(&source, query, T - 3 * STEP, T, STEP));
+    match &range {
+        Ok(r) => check_range(&r.value, query),
+        Err(e) => check_error(e),
+    }
+    // `@ start()` means T in the instant query and T - 3 steps in the range
+    // query, so only there may the two disagree.
+    if let (Ok(i), Ok(r)) = (&instant, &range)
+        && !query.contains("start()")
+    {
+        check_last_step(&i.value, &r.value, query);
+    }
+}
+
+/// Prometheus' own promqltest harness re-runs every instant query as a range
+/// query: the step at T sees the same data, so it must give the same series
+/// and values (to rounding: aggregation order may differ).
+fn check_last_step(instant: &Value, range: &Value, query: &str) {
+    let no_labels = Labels::default();
+    let mut at_t: Vec<(&Labels, f64)> = match instant {
+        Value::Scalar { value, .. } => vec![(&no_labels, *value)],
+        Value::Vector(v) => v.iter().map(|s| (&s.labels, s.value)).collect(),
+        _ => return,
+    };
+    let Value::Matrix(m) = range else { return };
+    let mut last: Vec<(&Labels, f64)> = m
+        .iter()
+        .filter_map(|s| {
+            s.samples
+                .last()
+                .filter(|p| p.timestamp_ms == T)
+                .map(|p| (&s.labels, p.value))
+        })
+        .collect();
+    at_t.sort_by(|a, b| a.0.cmp(b.0));
+    last.sort_by(|a, b| a.0.cmp(b.0));
+    let same = at_t.len() == last.len()
+        && at_t.iter().zip(&last).all(|((la, a), (lb, b))| {
+            la == lb && (a == b || a.is_nan() && b.is_nan() || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()))
+        });
+    assert!(
+        same,
+        "{query}: instant at T {at_t:?}\nvs the range query's step at T {last:?}"
+    );
 }
 
 fn check_instant(value: &Value, kind: &str, query: &str) {
@@ -200,6 +244,27 @@ mod tests {
         let engine = Engine::default();
         let v = ready(engine.instant(&data_set(), "sum(http_requests)", T)).unwrap();
         assert!(matches!(v.value, Value::Vector(ref v) if v.len() == 1 && v[0].value == 200.0 + 1200.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "the range query's step at T")]
+    fn instant_and_range_results_must_agree() {
+        let labels = Labels::new([("a", "b")]);
+        let instant = Value::Vector(vec![crate::InstantSample {
+            labels: labels.clone(),
+            timestamp_ms: T,
+            value: 1.0,
+        }]);
+        let same = Value::Matrix(vec![crate::RangeSeries {
+            labels: labels.clone(),
+            samples: vec![Sample::new(T - STEP, 5.0), Sample::new(T, 1.0)],
+        }]);
+        check_last_step(&instant, &same, "q");
+        let other = Value::Matrix(vec![crate::RangeSeries {
+            labels,
+            samples: vec![Sample::new(T, 2.0)],
+        }]);
+        check_last_step(&instant, &other, "q");
     }
 
     #[test]
