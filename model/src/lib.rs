@@ -13,6 +13,7 @@ pub mod bus;
 pub mod clock;
 mod duration;
 pub mod float_text;
+pub mod fuzz_check;
 pub mod health;
 pub mod kafka;
 mod labels;

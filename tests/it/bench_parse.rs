@@ -16,10 +16,22 @@ use sluice_ingest::exposition::{Format, parse};
 fn exposition(pods: usize) -> String {
     let mut out = String::new();
     let families = [
-        ("container_network_receive_bytes_total", "Cumulative count of bytes received"),
-        ("container_network_transmit_bytes_total", "Cumulative count of bytes transmitted"),
-        ("container_network_receive_packets_dropped_total", "Cumulative count of packets dropped while receiving"),
-        ("container_network_receive_errors_total", "Cumulative count of errors encountered while receiving"),
+        (
+            "container_network_receive_bytes_total",
+            "Cumulative count of bytes received",
+        ),
+        (
+            "container_network_transmit_bytes_total",
+            "Cumulative count of bytes transmitted",
+        ),
+        (
+            "container_network_receive_packets_dropped_total",
+            "Cumulative count of packets dropped while receiving",
+        ),
+        (
+            "container_network_receive_errors_total",
+            "Cumulative count of errors encountered while receiving",
+        ),
     ];
     for (name, help) in families {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
@@ -36,15 +48,24 @@ fn exposition(pods: usize) -> String {
     out.push_str("# HELP http_request_duration_seconds Request latency.\n# TYPE http_request_duration_seconds histogram\n");
     for p in 0..pods / 10 {
         let mut cum = 0;
-        for le in ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf"] {
+        for le in [
+            "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf",
+        ] {
             cum += p % 7 + 1;
             out.push_str(&format!(
                 "http_request_duration_seconds_bucket{{service=\"svc-{p}\",namespace=\"ns-{}\",le=\"{le}\"}} {cum}\n",
                 p % 20
             ));
         }
-        out.push_str(&format!("http_request_duration_seconds_sum{{service=\"svc-{p}\",namespace=\"ns-{}\"}} {}.25\n", p % 20, cum));
-        out.push_str(&format!("http_request_duration_seconds_count{{service=\"svc-{p}\",namespace=\"ns-{}\"}} {cum}\n", p % 20));
+        out.push_str(&format!(
+            "http_request_duration_seconds_sum{{service=\"svc-{p}\",namespace=\"ns-{}\"}} {}.25\n",
+            p % 20,
+            cum
+        ));
+        out.push_str(&format!(
+            "http_request_duration_seconds_count{{service=\"svc-{p}\",namespace=\"ns-{}\"}} {cum}\n",
+            p % 20
+        ));
     }
     out
 }
@@ -55,7 +76,10 @@ fn bench_parse_throughput() {
     let text = exposition(5_000);
     let bytes = text.as_bytes();
     let mib = bytes.len() as f64 / (1024.0 * 1024.0);
-    let samples = parse(bytes, Format::PrometheusText).expect("the exposition parses").samples.len();
+    let samples = parse(bytes, Format::PrometheusText)
+        .expect("the exposition parses")
+        .samples
+        .len();
 
     let mut rounds = 0u32;
     let started = Instant::now();

@@ -23,6 +23,7 @@ mod compaction;
 mod config_check;
 mod deploy;
 mod downsample;
+mod fuzz_corpus;
 mod k8s_sd;
 mod kafka_security;
 mod openmetrics;

@@ -29,6 +29,7 @@
 //! - Samples are returned as exposed: repeated samples of one series (the
 //!   suite's `duplicate_timestamps_*` cases) are all kept, in order.
 
+pub mod fuzz_check;
 mod lexer;
 mod number;
 mod openmetrics;

@@ -10,6 +10,7 @@
 //! travel the bus exactly like scraped ones.
 
 mod config;
+pub mod fuzz_check;
 pub mod push;
 pub mod remote_write;
 

@@ -72,8 +72,11 @@ pub struct PbLabel {
 /// `prometheus.Sample`.
 #[derive(Clone, PartialEq, Message)]
 pub struct PbSample {
-    /// Value.
-    #[prost(double, tag = "1")]
+    /// Value. Always written (`required` in prost's terms; the wire format
+    /// is the same): a proto3 field equal to its default 0.0 is left out,
+    /// and `-0.0 == 0.0`, so `-0` would arrive as `+0` and `1 / x` flip
+    /// from -Inf to +Inf (found by fuzzing, see docs/reliability.md).
+    #[prost(double, required, tag = "1")]
     pub value: f64,
     /// Milliseconds since the epoch.
     #[prost(int64, tag = "2")]
@@ -280,12 +283,18 @@ mod tests {
             vec![],
             vec![TimeSeries {
                 labels: Labels::new([("__name__", "up"), ("job", "node")]),
-                samples: vec![Sample::new(0, 1.0), Sample::new(-1, 2.5), Sample::new(i64::MAX, f64::NAN)],
+                samples: vec![
+                    Sample::new(0, 1.0),
+                    Sample::new(-1, 2.5),
+                    Sample::new(i64::MAX, f64::NAN),
+                ],
             }],
             vec![
                 TimeSeries {
                     labels: Labels::new([("__name__", "x".repeat(300)), ("v", "é".repeat(100))]),
-                    samples: (0..200).map(|i| Sample::new(1_700_000_000_000 + i * 15_000, i as f64)).collect(),
+                    samples: (0..200)
+                        .map(|i| Sample::new(1_700_000_000_000 + i * 15_000, i as f64))
+                        .collect(),
                 },
                 TimeSeries {
                     labels: Labels::new([("__name__", "no_samples")]),
@@ -309,6 +318,29 @@ mod tests {
                 direct.iter().zip(&prost_bytes).position(|(a, b)| a != b)
             );
         }
+    }
+
+    #[test]
+    fn negative_zero_keeps_its_sign() {
+        // The fuzzer's input: one series `up{...}` with the values -0 and +Inf.
+        let series = vec![TimeSeries {
+            labels: Labels::new([("__name__", "up")]),
+            samples: vec![Sample::new(-5, -0.0), Sample::new(0, f64::INFINITY)],
+        }];
+        let back = decode(None, &encode(&series)).unwrap();
+        assert!(
+            back[0].samples[0].value.is_sign_negative(),
+            "{:?}",
+            back[0].samples
+        );
+        // A sender that leaves a +0 value out (proto3 senders do) still
+        // decodes: `{__name__="up"}` with the sample `{timestamp: 7}`.
+        let implicit_zero = [
+            0x0a, 0x14, 0x0a, 0x0e, 0x0a, 0x08, b'_', b'_', b'n', b'a', b'm', b'e', b'_', b'_', 0x12, 0x02,
+            b'u', b'p', 0x12, 0x02, 0x10, 0x07,
+        ];
+        let back = decode(None, &implicit_zero).unwrap();
+        assert_eq!(back[0].samples, vec![Sample::new(7, 0.0)]);
     }
 
     #[test]

@@ -444,5 +444,8 @@ fn records_read_in_place_close_the_same_windows_as_decoded_ones() {
     assert!(!a.is_empty());
     assert_eq!(a, b);
     assert_eq!(decoded, in_place);
-    assert_eq!(read, recs.iter().flatten().map(|s| s.samples.len()).sum::<usize>());
+    assert_eq!(
+        read,
+        recs.iter().flatten().map(|s| s.samples.len()).sum::<usize>()
+    );
 }

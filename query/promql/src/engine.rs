@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use promql_parser::parser::{self, Expr, value::ValueType};
+use promql_parser::parser::{Expr, value::ValueType};
 use sluice_model::Sample;
 
 use crate::eval::{self, Annotations, Evaluator, Grid, Val};
@@ -392,7 +392,7 @@ impl Engine {
 }
 
 pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {
-    parser::parse(query).map_err(QueryError::BadData)
+    crate::syntax::parse_expr(query).map_err(QueryError::BadData)
 }
 
 fn check_unique(series: &[RangeSeries]) -> Result<(), QueryError> {

@@ -13,11 +13,13 @@
 
 mod engine;
 mod eval;
+pub mod fuzz_check;
 mod needs;
 mod plan;
 pub mod promqltest;
 pub mod resolution;
 pub mod source;
+mod syntax;
 pub mod value;
 
 #[cfg(test)]
@@ -27,4 +29,5 @@ pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, Query
 pub use needs::{SelectorNeed, selector_needs};
 pub use resolution::{MaxSourceResolution, Reads};
 pub use source::{Aggregate, MatchOp, Matcher, MemorySource, SeriesSource, SourceError, Tier};
+pub use syntax::parse_expr;
 pub use value::{InstantSample, RangeSeries, Value};

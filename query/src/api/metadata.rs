@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use promql_parser::label::MatchOp as PMatchOp;
-use promql_parser::parser::{Expr, parse};
+use promql_parser::parser::Expr;
 use serde_json::Value as Json;
 use sluice_model::{Labels, METRIC_NAME};
+use sluice_promql::parse_expr;
 use sluice_promql::{MatchOp, Matcher, SeriesSource};
 
 use super::AppState;
@@ -17,7 +18,7 @@ use super::response::{ApiError, labels_json, success};
 
 /// The matcher sets of a `match[]` selector (several for `or` selectors).
 pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>, String> {
-    let expr = parse(s)?;
+    let expr = parse_expr(s)?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(format!(
             "invalid parameter \"match[]\": {s:?} is not a series selector"

@@ -13,7 +13,7 @@ pub(super) async fn format_query(p: Params) -> Result<Response, ApiError> {
     let query = p
         .get("query")
         .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?;
-    let expr = promql_parser::parser::parse(query)
+    let expr = sluice_promql::parse_expr(query)
         .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
     Ok(success(json!(expr.prettify()), &[], &[]))
 }
