@@ -22,7 +22,8 @@ pub(super) async fn sql(State(st): State<AppState>, p: Params) -> Result<Respons
         _ if is_plain_body => String::from_utf8_lossy(&p.body).into_owned(),
         _ => return Err(ApiError::bad_data("invalid parameter \"query\": missing")),
     };
-    let batches = st.sql.query(&stmt).await.map_err(|e| match e {
+    let admitted = st.queue.admit().await?;
+    let batches = admitted.within(st.sql.query(&stmt)).await?.map_err(|e| match e {
         QueryLayerError::BadQuery(m) => ApiError::bad_data(m),
         QueryLayerError::Execution(m) => ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
