@@ -10,6 +10,7 @@
 //! travel the bus exactly like scraped ones.
 
 mod config;
+pub mod limits;
 pub mod push;
 pub mod remote_write;
 
@@ -19,6 +20,7 @@ mod test_support;
 mod tests;
 
 pub use config::ReceiveConfig;
+pub use limits::WriteLimits;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +43,8 @@ pub struct ReceiveLimits {
     /// How long a remote_write request waits for Kafka's acknowledgement
     /// before it is answered with its samples held in the producer buffer.
     pub ack_wait: Duration,
+    /// What one remote_write request may contain.
+    pub write: WriteLimits,
 }
 
 /// 32 MiB: Prometheus' sender caps a batch at `max_samples_per_send` (2000
@@ -57,6 +61,7 @@ impl Default for ReceiveLimits {
         ReceiveLimits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             ack_wait: DEFAULT_ACK_WAIT,
+            write: WriteLimits::default(),
         }
     }
 }

@@ -182,6 +182,26 @@ async fn remote_write_holds_unacknowledged_samples_and_refuses_failed_ones() {
 }
 
 #[tokio::test]
+async fn series_over_the_label_limits_are_400_and_nothing_is_written() {
+    let f = fixture(ReceiveLimits {
+        write: WriteLimits {
+            label_value_length_limit: 16,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let long = rw_body(&[("__name__", "up"), ("path", "/a/very/long/request/path")]);
+    let (status, text) = call(&f.app, rw_request("application/x-protobuf", long)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        text,
+        "receive.label_value_length_limit exceeded (label name: \"path\", length: 25, limit: 16) \
+         in series {__name__=\"up\", path=\"/a/very/long/request/path\"}\n"
+    );
+    assert!(f.writer.take().is_empty());
+}
+
+#[tokio::test]
 async fn bodies_over_the_limit_are_413() {
     let f = fixture(ReceiveLimits {
         max_body_bytes: 200,
