@@ -83,8 +83,9 @@ pub(super) async fn instant(State(st): State<AppState>, p: Params) -> Result<Res
     Engine::parse_check(query)?;
     let admitted = st.queue.admit().await?;
     opts.deadline = Some(admitted.deadline);
+    let (engine, source, query) = (st.engine.clone(), st.source.clone(), query.to_string());
     let res = admitted
-        .within(st.engine.instant_with(st.source.as_ref(), query, t, opts))
+        .run(async move { engine.instant_with(source.as_ref(), &query, t, opts).await })
         .await??;
     Ok(respond(&st, &res))
 }
@@ -117,11 +118,13 @@ pub(super) async fn range(State(st): State<AppState>, p: Params) -> Result<Respo
     Engine::parse_check(query)?;
     let admitted = st.queue.admit().await?;
     opts.deadline = Some(admitted.deadline);
+    let (engine, source, query) = (st.engine.clone(), st.source.clone(), query.to_string());
     let res = admitted
-        .within(
-            st.engine
-                .range_with(st.source.as_ref(), query, start, end, step, opts),
-        )
+        .run(async move {
+            engine
+                .range_with(source.as_ref(), &query, start, end, step, opts)
+                .await
+        })
         .await??;
     Ok(respond(&st, &res))
 }

@@ -11,12 +11,14 @@
 //! not queued, as in Prometheus.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use sluice_model::telemetry::{self, Counter, Gauge};
 use sluice_promql::QueryError;
+use tokio::runtime::Runtime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 
 use super::response::ApiError;
 
@@ -106,13 +108,54 @@ impl QueryQueue {
     }
 }
 
+/// The runtime queries run on, apart from the process' runtime that
+/// serves HTTP (DataFusion's advice for CPU-bound work): the PromQL
+/// evaluator runs a query's steps without yielding, which on the HTTP
+/// workers would stall every other request of the process (`/-/healthy`,
+/// and in `sluice all` remote_write and scrapes) for as long. As many
+/// workers as cores, so that few threads allocate (each thread that
+/// allocates under contention can get a glibc malloc arena of its own, and
+/// arenas keep freed memory). Never dropped: a runtime cannot be dropped
+/// from async code, and it is needed until the process exits.
+fn query_runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("sluice-query")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the query runtime: {e}"))
+    })
+}
+
+/// Aborts the task when dropped: when the client goes away, its query
+/// stops at its next await instead of running to the deadline.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Admitted {
-    /// Runs `query` until the deadline. The PromQL evaluator checks the
-    /// deadline itself between steps; this also bounds what it awaits
-    /// (reading segments) and SQL, neither of which checks it.
-    pub async fn within<F: Future>(&self, query: F) -> Result<F::Output, ApiError> {
-        tokio::time::timeout_at(self.deadline.into(), query)
+    /// Runs `query` on the query runtime until the deadline. The slot stays
+    /// taken until the query has stopped. The evaluator checks the deadline
+    /// itself between steps; the timeout here also ends what it awaits
+    /// (segment reads) and SQL, neither of which checks it.
+    pub async fn run<F>(self, query: F) -> Result<F::Output, ApiError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let deadline = self.deadline;
+        let mut task = AbortOnDrop(query_runtime().spawn(async move {
+            let _slot = self;
+            tokio::time::timeout_at(deadline.into(), query).await
+        }));
+        (&mut task.0)
             .await
+            .map_err(|e| ApiError::internal(format!("query task: {e}")))?
             .map_err(|_| QueryError::Timeout("query execution".into()).into())
     }
 }
@@ -158,15 +201,70 @@ mod tests {
         assert!(deadline < released + timeout);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_query_running_past_its_deadline_is_a_timeout() {
         let q = QueryQueue::new(1, Duration::from_millis(100));
         let a = q.admit().await.unwrap();
         let e = a
-            .within(tokio::time::sleep(Duration::from_secs(5)))
+            .run(tokio::time::sleep(Duration::from_secs(5)))
             .await
             .unwrap_err();
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.message, "query timed out in query execution");
+        let a = q.admit().await.unwrap();
+        assert_eq!(a.run(async { 7 }).await.unwrap(), 7);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_whose_client_left_stops_at_its_next_await() {
+        let q = QueryQueue::new(1, Duration::from_secs(10));
+        let started = Instant::now();
+        let client = tokio::spawn({
+            let q = q.clone();
+            async move {
+                let a = q.admit().await.unwrap();
+                a.run(tokio::time::sleep(Duration::from_secs(5))).await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.abort();
+        let _next = q.admit().await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_slot_is_held_until_the_query_stops_not_the_client() {
+        let q = QueryQueue::new(1, Duration::from_secs(10));
+        let client = tokio::spawn({
+            let q = q.clone();
+            async move {
+                let a = q.admit().await.unwrap();
+                // Evaluation: no await to stop at.
+                a.run(async { std::thread::sleep(Duration::from_millis(500)) })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.abort();
+        let t = Instant::now();
+        let _next = q.admit().await.unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_query_that_never_yields_leaves_the_async_workers_free() {
+        let q = QueryQueue::new(1, Duration::from_secs(10));
+        let a = q.admit().await.unwrap();
+        let busy = tokio::spawn(a.run(async { std::thread::sleep(Duration::from_millis(500)) }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The one worker thread still runs other tasks meanwhile.
+        let t = Instant::now();
+        tokio::spawn(async {}).await.unwrap();
+        assert!(t.elapsed() < Duration::from_millis(200), "{:?}", t.elapsed());
+        busy.await.unwrap().unwrap();
     }
 }

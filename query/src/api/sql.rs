@@ -23,15 +23,19 @@ pub(super) async fn sql(State(st): State<AppState>, p: Params) -> Result<Respons
         _ => return Err(ApiError::bad_data("invalid parameter \"query\": missing")),
     };
     let admitted = st.queue.admit().await?;
-    let batches = admitted.within(st.sql.query(&stmt)).await?.map_err(|e| match e {
-        QueryLayerError::BadQuery(m) => ApiError::bad_data(m),
-        QueryLayerError::Execution(m) => ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            error_type: "execution",
-            message: m,
-        },
-        other => ApiError::internal(other.to_string()),
-    })?;
+    let sql = st.sql.clone();
+    let batches = admitted
+        .run(async move { sql.query(&stmt).await })
+        .await?
+        .map_err(|e| match e {
+            QueryLayerError::BadQuery(m) => ApiError::bad_data(m),
+            QueryLayerError::Execution(m) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                error_type: "execution",
+                message: m,
+            },
+            other => ApiError::internal(other.to_string()),
+        })?;
     if p.get("format") == Some("text") {
         let table = arrow::util::pretty::pretty_format_batches(&batches)
             .map_err(|e| ApiError::internal(e.to_string()))?;

@@ -24,7 +24,7 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_beyond_max_concurrency_wait_then_get_503_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = QueryConfig {
