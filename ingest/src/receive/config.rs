@@ -9,7 +9,9 @@ use super::limits::{
     DEFAULT_LABEL_LIMIT, DEFAULT_LABEL_NAME_LENGTH_LIMIT, DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
     DEFAULT_MAX_SERIES_PER_REQUEST,
 };
-use super::{DEFAULT_ACK_WAIT, DEFAULT_MAX_BODY_BYTES, ReceiveLimits, WriteLimits};
+use super::{
+    DEFAULT_ACK_WAIT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, ReceiveLimits, WriteLimits,
+};
 
 /// Past this a sender has long given up (Prometheus' default
 /// `remote_timeout` is 30s).
@@ -27,6 +29,11 @@ pub struct ReceiveConfig {
     /// Largest request body, compressed and (remote_write) decompressed;
     /// larger requests get 413. Default 32 MiB.
     pub max_body_bytes: usize,
+    /// remote_write requests read and decoded at once; more wait for a
+    /// slot up to `ack_wait`, then get 503 (retried). With
+    /// `max_body_bytes` it bounds the memory of request bodies. 0: no
+    /// limit. Default 8.
+    pub max_concurrent_requests: usize,
     /// Most series in one remote_write request; more get 400. 0: no
     /// limit. Default 100000.
     pub max_series_per_request: usize,
@@ -56,6 +63,7 @@ impl Default for ReceiveConfig {
         ReceiveConfig {
             listen: "127.0.0.1:9465".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             max_series_per_request: DEFAULT_MAX_SERIES_PER_REQUEST,
             label_limit: DEFAULT_LABEL_LIMIT,
             label_name_length_limit: DEFAULT_LABEL_NAME_LENGTH_LIMIT,
@@ -97,6 +105,7 @@ impl ReceiveConfig {
                 label_name_length_limit: self.label_name_length_limit,
                 label_value_length_limit: self.label_value_length_limit,
             },
+            max_concurrent_requests: self.max_concurrent_requests,
         }
     }
 }
@@ -113,6 +122,7 @@ mod tests {
         assert_eq!(c.limits().max_body_bytes, 32 << 20);
         assert_eq!(c.limits().ack_wait, Duration::from_secs(5));
         assert_eq!(c.limits().write, WriteLimits::default());
+        assert_eq!(c.limits().max_concurrent_requests, 8);
         let c: ReceiveConfig = serde_yaml::from_str(
             "{max_series_per_request: 0, label_limit: 1, label_name_length_limit: 2, label_value_length_limit: 3}",
         )

@@ -11,6 +11,7 @@
 //! | more series, labels or longer labels than the `receive:` limits ([`super::limits`]) | 400 | drops the batch |
 //! | Content-Type or Content-Encoding not RW 1.0 | 415 | drops the batch |
 //! | body over the limit | 413 | drops the batch |
+//! | `max_concurrent_requests` busy for `ack_wait` | 503 | retries with backoff |
 //! | queued and acknowledged by Kafka within `receive.ack_wait` | 204 | done |
 //! | queued, no acknowledgement yet after `ack_wait` (broker slow or away) | 204 | done |
 //! | the producer's buffer is full, or Kafka refused the write | 503 | retries with backoff |
@@ -50,8 +51,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
 use sluice_model::bus::{self, PbTimeSeries, WriteRequest};
@@ -85,6 +86,10 @@ pub enum RwError {
     /// The request or a series is over a `receive:` limit (400).
     #[error("{0}")]
     OverLimit(String),
+    /// The body could not be read: over `max_body_bytes` as sent (413),
+    /// or the client went away.
+    #[error("{1}")]
+    Body(StatusCode, String),
     /// The decompressed body exceeds the limit (413).
     #[error("decompressed body of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
@@ -108,6 +113,7 @@ impl RwError {
                 StatusCode::BAD_REQUEST
             }
             RwError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RwError::Body(status, _) => *status,
             RwError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -237,12 +243,8 @@ fn is_valid_metric_name(name: &str) -> bool {
 }
 
 /// `POST /api/v1/write`.
-pub(super) async fn handle<W: SampleWriter>(
-    State(shared): State<Arc<Shared<W>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match receive(&shared, &headers, &body).await {
+pub(super) async fn handle<W: SampleWriter>(State(shared): State<Arc<Shared<W>>>, req: Request) -> Response {
+    match receive(&shared, req).await {
         Ok(samples) => {
             shared.metrics.rw_samples.inc_by(samples as u64);
             shared.metrics.request("remote_write", StatusCode::NO_CONTENT);
@@ -257,15 +259,35 @@ pub(super) async fn handle<W: SampleWriter>(
 }
 
 /// Checks, decodes and writes one request; the number of samples written.
-async fn receive<W: SampleWriter>(
-    shared: &Shared<W>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<usize, RwError> {
+/// The body is read only once the request has a slot, and the slot is
+/// given back once its samples are with the writer (their bytes are then
+/// within `kafka.producer_buffer_bytes`), not after the wait for Kafka.
+async fn receive<W: SampleWriter>(shared: &Shared<W>, req: Request) -> Result<usize, RwError> {
+    let headers = req.headers();
     let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     check_content_type(header(header::CONTENT_TYPE))?;
     check_content_encoding(header(header::CONTENT_ENCODING))?;
-    let series = decode(body, &shared.limits)?;
+    let slot = match &shared.rw_slots {
+        None => None,
+        Some(slots) => Some(
+            tokio::time::timeout(shared.limits.ack_wait, slots.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| {
+                    RwError::Unavailable(format!(
+                        "{} requests in progress (receive.max_concurrent_requests) for receive.ack_wait ({:?}), retry later",
+                        shared.limits.max_concurrent_requests, shared.limits.ack_wait
+                    ))
+                })?,
+        ),
+    };
+    // As the `Bytes` extractor does, with `max_body_bytes` (DefaultBodyLimit).
+    let body = Bytes::from_request(req, &())
+        .await
+        .map_err(|r| RwError::Body(r.status(), r.body_text()))?;
+    let series = decode(&body, &shared.limits)?;
+    drop(body);
     let samples = series.iter().map(|s| s.samples.len()).sum();
     if series.is_empty() {
         return Ok(samples);
@@ -276,6 +298,7 @@ async fn receive<W: SampleWriter>(
         }
         e => RwError::Unavailable(format!("writing to the bus failed, retry later: {e}")),
     })?;
+    drop(slot);
     match tokio::time::timeout(shared.limits.ack_wait, delivery).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
