@@ -365,7 +365,8 @@ async fn bench_overload() {
     load_fleet(&cfg, t_end).await;
     eprintln!(
         "limits: query.max_concurrency 20, query.max_samples 50000000, query.timeout 2m; \
-         kafka.producer_buffer_bytes 256 MiB, receive.ack_wait 5s; sink.flush_interval 5s; \
+         kafka.producer_buffer_bytes 256 MiB, receive.ack_wait 5s, receive.max_concurrent_requests 8; \
+         sink.flush_interval 5s; \
          {} s per level; idle RSS MiB: ingest {:.0}, sink {:.0}, query {:.0}",
         secs.as_secs(),
         peak_rss_mib(ingest.child.id()),
