@@ -126,16 +126,18 @@ where
     total
 }
 
-/// `/-/healthy` polled every 250 ms while a level runs.
+/// `/-/healthy` polled every 250 ms while a level runs, from a thread and
+/// runtime of its own: on the load clients' runtime the probe would wait
+/// behind their request encoding and time that, not the server.
 pub(crate) struct HealthProbe {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<(Duration, u64, u64)>,
+    thread: std::thread::JoinHandle<(Duration, u64, u64)>,
 }
 
 impl HealthProbe {
     pub(crate) fn start(url: String) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn({
+        let probe = {
             let stop = stop.clone();
             async move {
                 let client = reqwest::Client::builder()
@@ -153,14 +155,21 @@ impl HealthProbe {
                 }
                 (slowest, probes, failed)
             }
+        };
+        let thread = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(probe)
         });
-        HealthProbe { stop, task }
+        HealthProbe { stop, thread }
     }
 
     /// (slowest answer, probes, failed probes).
-    pub(crate) async fn stop(self) -> (Duration, u64, u64) {
+    pub(crate) fn stop(self) -> (Duration, u64, u64) {
         self.stop.store(true, Ordering::SeqCst);
-        self.task.await.expect("health probe panicked")
+        self.thread.join().expect("health probe panicked")
     }
 }
 
