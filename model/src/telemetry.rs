@@ -58,6 +58,14 @@ impl Gauge {
     pub fn set(&self, v: f64) {
         self.0.store(v.to_bits(), Ordering::Relaxed);
     }
+    /// Adds `delta` (negative to subtract) atomically: for gauges that
+    /// several tasks move, where a `set` computed elsewhere could land out
+    /// of order.
+    pub fn add(&self, delta: f64) {
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+            Some((f64::from_bits(b) + delta).to_bits())
+        });
+    }
     /// Current value.
     pub fn get(&self) -> f64 {
         f64::from_bits(self.0.load(Ordering::Relaxed))
@@ -157,5 +165,21 @@ mod tests {
             text.contains("# TYPE sluice_y_bytes gauge\nsluice_y_bytes 2.5\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn gauge_adds_from_many_threads() {
+        let g = Registry::default().gauge("sluice_z", "z", &[]);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        g.add(1.0);
+                        g.add(-0.5);
+                    }
+                });
+            }
+        });
+        assert_eq!(g.get(), 2000.0);
     }
 }

@@ -17,6 +17,9 @@ pub struct QueryConfig {
     pub timeout: PromDuration,
     /// `--query.max-samples`.
     pub max_samples: usize,
+    /// `--query.max-concurrency`: PromQL and SQL queries evaluated at once;
+    /// more wait in a queue, and the wait counts toward `timeout`.
+    pub max_concurrency: usize,
     /// The `max_source_resolution` of PromQL queries that do not pass one:
     /// `0s` (raw samples only, Prometheus' answers), `auto` (tiers whose
     /// windows fit five times into the step and the range), or a duration
@@ -31,6 +34,7 @@ impl Default for QueryConfig {
             lookback_delta: PromDuration::from_secs(300),
             timeout: PromDuration::from_secs(120),
             max_samples: 50_000_000,
+            max_concurrency: 20,
             max_source_resolution: "0s".into(),
         }
     }
@@ -47,9 +51,39 @@ impl QueryConfig {
         if self.timeout.0.is_zero() {
             errs.push(format!("{path}.timeout: must be greater than 0"));
         }
+        // Prometheus takes 0 too, and then never runs a query.
+        if self.max_concurrency == 0 {
+            errs.push(format!("{path}.max_concurrency: must be at least 1"));
+        }
         if let Err(e) = sluice_promql::MaxSourceResolution::parse(&self.max_source_resolution) {
             errs.push(format!("{path}.max_source_resolution: {e}"));
         }
         errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_prometheus_flags_defaults() {
+        let c: QueryConfig = serde_yaml::from_str("{}").unwrap();
+        assert_eq!(c, QueryConfig::default());
+        assert_eq!(c.max_concurrency, 20);
+        assert_eq!(c.max_samples, 50_000_000);
+        assert_eq!(c.timeout, PromDuration::from_secs(120));
+        assert!(c.validate("query").is_empty());
+    }
+
+    #[test]
+    fn every_error_at_once() {
+        let c: QueryConfig =
+            serde_yaml::from_str("{timeout: 0s, max_concurrency: 0, max_source_resolution: 2x}").unwrap();
+        let errs = c.validate("query");
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert_eq!(errs[0], "query.timeout: must be greater than 0");
+        assert_eq!(errs[1], "query.max_concurrency: must be at least 1");
+        assert!(errs[2].starts_with("query.max_source_resolution: "), "{errs:?}");
     }
 }

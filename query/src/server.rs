@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::api::{AppState, SharedTargets, router};
+use crate::api::{AppState, QueryQueue, SharedTargets, router};
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::sql::{SqlService, session_config};
@@ -55,6 +55,7 @@ pub fn build_state(
             max_samples: cfg.max_samples,
             timeout: cfg.timeout.0,
         })),
+        queue: QueryQueue::new(cfg.max_concurrency, cfg.timeout.0),
         source: Arc::new(source),
         sql: tiers
             .iter()

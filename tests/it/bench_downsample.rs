@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use sluice_ingest::publish::SampleWriter;
 
-use crate::bench_sink::{cpu_seconds, step_batch};
+use crate::bench_sink::step_batch;
 use crate::support::broker::Broker;
+use crate::support::procfs::cpu_seconds;
 use crate::support::sluice::TestConfig;
 
 /// `sluice_downsample_input_samples_total` from the process role's /metrics.

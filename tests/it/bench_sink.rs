@@ -12,18 +12,8 @@ use sluice_sink::store::SegmentStore;
 
 use crate::compaction::compact;
 use crate::support::broker::Broker;
+use crate::support::procfs::cpu_seconds;
 use crate::support::sluice::TestConfig;
-
-/// CPU seconds (user + system) a process has used, from /proc.
-pub(crate) fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields of the whole line.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 /// (rows, bytes) of the visible segments.
 async fn stored(catalog: &Catalog) -> (i64, u64) {

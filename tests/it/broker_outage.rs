@@ -20,6 +20,8 @@ use std::time::Duration;
 use crate::sink_exactly_once::stored_samples;
 use crate::support::broker::Broker;
 use crate::support::eventually;
+use crate::support::http::metric;
+use crate::support::procfs::peak_rss_mib;
 use crate::support::rw_sender::{SendStats, Shard};
 use crate::support::sluice::TestConfig;
 
@@ -33,26 +35,6 @@ const OUTAGE: Duration = Duration::from_secs(60);
 const AFTER: Duration = Duration::from_secs(10);
 /// The shard whose timeout is below `ack_wait`.
 const IMPATIENT: usize = 3;
-
-/// The value of a metric in a text exposition, summed over the label sets
-/// that contain every one of `labels` (`name="value"` fragments).
-fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| labels.iter().all(|f| l.contains(f)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-/// Peak resident memory of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_loses_and_doubles_nothing() {

@@ -5,7 +5,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sluice_model::PromDuration;
 
-use super::{DEFAULT_ACK_WAIT, DEFAULT_MAX_BODY_BYTES, ReceiveLimits};
+use super::limits::{
+    DEFAULT_LABEL_LIMIT, DEFAULT_LABEL_NAME_LENGTH_LIMIT, DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
+    DEFAULT_MAX_SERIES_PER_REQUEST,
+};
+use super::{
+    DEFAULT_ACK_WAIT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, ReceiveLimits, WriteLimits,
+};
 
 /// Past this a sender has long given up (Prometheus' default
 /// `remote_timeout` is 30s).
@@ -23,6 +29,23 @@ pub struct ReceiveConfig {
     /// Largest request body, compressed and (remote_write) decompressed;
     /// larger requests get 413. Default 32 MiB.
     pub max_body_bytes: usize,
+    /// remote_write requests read and decoded at once; more wait for a
+    /// slot up to `ack_wait`, then get 503 (retried). With
+    /// `max_body_bytes` it bounds the memory of request bodies. 0: no
+    /// limit. Default 8.
+    pub max_concurrent_requests: usize,
+    /// Most series in one remote_write request; more get 400. 0: no
+    /// limit. Default 100000.
+    pub max_series_per_request: usize,
+    /// Most labels of one remote_write series (`__name__` counts); more
+    /// get 400. 0: no limit. Default 64.
+    pub label_limit: usize,
+    /// Longest label name of a remote_write series, in bytes; longer gets
+    /// 400. 0: no limit. Default 1024.
+    pub label_name_length_limit: usize,
+    /// Longest label value of a remote_write series, in bytes; longer gets
+    /// 400. 0: no limit. Default 4096.
+    pub label_value_length_limit: usize,
     /// How often pushed groups are re-emitted to the bus (each pushed series
     /// becomes one sample per interval, like a Pushgateway scraped at this
     /// interval). Default 15s.
@@ -40,6 +63,11 @@ impl Default for ReceiveConfig {
         ReceiveConfig {
             listen: "127.0.0.1:9465".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            max_series_per_request: DEFAULT_MAX_SERIES_PER_REQUEST,
+            label_limit: DEFAULT_LABEL_LIMIT,
+            label_name_length_limit: DEFAULT_LABEL_NAME_LENGTH_LIMIT,
+            label_value_length_limit: DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
             push_interval: PromDuration::from_secs(15),
             ack_wait: PromDuration(DEFAULT_ACK_WAIT),
         }
@@ -71,6 +99,13 @@ impl ReceiveConfig {
         ReceiveLimits {
             max_body_bytes: self.max_body_bytes,
             ack_wait: self.ack_wait.0,
+            write: WriteLimits {
+                max_series_per_request: self.max_series_per_request,
+                label_limit: self.label_limit,
+                label_name_length_limit: self.label_name_length_limit,
+                label_value_length_limit: self.label_value_length_limit,
+            },
+            max_concurrent_requests: self.max_concurrent_requests,
         }
     }
 }
@@ -86,6 +121,22 @@ mod tests {
         assert_eq!(c.validate("receive"), Vec::<String>::new());
         assert_eq!(c.limits().max_body_bytes, 32 << 20);
         assert_eq!(c.limits().ack_wait, Duration::from_secs(5));
+        assert_eq!(c.limits().write, WriteLimits::default());
+        assert_eq!(c.limits().max_concurrent_requests, 8);
+        let c: ReceiveConfig = serde_yaml::from_str(
+            "{max_series_per_request: 0, label_limit: 1, label_name_length_limit: 2, label_value_length_limit: 3}",
+        )
+        .unwrap();
+        assert_eq!(c.validate("receive"), Vec::<String>::new());
+        assert_eq!(
+            c.limits().write,
+            WriteLimits {
+                max_series_per_request: 0,
+                label_limit: 1,
+                label_name_length_limit: 2,
+                label_value_length_limit: 3,
+            }
+        );
         let c: ReceiveConfig =
             serde_yaml::from_str("{listen: '0.0.0.0:1', max_body_bytes: 10, push_interval: 1m}").unwrap();
         assert_eq!(c.push_interval, PromDuration::from_secs(60));
@@ -98,6 +149,7 @@ mod tests {
             max_body_bytes: 0,
             push_interval: PromDuration(Duration::from_millis(10)),
             ack_wait: PromDuration::from_secs(120),
+            ..Default::default()
         };
         assert_eq!(
             c.validate("receive"),

@@ -7,6 +7,7 @@ use prost::Message;
 use sluice_model::bus::{self, WriteRequest};
 use sluice_model::fuzz_check::{assert_same_series, check_labels};
 
+use super::ReceiveLimits;
 use super::remote_write::{RwError, decode};
 use crate::relabel::is_valid_label_name;
 
@@ -32,6 +33,14 @@ pub fn remote_write_input(data: &[u8]) {
     }
 }
 
+/// The receiver's default content limits, with the target's own size limit.
+fn limits(max_body_bytes: usize) -> ReceiveLimits {
+    ReceiveLimits {
+        max_body_bytes,
+        ..ReceiveLimits::default()
+    }
+}
+
 /// A remote_write request body: decoding never panics; the decompressed
 /// size limit holds exactly (a body announcing more than the limit is
 /// refused before decompressing, and one byte less of limit refuses any
@@ -40,7 +49,7 @@ pub fn remote_write_input(data: &[u8]) {
 /// protobuf's series that have samples.
 pub fn remote_write_body(body: &[u8]) {
     let announced = snap::raw::decompress_len(body).ok();
-    let series = match decode(body, LIMIT) {
+    let series = match decode(body, &limits(LIMIT)) {
         Ok(series) => series,
         Err(RwError::TooLarge { size, limit }) => {
             assert_eq!(limit, LIMIT);
@@ -48,13 +57,13 @@ pub fn remote_write_body(body: &[u8]) {
             assert_eq!(announced, Some(size), "TooLarge must report the announced size");
             return;
         }
-        Err(RwError::Corrupt(_) | RwError::InvalidSeries(_)) => return,
+        Err(RwError::Corrupt(_) | RwError::InvalidSeries(_) | RwError::OverLimit(_)) => return,
         Err(e) => panic!("decoding can only fail as corrupt, invalid or too large: {e:?}"),
     };
     let size = announced.expect("a decoded body has a valid snappy length header");
     assert!(size <= LIMIT, "decoded {size} bytes, over the limit of {LIMIT}");
     if size > 0 {
-        let tight = decode(body, size - 1);
+        let tight = decode(body, &limits(size - 1));
         assert!(
             matches!(tight, Err(RwError::TooLarge { .. })),
             "a limit one byte under the decompressed size must refuse the body: {tight:?}"
@@ -100,7 +109,7 @@ mod tests {
             b'u', b'p', 0x12, 0x09, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
         ];
         let body = snap::raw::Encoder::new().compress_vec(&pb).unwrap();
-        assert_eq!(decode(&body, LIMIT).unwrap().len(), 1);
+        assert_eq!(decode(&body, &limits(LIMIT)).unwrap().len(), 1);
         remote_write_input(&[&[1u8][..], &pb].concat());
         remote_write_input(&[&[0u8][..], &body].concat());
     }
@@ -114,14 +123,17 @@ mod tests {
         let input = b"\x01\x0a\x31\x0a\x0e\x0a\x08\0\0\0\0\0\0\0_\x12\x02up\
             \x0a\x12\x0a\x08instance\x12\x06a:9100\x0a\x0b\x0a\x03job\x12\x04node";
         let body = snap::raw::Encoder::new().compress_vec(&input[1..]).unwrap();
-        assert_eq!(decode(&body, LIMIT).unwrap(), vec![]);
+        assert_eq!(decode(&body, &limits(LIMIT)).unwrap(), vec![]);
         remote_write_input(input);
     }
 
     #[test]
     fn oversized_bodies_take_the_too_large_branch() {
         let body = snap::raw::Encoder::new().compress_vec(&[0; LIMIT + 1]).unwrap();
-        assert!(matches!(decode(&body, LIMIT), Err(RwError::TooLarge { .. })));
+        assert!(matches!(
+            decode(&body, &limits(LIMIT)),
+            Err(RwError::TooLarge { .. })
+        ));
         remote_write_body(&body);
     }
 }

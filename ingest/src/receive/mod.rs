@@ -11,6 +11,7 @@
 
 mod config;
 pub mod fuzz_check;
+pub mod limits;
 pub mod push;
 pub mod remote_write;
 
@@ -20,6 +21,7 @@ mod test_support;
 mod tests;
 
 pub use config::ReceiveConfig;
+pub use limits::WriteLimits;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{MethodFilter, on, post};
 use sluice_model::telemetry::{self, Counter};
+use tokio::sync::Semaphore;
 
 use crate::publish::SampleWriter;
 use push::PushStore;
@@ -42,7 +45,17 @@ pub struct ReceiveLimits {
     /// How long a remote_write request waits for Kafka's acknowledgement
     /// before it is answered with its samples held in the producer buffer.
     pub ack_wait: Duration,
+    /// What one remote_write request may contain.
+    pub write: WriteLimits,
+    /// remote_write requests read, decoded and handed to the writer at
+    /// once (0: no limit); more wait for a slot up to `ack_wait`, then get
+    /// 503. What bounds the memory of request bodies.
+    pub max_concurrent_requests: usize,
 }
+
+/// 8: decoding is CPU work (more at once than cores gains nothing), and a
+/// request holds its slot for milliseconds (not while it waits for Kafka).
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 8;
 
 /// 32 MiB: Prometheus' sender caps a batch at `max_samples_per_send` (2000
 /// by default), far below this even with long label sets.
@@ -58,6 +71,8 @@ impl Default for ReceiveLimits {
         ReceiveLimits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             ack_wait: DEFAULT_ACK_WAIT,
+            write: WriteLimits::default(),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 }
@@ -67,6 +82,8 @@ struct Shared<W> {
     writer: Arc<W>,
     push: Arc<PushStore>,
     limits: ReceiveLimits,
+    /// `max_concurrent_requests` slots of remote_write; `None`: no limit.
+    rw_slots: Option<Arc<Semaphore>>,
     metrics: Metrics,
 }
 
@@ -112,6 +129,8 @@ pub fn router<W: SampleWriter>(writer: Arc<W>, push: Arc<PushStore>, limits: Rec
         writer,
         push,
         limits,
+        rw_slots: (limits.max_concurrent_requests > 0)
+            .then(|| Arc::new(Semaphore::new(limits.max_concurrent_requests))),
         metrics: Metrics::new(),
     });
     Router::new()

@@ -8,8 +8,10 @@
 //! | outcome | status | sender |
 //! |---|---|---|
 //! | corrupt snappy / protobuf, invalid labels, out-of-order samples | 400 | drops the batch (retrying cannot help) |
+//! | more series, labels or longer labels than the `receive:` limits ([`super::limits`]) | 400 | drops the batch |
 //! | Content-Type or Content-Encoding not RW 1.0 | 415 | drops the batch |
 //! | body over the limit | 413 | drops the batch |
+//! | `max_concurrent_requests` busy for `ack_wait` | 503 | retries with backoff |
 //! | queued and acknowledged by Kafka within `receive.ack_wait` | 204 | done |
 //! | queued, no acknowledgement yet after `ack_wait` (broker slow or away) | 204 | done |
 //! | the producer's buffer is full, or Kafka refused the write | 503 | retries with backoff |
@@ -49,14 +51,15 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
 use sluice_model::bus::{self, PbTimeSeries, WriteRequest};
 use sluice_model::{Label, Labels, METRIC_NAME, Sample, TimeSeries};
 
-use super::Shared;
+use super::limits::{WriteLimits, describe};
+use super::{ReceiveLimits, Shared};
 use crate::IngestError;
 use crate::publish::SampleWriter;
 use crate::relabel::is_valid_label_name;
@@ -80,6 +83,13 @@ pub enum RwError {
     /// A series breaks the label rules (400).
     #[error("{0}")]
     InvalidSeries(String),
+    /// The request or a series is over a `receive:` limit (400).
+    #[error("{0}")]
+    OverLimit(String),
+    /// The body could not be read: over `max_body_bytes` as sent (413),
+    /// or the client went away.
+    #[error("{1}")]
+    Body(StatusCode, String),
     /// The decompressed body exceeds the limit (413).
     #[error("decompressed body of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
@@ -99,8 +109,11 @@ impl RwError {
     pub fn status(&self) -> StatusCode {
         match self {
             RwError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RwError::Corrupt(_) | RwError::InvalidSeries(_) => StatusCode::BAD_REQUEST,
+            RwError::Corrupt(_) | RwError::InvalidSeries(_) | RwError::OverLimit(_) => {
+                StatusCode::BAD_REQUEST
+            }
             RwError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RwError::Body(status, _) => *status,
             RwError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -149,39 +162,41 @@ pub fn check_content_encoding(encoding: Option<&str>) -> Result<(), RwError> {
 }
 
 /// Decompresses and decodes a request body into validated series. The
-/// decompressed size is checked against `max_decompressed` before any
+/// decompressed size is checked against `max_body_bytes` before any
 /// allocation, from the length snappy puts in front of the block.
-pub fn decode(body: &[u8], max_decompressed: usize) -> Result<Vec<TimeSeries>, RwError> {
+pub fn decode(body: &[u8], limits: &ReceiveLimits) -> Result<Vec<TimeSeries>, RwError> {
     let size = snap::raw::decompress_len(body).map_err(|e| RwError::Corrupt(format!("snappy: {e}")))?;
-    if size > max_decompressed {
+    if size > limits.max_body_bytes {
         return Err(RwError::TooLarge {
             size,
-            limit: max_decompressed,
+            limit: limits.max_body_bytes,
         });
     }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| RwError::Corrupt(format!("snappy: {e}")))?;
     let req = WriteRequest::decode(raw.as_slice()).map_err(|e| RwError::Corrupt(format!("protobuf: {e}")))?;
+    limits
+        .write
+        .check_series_count(req.timeseries.len())
+        .map_err(RwError::OverLimit)?;
     req.timeseries
         .into_iter()
         .filter(|ts| !ts.samples.is_empty())
-        .map(validate_series)
+        .map(|ts| validate_series(ts, &limits.write))
         .collect()
 }
 
 /// The RW 1.0 spec's label rules: names valid and sorted without duplicates,
-/// a valid `__name__`. Empty values mean "no such label" and are dropped.
-fn validate_series(ts: PbTimeSeries) -> Result<TimeSeries, RwError> {
+/// a valid `__name__`; then the `receive:` label limits. Empty values mean
+/// "no such label" and are dropped.
+fn validate_series(ts: PbTimeSeries, limits: &WriteLimits) -> Result<TimeSeries, RwError> {
     let labels: Vec<Label> = bus::labels_from_pb(ts.labels);
-    let shown = || {
-        let pairs: Vec<String> = labels
-            .iter()
-            .map(|l| format!("{}={:?}", l.name, l.value))
-            .collect();
-        format!("{{{}}}", pairs.join(", "))
-    };
-    let invalid = |why: String| Err(RwError::InvalidSeries(format!("{why} in series {}", shown())));
+    let in_series = |why: String| format!("{why} in series {}", describe(&labels));
+    if let Err(why) = limits.check_labels(&labels) {
+        return Err(RwError::OverLimit(in_series(why)));
+    }
+    let invalid = |why: String| Err(RwError::InvalidSeries(in_series(why)));
     if let Some(l) = labels.iter().find(|l| !is_valid_label_name(&l.name)) {
         return invalid(format!("invalid label name {:?}", l.name));
     }
@@ -228,12 +243,8 @@ fn is_valid_metric_name(name: &str) -> bool {
 }
 
 /// `POST /api/v1/write`.
-pub(super) async fn handle<W: SampleWriter>(
-    State(shared): State<Arc<Shared<W>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match receive(&shared, &headers, &body).await {
+pub(super) async fn handle<W: SampleWriter>(State(shared): State<Arc<Shared<W>>>, req: Request) -> Response {
+    match receive(&shared, req).await {
         Ok(samples) => {
             shared.metrics.rw_samples.inc_by(samples as u64);
             shared.metrics.request("remote_write", StatusCode::NO_CONTENT);
@@ -248,15 +259,35 @@ pub(super) async fn handle<W: SampleWriter>(
 }
 
 /// Checks, decodes and writes one request; the number of samples written.
-async fn receive<W: SampleWriter>(
-    shared: &Shared<W>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<usize, RwError> {
+/// The body is read only once the request has a slot, and the slot is
+/// given back once its samples are with the writer (their bytes are then
+/// within `kafka.producer_buffer_bytes`), not after the wait for Kafka.
+async fn receive<W: SampleWriter>(shared: &Shared<W>, req: Request) -> Result<usize, RwError> {
+    let headers = req.headers();
     let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     check_content_type(header(header::CONTENT_TYPE))?;
     check_content_encoding(header(header::CONTENT_ENCODING))?;
-    let series = decode(body, shared.limits.max_body_bytes)?;
+    let slot = match &shared.rw_slots {
+        None => None,
+        Some(slots) => Some(
+            tokio::time::timeout(shared.limits.ack_wait, slots.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| {
+                    RwError::Unavailable(format!(
+                        "{} requests in progress (receive.max_concurrent_requests) for receive.ack_wait ({:?}), retry later",
+                        shared.limits.max_concurrent_requests, shared.limits.ack_wait
+                    ))
+                })?,
+        ),
+    };
+    // As the `Bytes` extractor does, with `max_body_bytes` (DefaultBodyLimit).
+    let body = Bytes::from_request(req, &())
+        .await
+        .map_err(|r| RwError::Body(r.status(), r.body_text()))?;
+    let series = decode(&body, &shared.limits)?;
+    drop(body);
     let samples = series.iter().map(|s| s.samples.len()).sum();
     if series.is_empty() {
         return Ok(samples);
@@ -267,6 +298,7 @@ async fn receive<W: SampleWriter>(
         }
         e => RwError::Unavailable(format!("writing to the bus failed, retry later: {e}")),
     })?;
+    drop(slot);
     match tokio::time::timeout(shared.limits.ack_wait, delivery).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
@@ -301,6 +333,14 @@ mod tests {
         }
     }
 
+    /// Default limits with `max_body_bytes` of 1 MiB.
+    fn limits() -> ReceiveLimits {
+        ReceiveLimits {
+            max_body_bytes: 1 << 20,
+            ..Default::default()
+        }
+    }
+
     fn body(series: Vec<PbTimeSeries>) -> Vec<u8> {
         let raw = WriteRequest {
             timeseries: series,
@@ -331,20 +371,20 @@ mod tests {
     #[test]
     fn decodes_valid_series_and_drops_empty_values() {
         let b = body(vec![pb(&[("__name__", "up"), ("empty", ""), ("job", "x")])]);
-        let series = decode(&b, 1 << 20).unwrap();
+        let series = decode(&b, &limits()).unwrap();
         assert_eq!(series[0].labels, Labels::new([("__name__", "up"), ("job", "x")]));
         assert_eq!(series[0].samples, vec![Sample::new(5, 1.0)]);
     }
 
     #[test]
     fn corrupt_bodies_are_400() {
-        let e = decode(b"not snappy at all", 1 << 20).unwrap_err();
+        let e = decode(b"not snappy at all", &limits()).unwrap_err();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{e}");
         // Valid snappy around bytes that are not a WriteRequest.
         let b = snap::raw::Encoder::new()
             .compress_vec(&[0x0a, 0xff, 0xff])
             .unwrap();
-        let e = decode(&b, 1 << 20).unwrap_err();
+        let e = decode(&b, &limits()).unwrap_err();
         assert!(
             matches!(e, RwError::Corrupt(ref m) if m.starts_with("protobuf")),
             "{e}"
@@ -354,14 +394,22 @@ mod tests {
     #[test]
     fn oversized_bodies_are_413_before_decompressing() {
         let b = body(vec![pb(&[("__name__", "up"), ("job", &"x".repeat(1000))])]);
-        let e = decode(&b, 100).unwrap_err();
+        let small = ReceiveLimits {
+            max_body_bytes: 100,
+            ..Default::default()
+        };
+        let e = decode(&b, &small).unwrap_err();
         assert!(matches!(e, RwError::TooLarge { limit: 100, .. }), "{e}");
         assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[test]
     fn label_rules() {
-        let err = |labels: &[(&str, &str)]| decode(&body(vec![pb(labels)]), 1 << 20).unwrap_err().to_string();
+        let err = |labels: &[(&str, &str)]| {
+            decode(&body(vec![pb(labels)]), &limits())
+                .unwrap_err()
+                .to_string()
+        };
         assert!(err(&[("job", "x")]).starts_with("missing __name__ label"));
         assert!(
             err(&[("__name__", "up"), ("job", "a"), ("job", "b")])
@@ -378,10 +426,64 @@ mod tests {
                 timestamp: 9,
             },
         );
-        let e = decode(&body(vec![backwards]), 1 << 20).unwrap_err();
+        let e = decode(&body(vec![backwards]), &limits()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "out of order sample (timestamp 5 after 9) in series {__name__=\"up\"}"
+        );
+    }
+
+    #[test]
+    fn requests_over_the_content_limits_are_400_naming_limit_and_series() {
+        let tight = ReceiveLimits {
+            write: WriteLimits {
+                max_series_per_request: 2,
+                label_limit: 3,
+                label_name_length_limit: 10,
+                label_value_length_limit: 8,
+            },
+            ..limits()
+        };
+        let series = |n: usize| {
+            (0..n)
+                .map(|i| pb(&[("__name__", "up"), ("i", &i.to_string())]))
+                .collect()
+        };
+        assert_eq!(decode(&body(series(2)), &tight).unwrap().len(), 2);
+        let e = decode(&body(series(3)), &tight).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            e.to_string()
+                .starts_with("receive.max_series_per_request exceeded (number of series: 3, limit: 2)"),
+            "{e}"
+        );
+        let err = |labels: &[(&str, &str)]| {
+            let e = decode(&body(vec![pb(labels)]), &tight).unwrap_err();
+            assert!(matches!(e, RwError::OverLimit(_)), "{e:?}");
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            e.to_string()
+        };
+        assert_eq!(
+            err(&[("__name__", "up"), ("a", "1"), ("b", "2"), ("c", "3")]),
+            "receive.label_limit exceeded (number of labels: 4, limit: 3) in series {__name__=\"up\", a=\"1\", b=\"2\", c=\"3\"}"
+        );
+        assert_eq!(
+            err(&[("__name__", "up"), ("much_too_long", "1")]),
+            "receive.label_name_length_limit exceeded (label name: \"much_too_long\", length: 13, limit: 10) \
+             in series {__name__=\"up\", much_too_long=\"1\"}"
+        );
+        assert_eq!(
+            err(&[("__name__", "up"), ("job", "0123456789")]),
+            "receive.label_value_length_limit exceeded (label name: \"job\", length: 10, limit: 8) \
+             in series {__name__=\"up\", job=\"0123456789\"}"
+        );
+        // Empty values are no labels: they do not count.
+        assert!(
+            decode(
+                &body(vec![pb(&[("__name__", "up"), ("a", "1"), ("b", "2"), ("c", "")])]),
+                &tight
+            )
+            .is_ok()
         );
     }
 }

@@ -182,6 +182,66 @@ async fn remote_write_holds_unacknowledged_samples_and_refuses_failed_ones() {
 }
 
 #[tokio::test]
+async fn series_over_the_label_limits_are_400_and_nothing_is_written() {
+    let f = fixture(ReceiveLimits {
+        write: WriteLimits {
+            label_value_length_limit: 16,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let long = rw_body(&[("__name__", "up"), ("path", "/a/very/long/request/path")]);
+    let (status, text) = call(&f.app, rw_request("application/x-protobuf", long)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        text,
+        "receive.label_value_length_limit exceeded (label name: \"path\", length: 25, limit: 16) \
+         in series {__name__=\"up\", path=\"/a/very/long/request/path\"}\n"
+    );
+    assert!(f.writer.take().is_empty());
+}
+
+#[tokio::test]
+async fn remote_write_beyond_max_concurrent_requests_waits_then_gets_503() {
+    let f = fixture(ReceiveLimits {
+        max_concurrent_requests: 1,
+        ack_wait: std::time::Duration::from_millis(200),
+        ..Default::default()
+    });
+    // A sender whose body is slow to arrive holds the only slot.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let slow = tokio::spawn({
+        let app = f.app.clone();
+        async move {
+            let req = Request::post("/api/v1/write")
+                .header("content-type", "application/x-protobuf")
+                .body(Body::from_stream(rx))
+                .unwrap();
+            call(&app, req).await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let send = || {
+        call(
+            &f.app,
+            rw_request("application/x-protobuf", rw_body(&[("__name__", "up")])),
+        )
+    };
+    let t = std::time::Instant::now();
+    let (status, text) = send().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("receive.max_concurrent_requests"), "{text}");
+    assert!(t.elapsed() >= std::time::Duration::from_millis(200));
+    // The slow body arrives: its request is served and frees the slot.
+    use futures::SinkExt as _;
+    tx.send(Ok(rw_body(&[("__name__", "slow")]))).await.unwrap();
+    drop(tx);
+    assert_eq!(slow.await.unwrap().0, StatusCode::NO_CONTENT);
+    assert_eq!(send().await.0, StatusCode::NO_CONTENT);
+    assert_eq!(f.writer.take().len(), 2);
+}
+
+#[tokio::test]
 async fn bodies_over_the_limit_are_413() {
     let f = fixture(ReceiveLimits {
         max_body_bytes: 200,

@@ -266,6 +266,7 @@ async fn engine_plans_tier_reads_that_answer_like_raw_data() {
     let engine = Engine::new(EngineOptions::default());
     let opts = |s: &str| QueryOptions {
         max_source_resolution: MaxSourceResolution::parse(s).unwrap(),
+        ..Default::default()
     };
     let value = |v: &Value| match v {
         Value::Vector(v) if v.len() == 1 => v[0].value,

@@ -50,6 +50,11 @@ pub struct QueryResult {
 pub struct QueryOptions {
     /// The coarsest downsampled tier the query may read (default: raw only).
     pub max_source_resolution: MaxSourceResolution,
+    /// When the query times out. Default: `timeout` after evaluation
+    /// starts. A server that queues queries sets it from the request's
+    /// arrival, so the time spent waiting counts (Prometheus'
+    /// `--query.timeout` covers its query queue too).
+    pub deadline: Option<Instant>,
 }
 
 /// Why a query failed, in Prometheus' error classes.
@@ -382,7 +387,7 @@ impl Engine {
             query_end: grid.end,
             query_step,
             query_text: text,
-            deadline: started + self.options.timeout,
+            deadline: opts.deadline.unwrap_or(started + self.options.timeout),
             timeout_text: "expression evaluation".into(),
             annotations: Annotations::default(),
         };

@@ -207,3 +207,21 @@ async fn timeout_is_reported_as_prometheus_does() {
     assert_eq!(err.http_status(), 503);
     assert_eq!(err.to_string(), "query timed out in expression evaluation");
 }
+
+#[tokio::test]
+async fn a_past_deadline_times_out_whatever_the_timeout() {
+    // The default timeout (2 m) would let this run; the caller's deadline
+    // (time already spent in its queue) does not.
+    let e = Engine::default();
+    let src = source();
+    let opts = crate::QueryOptions {
+        deadline: std::time::Instant::now().checked_sub(std::time::Duration::from_millis(1)),
+        ..Default::default()
+    };
+    let err = e
+        .instant_with(&src, "sum(req_total)", 600_000, opts)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "query timed out in expression evaluation");
+    assert!(e.instant(&src, "sum(req_total)", 600_000).await.is_ok());
+}

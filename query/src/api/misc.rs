@@ -58,6 +58,7 @@ pub(super) async fn flags(State(st): State<AppState>) -> Response {
     success(
         json!({
             "query.lookback-delta": sluice_model::PromDuration(std::time::Duration::from_millis(o.lookback_delta_ms as u64)).to_string(),
+            "query.max-concurrency": st.queue.max_concurrency().to_string(),
             "query.max-samples": o.max_samples.to_string(),
             "query.timeout": sluice_model::PromDuration(o.timeout).to_string(),
         }),

@@ -5,11 +5,14 @@ mod metadata;
 mod misc;
 mod params;
 mod query;
+pub mod queue;
 pub mod response;
 mod rules;
 mod sql;
 mod status;
 mod targets;
+#[cfg(test)]
+mod tests;
 mod ui;
 
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use crate::sql::SqlService;
 
 pub use metadata::parse_selector;
 pub use params::{parse_duration_param, parse_time};
+pub use queue::QueryQueue;
 pub use status::PROMETHEUS_COMPAT_VERSION;
 pub use targets::{SharedTargets, TargetInfo, TargetsView};
 
@@ -34,6 +38,8 @@ pub use targets::{SharedTargets, TargetInfo, TargetsView};
 pub struct AppState {
     /// The PromQL engine.
     pub engine: Arc<Engine>,
+    /// `query.max_concurrency`: PromQL and SQL queries wait here for a slot.
+    pub queue: QueryQueue,
     /// Segment-backed series source.
     pub source: Arc<SegmentSource>,
     /// Segment catalog.

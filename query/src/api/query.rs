@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::Response;
-use sluice_promql::{MaxSourceResolution, QueryOptions, QueryResult};
+use sluice_promql::{Engine, MaxSourceResolution, QueryOptions, QueryResult};
 use sluice_sink::segment::SAMPLES_TABLE;
 
 use super::AppState;
@@ -45,6 +45,7 @@ fn query_options(st: &AppState, p: &Params) -> Result<QueryOptions, ApiError> {
     };
     Ok(QueryOptions {
         max_source_resolution,
+        ..Default::default()
     })
 }
 
@@ -77,8 +78,15 @@ fn respond(st: &AppState, res: &QueryResult) -> Response {
 pub(super) async fn instant(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let query = required(&p, "query")?;
     let t = time_param(&p, "time", now_ms())?;
-    let opts = query_options(&st, &p)?;
-    let res = st.engine.instant_with(st.source.as_ref(), query, t, opts).await?;
+    let mut opts = query_options(&st, &p)?;
+    // A query that cannot parse is answered at once, not after the queue.
+    Engine::parse_check(query)?;
+    let admitted = st.queue.admit().await?;
+    opts.deadline = Some(admitted.deadline);
+    let (engine, source, query) = (st.engine.clone(), st.source.clone(), query.to_string());
+    let res = admitted
+        .run(async move { engine.instant_with(source.as_ref(), &query, t, opts).await })
+        .await??;
     Ok(respond(&st, &res))
 }
 
@@ -106,10 +114,17 @@ pub(super) async fn range(State(st): State<AppState>, p: Params) -> Result<Respo
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let opts = query_options(&st, &p)?;
-    let res = st
-        .engine
-        .range_with(st.source.as_ref(), query, start, end, step, opts)
-        .await?;
+    let mut opts = query_options(&st, &p)?;
+    Engine::parse_check(query)?;
+    let admitted = st.queue.admit().await?;
+    opts.deadline = Some(admitted.deadline);
+    let (engine, source, query) = (st.engine.clone(), st.source.clone(), query.to_string());
+    let res = admitted
+        .run(async move {
+            engine
+                .range_with(source.as_ref(), &query, start, end, step, opts)
+                .await
+        })
+        .await??;
     Ok(respond(&st, &res))
 }

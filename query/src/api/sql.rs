@@ -22,15 +22,20 @@ pub(super) async fn sql(State(st): State<AppState>, p: Params) -> Result<Respons
         _ if is_plain_body => String::from_utf8_lossy(&p.body).into_owned(),
         _ => return Err(ApiError::bad_data("invalid parameter \"query\": missing")),
     };
-    let batches = st.sql.query(&stmt).await.map_err(|e| match e {
-        QueryLayerError::BadQuery(m) => ApiError::bad_data(m),
-        QueryLayerError::Execution(m) => ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            error_type: "execution",
-            message: m,
-        },
-        other => ApiError::internal(other.to_string()),
-    })?;
+    let admitted = st.queue.admit().await?;
+    let sql = st.sql.clone();
+    let batches = admitted
+        .run(async move { sql.query(&stmt).await })
+        .await?
+        .map_err(|e| match e {
+            QueryLayerError::BadQuery(m) => ApiError::bad_data(m),
+            QueryLayerError::Execution(m) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                error_type: "execution",
+                message: m,
+            },
+            other => ApiError::internal(other.to_string()),
+        })?;
     if p.get("format") == Some("text") {
         let table = arrow::util::pretty::pretty_format_batches(&batches)
             .map_err(|e| ApiError::internal(e.to_string()))?;

@@ -97,3 +97,13 @@ pub(crate) async fn sql_scalar(api: &str, sql: &str) -> String {
         other => other.to_string(),
     }
 }
+
+/// The value of a metric in a text exposition, summed over the label sets
+/// that contain every one of `labels` (`name="value"` fragments).
+pub(crate) fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|f| l.contains(f)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

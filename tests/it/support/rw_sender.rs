@@ -15,6 +15,17 @@ use prost::Message;
 use sluice_model::bus::{self, WriteRequest};
 use sluice_model::{Labels, Sample, TimeSeries};
 
+/// A remote_write 1.0 body: the series as a snappy-compressed `WriteRequest`.
+pub(crate) fn encode(series: &[TimeSeries]) -> Vec<u8> {
+    let req = WriteRequest {
+        timeseries: series.iter().map(bus::to_pb).collect(),
+        metadata: vec![],
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap()
+}
+
 /// What the senders saw.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct SendStats {
@@ -82,15 +93,7 @@ impl Shard {
                 continue;
             }
             let series = self.batch(k);
-            let body = {
-                let req = WriteRequest {
-                    timeseries: series.iter().map(bus::to_pb).collect(),
-                    metadata: vec![],
-                };
-                snap::raw::Encoder::new()
-                    .compress_vec(&req.encode_to_vec())
-                    .unwrap()
-            };
+            let body = encode(&series);
             let mut backoff = Duration::from_millis(30);
             loop {
                 let outcome = client

@@ -34,6 +34,8 @@ pub(crate) struct TestConfig {
     pub kafka_extra: String,
     /// More `receive:` lines, indented by two spaces.
     pub receive_extra: String,
+    /// More `query:` lines, indented by two spaces.
+    pub query_extra: String,
     /// More `scrape_configs:` entries as YAML, each line indented by two
     /// spaces (for jobs with settings beyond their targets).
     pub jobs_yaml: String,
@@ -58,6 +60,7 @@ impl TestConfig {
             sink_extra: String::new(),
             sections: String::new(),
             receive_extra: String::new(),
+            query_extra: String::new(),
             jobs_yaml: String::new(),
             args: Vec::new(),
             kafka_extra: String::new(),
@@ -84,7 +87,7 @@ impl TestConfig {
         }
         jobs.push_str(&self.jobs_yaml);
         let yaml = format!(
-            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\n{kextra}sink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\nreceive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\n{rextra}health:\n  sink_listen: \"127.0.0.1:{sport}\"\n  process_listen: \"127.0.0.1:{pport}\"\n{sections}",
+            "global:\n  scrape_interval: {si}\n  scrape_timeout: {si}\nscrape_configs:\n{jobs}kafka:\n  brokers: \"{b}\"\n  topic_prefix: sluice\n  partitions: {p}\n{kextra}sink:\n  path: \"{seg}\"\n  flush_interval: {fi}\n{extra}query:\n  listen: \"127.0.0.1:{port}\"\n{qextra}receive:\n  listen: \"127.0.0.1:{rport}\"\n  push_interval: 1s\n{rextra}health:\n  sink_listen: \"127.0.0.1:{sport}\"\n  process_listen: \"127.0.0.1:{pport}\"\n{sections}",
             si = self.scrape_interval,
             jobs = if jobs.is_empty() {
                 "  []\n".to_string()
@@ -100,6 +103,7 @@ impl TestConfig {
             extra = self.sink_extra,
             kextra = self.kafka_extra,
             rextra = self.receive_extra,
+            qextra = self.query_extra,
             sections = self.sections,
             fi = self.flush_interval,
             port = self.listen_port,
