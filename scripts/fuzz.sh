@@ -7,7 +7,7 @@
 # Stable Rust is enough: targets are built without a sanitizer (`-s none`;
 # ASan needs a nightly compiler, and Sluice's own crates forbid unsafe code),
 # with libFuzzer's coverage instrumentation, debug assertions and overflow
-# checks. cargo-fuzz comes from crates.io, built once into
+# checks. cargo-fuzz is built once by `cargo install` into
 # $HOME/.cache/sluice/tools like the other tools. The committed seed corpora
 # (fuzz/corpus/<target>) are only read; inputs the fuzzer finds go to a
 # working corpus under the fuzz target dir, so later runs on the same machine
