@@ -6,6 +6,8 @@ Exposition and PromQL seeds are copied from ../shared/testdata (Apache-2.0
 upstream test data of the Prometheus and OpenMetrics projects, see
 corpus/NOTICE); protobuf seeds for the bus and remote_write targets are
 built here, byte by byte, so no protobuf or snappy library is needed.
+Files named regress-* are inputs that once crashed a target, added by hand;
+this script leaves them alone.
 """
 
 import hashlib

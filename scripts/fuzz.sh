@@ -7,7 +7,7 @@
 # Stable Rust is enough: targets are built without a sanitizer (`-s none`;
 # ASan needs a nightly compiler, and Sluice's own crates forbid unsafe code),
 # with libFuzzer's coverage instrumentation, debug assertions and overflow
-# checks. cargo-fuzz comes from crates.io, built once into
+# checks. cargo-fuzz is built once by `cargo install` into
 # $HOME/.cache/sluice/tools like the other tools. The committed seed corpora
 # (fuzz/corpus/<target>) are only read; inputs the fuzzer finds go to a
 # working corpus under the fuzz target dir, so later runs on the same machine
@@ -41,9 +41,12 @@ for t in "${targets[@]}"; do
   # -rss_limit_mb=2048, which also fails any single allocation above it.
   findings() { find "artifacts/$t" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) 2>/dev/null | wc -l; }
   before=$(findings)
+  # Tokens of the input language (fuzz/dict/<language>.dict), if any.
+  dict=()
+  if [ -f "dict/${t%%_*}.dict" ]; then dict=(-dict="dict/${t%%_*}.dict"); fi
   rc=0
   cargo fuzz run -s none --target-dir "$target_dir" "$t" "$work" "corpus/$t" -- \
-    -max_total_time="$seconds" -timeout=25 -print_final_stats=1 >"$log" 2>&1 || rc=$?
+    -max_total_time="$seconds" -timeout=25 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 || rc=$?
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
   cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
   crashes=$(( $(findings) - before ))

@@ -133,6 +133,24 @@ async fn max_samples_is_an_execution_error() {
 }
 
 #[tokio::test]
+async fn subquery_grids_beyond_the_sample_limit_are_refused_before_allocating() {
+    let src = source();
+    // 290 years at 1 ms: 9e12 steps, whose window ends alone took 73 TB.
+    for q in [
+        "max_over_time(req_total[290y:1ms])",
+        "rate(req_total[5m])[9223372036:1ms]",
+    ] {
+        let err = Engine::default().instant(&src, q, 600_000).await.unwrap_err();
+        assert_eq!(err.error_type(), "execution", "{q}: {err}");
+    }
+    // Durations past Prometheus' 292 years are refused at parse time (they
+    // overflowed the engine's millisecond arithmetic).
+    let far = "max_over_time(req_total[290000000y:100000000y] offset 290000000y)";
+    let err = Engine::default().instant(&src, far, 600_000).await.unwrap_err();
+    assert_eq!(err.error_type(), "bad_data", "{err}");
+}
+
+#[tokio::test]
 async fn go_style_regex_braces_are_accepted() {
     let e = Engine::default();
     let src = source();

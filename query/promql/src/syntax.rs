@@ -7,12 +7,16 @@
 //! query is user input, so every parse in Sluice goes through [`parse_expr`],
 //! which finds those numbers with the parser's own lexer first and rejects
 //! the ones Prometheus rejects: "duration out of range" beyond what an int64
-//! count of nanoseconds holds.
+//! count of nanoseconds holds (about 292 years). The same bound applies to
+//! durations with units (`1000000000y`), as in Prometheus; it keeps the
+//! engine's millisecond span arithmetic far from overflowing.
 
 use lrpar::{Lexeme, Lexer, NonStreamingLexer};
-use promql_parser::parser::token::{T_ADD, T_COLON, T_LEFT_BRACKET, T_NUMBER, T_OFFSET, T_SUB, TokenId};
+use promql_parser::parser::token::{
+    T_ADD, T_COLON, T_DURATION, T_LEFT_BRACKET, T_NUMBER, T_OFFSET, T_SUB, TokenId,
+};
 use promql_parser::parser::{self, Expr};
-use promql_parser::util::parse_str_radix;
+use promql_parser::util::{parse_duration, parse_str_radix};
 
 /// Prometheus' bound on a number used as a duration, in seconds.
 const MAX_DURATION_SECS: f64 = (1u64 << 63) as f64 / 1e9;
@@ -38,6 +42,12 @@ fn check_number_durations(query: &str) -> Result<(), String> {
             before,
             [_, Some(T_LEFT_BRACKET | T_COLON | T_OFFSET)] | [Some(T_OFFSET), Some(T_ADD | T_SUB)]
         );
+        if tok == T_DURATION {
+            let text = lexer.span_str(lexeme.span());
+            if parse_duration(text).is_ok_and(|d| d.as_secs_f64() > MAX_DURATION_SECS) {
+                return Err(format!("duration out of range: {text}"));
+            }
+        }
         if tok == T_NUMBER && duration_position {
             let text = lexer.span_str(lexeme.span());
             let secs = parse_str_radix(text)?;
@@ -63,6 +73,8 @@ mod tests {
             "x[1e30]",
             "x offset Inf",
             "x offset -1e300",
+            "x[293y]",
+            "x offset 100000000y",
         ] {
             let e = parse_expr(q).unwrap_err();
             assert!(e.starts_with("duration out of range"), "{q}: {e}");
@@ -82,6 +94,7 @@ mod tests {
             "x offset -1.5",
             "1e30 + x",
             "x[9223372036]",
+            "x[292y]",
         ] {
             assert!(parse_expr(q).is_ok(), "{q}");
         }

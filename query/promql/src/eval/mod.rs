@@ -35,7 +35,8 @@ impl Grid {
         if self.end < self.start {
             return 0;
         }
-        ((self.end - self.start) / self.step + 1) as usize
+        // Saturating: offsets and ranges of millions of years meet here.
+        (self.end.saturating_sub(self.start) / self.step + 1) as usize
     }
 
     pub(crate) fn ts(&self, i: usize) -> i64 {
@@ -247,6 +248,12 @@ impl Evaluator<'_> {
     /// Evaluates `expr` over every step of `grid`.
     pub(crate) fn eval(&mut self, expr: &Expr, grid: Grid) -> Result<Val, QueryError> {
         self.check_timeout()?;
+        // Every node holds a value (or a window end) per step, so a grid
+        // longer than the sample limit cannot give a result within it; it is
+        // refused before anything is allocated. A subquery `[290y:1ms]` asked
+        // for 9e12 steps, and the failed 73 TB allocation aborted the process
+        // (found by fuzzing).
+        self.check_samples(grid.len())?;
         let v = match expr {
             Expr::NumberLiteral(n) => Val::Scalar(vec![n.val; grid.len()]),
             Expr::StringLiteral(s) => Val::Str(s.val.clone()),
