@@ -66,7 +66,7 @@ pub fn for_each_series<'v>(value: &'v [u8], mut f: impl FnMut(&SeriesView<'_>)) 
                 expect(w, LEN)?;
                 check_metadata(r.bytes()?)?;
             }
-            _ => r.skip(wire)?,
+            _ => r.skip(field, wire, TOP)?,
         }
     }
     Ok(())
@@ -91,7 +91,7 @@ fn read_series<'v>(
                 expect(w, LEN)?;
                 samples.push(read_sample(r.bytes()?)?);
             }
-            _ => r.skip(wire)?,
+            _ => r.skip(field, wire, TOP - 1)?,
         }
     }
     if !labels.windows(2).all(|w| w[0].0 < w[1].0) {
@@ -110,7 +110,7 @@ fn read_label(b: &[u8]) -> Result<(&str, &str), DecodeError> {
         match (field, wire) {
             (1, w) => name = expect(w, LEN).and_then(|()| utf8(r.bytes()?))?,
             (2, w) => value = expect(w, LEN).and_then(|()| utf8(r.bytes()?))?,
-            _ => r.skip(wire)?,
+            _ => r.skip(field, wire, TOP - 2)?,
         }
     }
     Ok((name, value))
@@ -122,7 +122,7 @@ fn check_metadata(b: &[u8]) -> Result<(), DecodeError> {
         match (field, wire) {
             (1, w) => expect(w, VARINT).and_then(|()| r.varint()).map(drop)?,
             (2 | 4 | 5, w) => expect(w, LEN).and_then(|()| utf8(r.bytes()?)).map(drop)?,
-            _ => r.skip(wire)?,
+            _ => r.skip(field, wire, TOP - 1)?,
         }
     }
     Ok(())
@@ -135,7 +135,7 @@ fn read_sample(b: &[u8]) -> Result<Sample, DecodeError> {
         match (field, wire) {
             (1, w) => value = expect(w, I64).and_then(|()| r.fixed8()).map(f64::from_le_bytes)?,
             (2, w) => timestamp = expect(w, VARINT).and_then(|()| r.varint())? as i64,
-            _ => r.skip(wire)?,
+            _ => r.skip(field, wire, TOP - 2)?,
         }
     }
     Ok(Sample::new(timestamp, value))
@@ -144,7 +144,15 @@ fn read_sample(b: &[u8]) -> Result<Sample, DecodeError> {
 const VARINT: u8 = 0;
 const I64: u8 = 1;
 const LEN: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
 const I32: u8 = 5;
+
+/// prost's recursion limit, as it counts it: fields of the top-level
+/// message are skipped with this budget, those of a message nested in it
+/// with one less, and each group level inside a skipped field costs one.
+/// Mirrored so that both decoders refuse the same deeply nested groups.
+const TOP: u32 = 100;
 
 /// A known field with another wire type than its declaration: an error,
 /// as prost makes it.
@@ -200,6 +208,9 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let k = self.varint()?;
+        if k > u64::from(u32::MAX) {
+            return Err(malformed("field key out of range"));
+        }
         let field = u32::try_from(k >> 3).map_err(|_| malformed("field number out of range"))?;
         if field == 0 {
             return Err(malformed("field number 0"));
@@ -226,12 +237,29 @@ impl<'a> Reader<'a> {
         Ok(b.try_into().expect("took 8 bytes"))
     }
 
-    fn skip(&mut self, wire: u8) -> Result<(), DecodeError> {
+    /// Skips an unknown field, groups included (as prost does: to the end
+    /// group of the same field number, nested groups costing `budget`).
+    fn skip(&mut self, field: u32, wire: u8, budget: u32) -> Result<(), DecodeError> {
+        if budget == 0 {
+            return Err(malformed("groups nested past the recursion limit"));
+        }
         match wire {
             VARINT => self.varint().map(drop),
             I64 => self.take(8).map(drop),
             LEN => self.bytes().map(drop),
             I32 => self.take(4).map(drop),
+            START_GROUP => loop {
+                let (inner, w) = self.key()?.ok_or_else(|| malformed("group without its end"))?;
+                if w == END_GROUP {
+                    return if inner == field {
+                        Ok(())
+                    } else {
+                        Err(malformed("end group of another field"))
+                    };
+                }
+                self.skip(inner, w, budget - 1)?;
+            },
+            END_GROUP => Err(malformed("end group without its start")),
             other => Err(malformed(&format!("unsupported wire type {other}"))),
         }
     }

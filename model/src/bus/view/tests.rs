@@ -107,6 +107,27 @@ fn empty_values_are_dropped_and_bad_series_refused_as_by_the_owned_decoder() {
 }
 
 #[test]
+fn groups_are_skipped_like_prost_skips_them() {
+    // The fuzzer's find: a start group (field 12) and its end, alone.
+    same(&[0x63, 0x64]);
+    // Unterminated, mismatched, stray end, nested past the limit.
+    same(&[0x63]);
+    same(&[0x63, 0x6c]);
+    same(&[0x64]);
+    for depth in [97, 98, 99, 100, 101] {
+        let mut v: Vec<u8> = std::iter::repeat_n(0x63, depth).collect();
+        v.extend(std::iter::repeat_n(0x64, depth));
+        same(&v);
+        // The same inside a series, a label and a sample.
+        let mut rec = record();
+        rec.extend(&v);
+        same(&rec);
+    }
+    // A key above u32::MAX is an error for both.
+    same(&[0x80, 0x80, 0x80, 0x80, 0x20]);
+}
+
+#[test]
 fn every_truncation_and_mutation_is_judged_alike() {
     let value = record();
     for n in 0..value.len() {
