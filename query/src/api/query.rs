@@ -3,12 +3,16 @@
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::Response;
-use sluice_promql::{Engine, MaxSourceResolution, QueryOptions, QueryResult};
+use std::future::Future;
+use std::sync::Arc;
+
+use sluice_promql::{Engine, MaxSourceResolution, QueryError, QueryOptions, QueryResult};
 use sluice_sink::segment::SAMPLES_TABLE;
 
 use super::AppState;
 use super::params::{Params, parse_duration_param, parse_time};
 use super::response::{ApiError, success_value};
+use crate::segments::source::SegmentSource;
 
 /// Prometheus refuses range queries with more points per series than this.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -78,16 +82,32 @@ fn respond(st: &AppState, res: &QueryResult) -> Response {
 pub(super) async fn instant(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let query = required(&p, "query")?;
     let t = time_param(&p, "time", now_ms())?;
-    let mut opts = query_options(&st, &p)?;
-    // A query that cannot parse is answered at once, not after the queue.
+    let opts = query_options(&st, &p)?;
+    let res = queued(&st, query, opts, move |engine, source, query, opts| async move {
+        engine.instant_with(source.as_ref(), &query, t, opts).await
+    })
+    .await?;
+    Ok(respond(&st, &res))
+}
+
+/// Parses `query` (an unparsable one is answered at once, not after the
+/// queue), waits for a query slot, then runs `eval` with the slot's
+/// deadline on the query runtime.
+async fn queued<F, Fut>(
+    st: &AppState,
+    query: &str,
+    mut opts: QueryOptions,
+    eval: F,
+) -> Result<QueryResult, ApiError>
+where
+    F: FnOnce(Arc<Engine>, Arc<SegmentSource>, String, QueryOptions) -> Fut,
+    Fut: Future<Output = Result<QueryResult, QueryError>> + Send + 'static,
+{
     Engine::parse_check(query)?;
     let admitted = st.queue.admit().await?;
     opts.deadline = Some(admitted.deadline);
-    let (engine, source, query) = (st.engine.clone(), st.source.clone(), query.to_string());
-    let res = admitted
-        .run(async move { engine.instant_with(source.as_ref(), &query, t, opts).await })
-        .await??;
-    Ok(respond(&st, &res))
+    let work = eval(st.engine.clone(), st.source.clone(), query.to_string(), opts);
+    Ok(admitted.run(work).await??)
 }
 
 /// Range query.
@@ -114,17 +134,12 @@ pub(super) async fn range(State(st): State<AppState>, p: Params) -> Result<Respo
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let mut opts = query_options(&st, &p)?;
-    Engine::parse_check(query)?;
-    let admitted = st.queue.admit().await?;
-    opts.deadline = Some(admitted.deadline);
-    let (engine, source, query) = (st.engine.clone(), st.source.clone(), query.to_string());
-    let res = admitted
-        .run(async move {
-            engine
-                .range_with(source.as_ref(), &query, start, end, step, opts)
-                .await
-        })
-        .await??;
+    let opts = query_options(&st, &p)?;
+    let res = queued(&st, query, opts, move |engine, source, query, opts| async move {
+        engine
+            .range_with(source.as_ref(), &query, start, end, step, opts)
+            .await
+    })
+    .await?;
     Ok(respond(&st, &res))
 }
