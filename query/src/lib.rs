@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod promql_plan;
 pub mod promqltest;
 pub mod segments;
 pub mod server;

@@ -49,17 +49,19 @@ pub fn build_state(
     let source = tiers.iter().fold(SegmentSource::new(index.clone(), ctx), |s, t| {
         s.with_tier(t.resolution_ms, &t.table)
     });
+    let engine_options = EngineOptions {
+        lookback_delta_ms: cfg.lookback_delta.as_millis(),
+        max_samples: cfg.max_samples,
+        timeout: cfg.timeout.0,
+    };
     AppState {
-        engine: Arc::new(Engine::new(EngineOptions {
-            lookback_delta_ms: cfg.lookback_delta.as_millis(),
-            max_samples: cfg.max_samples,
-            timeout: cfg.timeout.0,
-        })),
+        engine: Arc::new(Engine::new(engine_options.clone())),
         queue: QueryQueue::new(cfg.max_concurrency, cfg.timeout.0),
         source: Arc::new(source),
         sql: tiers
             .iter()
-            .fold(SqlService::new(index.clone()), |sql, t| sql.with_table(&t.table)),
+            .fold(SqlService::new(index.clone()), |sql, t| sql.with_table(&t.table))
+            .with_engine_options(engine_options),
         tier_tables: tiers.to_vec(),
         // Validated with the config; an invalid value cannot get here.
         max_source_resolution: MaxSourceResolution::parse(&cfg.max_source_resolution).unwrap_or_default(),

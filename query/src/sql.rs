@@ -14,7 +14,10 @@ use datafusion::logical_expr::{cast, lit};
 use datafusion::prelude::{SessionConfig, SessionContext, col, ident};
 use sluice_sink::segment::{COL_TIMESTAMP, SAMPLES_TABLE};
 
+use sluice_promql::EngineOptions;
+
 use crate::QueryLayerError;
+use crate::promql_plan::{PromqlFunction, session_state};
 use crate::segments::index::SegmentIndex;
 use crate::segments::table::SegmentTable;
 
@@ -25,6 +28,8 @@ pub struct SqlService {
     index: Arc<SegmentIndex>,
     /// Further tables of the same store (the downsampled tiers).
     others: Vec<(String, Arc<SegmentIndex>)>,
+    /// Limits of the `promql()` table function's engine.
+    engine: EngineOptions,
 }
 
 /// The DataFusion settings every Sluice session uses.
@@ -44,7 +49,14 @@ impl SqlService {
         SqlService {
             index,
             others: Vec::new(),
+            engine: EngineOptions::default(),
         }
+    }
+
+    /// Evaluates `promql()` with these limits (the server's PromQL ones).
+    pub fn with_engine_options(mut self, options: EngineOptions) -> Self {
+        self.engine = options;
+        self
     }
 
     /// Also serves `table` (e.g. `samples_5m`) from the same store.
@@ -55,16 +67,23 @@ impl SqlService {
     }
 
     /// A session with `samples` (and any further tables) registered, each a
-    /// snapshot of its published segments.
+    /// snapshot of its published segments, and the `promql()` table
+    /// function over the same `samples` snapshot.
     pub async fn session(&self) -> Result<SessionContext, QueryLayerError> {
-        let ctx = SessionContext::new_with_config(session_config());
+        let ctx = SessionContext::new_with_state(session_state(session_config()));
         self.index.register_store(&ctx);
-        let tables = std::iter::once((SAMPLES_TABLE, &self.index))
-            .chain(self.others.iter().map(|(n, i)| (n.as_str(), i)));
-        for (name, index) in tables {
+        let internal = |e: datafusion::error::DataFusionError| QueryLayerError::Internal(e.to_string());
+        let samples = Arc::new(SegmentTable::new(self.index.refresh().await?, self.index.store()));
+        ctx.register_table(SAMPLES_TABLE, samples.clone())
+            .map_err(internal)?;
+        ctx.register_udtf(
+            "promql",
+            Arc::new(PromqlFunction::new(samples, self.engine.clone())),
+        );
+        for (name, index) in &self.others {
             let table = SegmentTable::new(index.refresh().await?, index.store());
-            ctx.register_table(name, Arc::new(table))
-                .map_err(|e| QueryLayerError::Internal(e.to_string()))?;
+            ctx.register_table(name.as_str(), Arc::new(table))
+                .map_err(internal)?;
         }
         Ok(ctx)
     }

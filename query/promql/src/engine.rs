@@ -7,6 +7,7 @@ use promql_parser::parser::{Expr, value::ValueType};
 use sluice_model::Sample;
 
 use crate::eval::{self, Annotations, Evaluator, Grid, Val};
+use crate::plan::SelectRequest;
 use crate::resolution::{self, MaxSourceResolution, Reads};
 use crate::value::{InstantSample, RangeSeries};
 use crate::{SeriesSource, SourceError, Value, plan};
@@ -357,6 +358,29 @@ impl Engine {
         })
     }
 
+    fn lookback_ms(&self) -> i64 {
+        // As Prometheus: a zero (or negative) lookback means the default.
+        if self.options.lookback_delta_ms > 0 {
+            self.options.lookback_delta_ms
+        } else {
+            300_000
+        }
+    }
+
+    /// The reads of raw samples that evaluating `query` over `[start_ms,
+    /// end_ms]` makes (an instant query has `start_ms == end_ms`), in the
+    /// order it makes them. A caller that runs them itself answers them to
+    /// the engine through a [`crate::PrefetchedSource`].
+    pub fn select_requests(
+        &self,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SelectRequest>, QueryError> {
+        let expr = parse(query)?;
+        plan::requests(&plan::plan(&expr, start_ms, end_ms, self.lookback_ms()))
+    }
+
     async fn run(
         &self,
         source: &dyn SeriesSource,
@@ -367,12 +391,7 @@ impl Engine {
         opts: QueryOptions,
     ) -> Result<(Val, Annotations, Reads), QueryError> {
         let started = Instant::now();
-        // As Prometheus: a zero (or negative) lookback means the default.
-        let lookback = if self.options.lookback_delta_ms > 0 {
-            self.options.lookback_delta_ms
-        } else {
-            300_000
-        };
+        let lookback = self.lookback_ms();
         let mut fetches = plan::plan(expr, grid.start, grid.end, lookback);
         let (tiered, reads) =
             resolution::plan_and_fetch(source, expr, &mut fetches, query_step, opts.max_source_resolution)

@@ -16,6 +16,7 @@ mod eval;
 pub mod fuzz_check;
 mod needs;
 mod plan;
+mod prefetched;
 pub mod promqltest;
 pub mod resolution;
 pub mod source;
@@ -27,6 +28,8 @@ mod smoke_tests;
 
 pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryOptions, QueryResult};
 pub use needs::{SelectorNeed, selector_needs};
+pub use plan::SelectRequest;
+pub use prefetched::PrefetchedSource;
 pub use resolution::{MaxSourceResolution, Reads};
 pub use source::{Aggregate, MatchOp, Matcher, MemorySource, SeriesSource, SourceError, Tier};
 pub use syntax::parse_expr;

@@ -140,62 +140,124 @@ fn bad_regex(e: regex::Error) -> QueryError {
     QueryError::BadData(format!("invalid regular expression: {e}"))
 }
 
-/// A planned fetch with its converted matcher sets.
-type Planned<'f, 'e> = (&'f Fetch<'e>, Vec<Vec<Matcher>>);
+/// One read the engine makes of its [`SeriesSource`]: every series matching
+/// one matcher set, with samples in `[start_ms, end_ms]`. A caller that runs
+/// the reads itself (the DataFusion plan of the query layer) gets them from
+/// [`crate::Engine::select_requests`] and answers them with
+/// [`crate::PrefetchedSource`].
+#[derive(Debug, Clone)]
+pub struct SelectRequest {
+    /// The matchers, the metric name as a `__name__` matcher.
+    pub matchers: Vec<Matcher>,
+    /// First sample time read (inclusive, ms).
+    pub start_ms: i64,
+    /// Last sample time read (inclusive, ms).
+    pub end_ms: i64,
+}
+
+impl SelectRequest {
+    /// Identifies the request: equal keys read equal data.
+    pub fn key(&self) -> String {
+        format!("{}@{}..{}", set_key(&self.matchers), self.start_ms, self.end_ms)
+    }
+}
+
+fn set_key(ms: &[Matcher]) -> String {
+    ms.iter()
+        .map(|m| format!("{}{:?}{:?}", m.name, m.op, m.value))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// Selector data keyed by selector node (see [`selector_key`]). Shared
 /// through `Arc` because selectors with equal matchers share one fetch.
 pub(crate) type Fetched = HashMap<usize, Arc<Vec<TimeSeries>>>;
 
-/// Fetches the planned selectors from the source. Selectors with the same
+/// A planned selector with its converted matcher sets.
+type Planned<'f, 'e> = (&'f Fetch<'e>, Vec<Vec<Matcher>>);
+
+/// Selectors whose data is read together: equal matchers and overlapping
+/// spans.
+struct ReadGroup<'e> {
+    /// The matcher sets (several for `or` inside braces).
+    sets: Vec<Vec<Matcher>>,
+    start_ms: i64,
+    end_ms: i64,
+    selectors: Vec<&'e VectorSelector>,
+}
+
+impl ReadGroup<'_> {
+    fn requests(&self) -> impl Iterator<Item = SelectRequest> + '_ {
+        self.sets.iter().map(|ms| SelectRequest {
+            matchers: ms.clone(),
+            start_ms: self.start_ms,
+            end_ms: self.end_ms,
+        })
+    }
+}
+
+/// Groups the planned selectors into reads. Selectors with the same
 /// matchers (`rate(x[5m]) / rate(x[5m] offset 1h)`, or one selector used
-/// twice) are fetched once over the union of their spans when those spans
-/// overlap. Series come back sorted by labels, as Prometheus' storage
-/// returns them.
-pub(crate) async fn fetch(source: &dyn SeriesSource, fetches: &[Fetch<'_>]) -> Result<Fetched, QueryError> {
-    let mut groups: HashMap<String, Vec<Planned<'_, '_>>> = HashMap::new();
+/// twice) are read once over the union of their spans when those spans
+/// overlap.
+fn read_groups<'e>(fetches: &[Fetch<'e>]) -> Result<Vec<ReadGroup<'e>>, QueryError> {
+    let mut groups: HashMap<String, Vec<Planned<'_, 'e>>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     for f in fetches {
         let sets = matcher_sets(f.selector)?;
-        let key = sets
-            .iter()
-            .map(|ms| {
-                ms.iter()
-                    .map(|m| format!("{}{:?}{:?}", m.name, m.op, m.value))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let key = sets.iter().map(|ms| set_key(ms)).collect::<Vec<_>>().join(" or ");
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
         groups.entry(key).or_default().push((f, sets));
     }
-    let mut data = HashMap::with_capacity(fetches.len());
+    let mut out = Vec::new();
     for key in order {
         let mut members = groups.remove(&key).unwrap_or_default();
         members.sort_by_key(|(f, _)| f.start_ms);
         let mut i = 0;
         while i < members.len() {
-            // Merge overlapping spans into one fetch.
+            // Merge overlapping spans into one read.
             let (start, mut end) = (members[i].0.start_ms, members[i].0.end_ms);
             let mut j = i + 1;
             while j < members.len() && members[j].0.start_ms <= end {
                 end = end.max(members[j].0.end_ms);
                 j += 1;
             }
-            let mut all: Vec<TimeSeries> = Vec::new();
-            for ms in &members[i].1 {
-                all.extend(source.select(ms, start, end).await?);
-            }
-            all.sort_by(|a, b| a.labels.cmp(&b.labels));
-            all.dedup_by(|a, b| a.labels == b.labels);
-            let all = Arc::new(all);
-            for (f, _) in &members[i..j] {
-                data.insert(selector_key(f.selector), Arc::clone(&all));
-            }
+            out.push(ReadGroup {
+                sets: members[i].1.clone(),
+                start_ms: start,
+                end_ms: end,
+                selectors: members[i..j].iter().map(|(f, _)| f.selector).collect(),
+            });
             i = j;
+        }
+    }
+    Ok(out)
+}
+
+/// The reads [`fetch`] would make for these planned selectors, in order.
+pub(crate) fn requests(fetches: &[Fetch<'_>]) -> Result<Vec<SelectRequest>, QueryError> {
+    Ok(read_groups(fetches)?
+        .iter()
+        .flat_map(ReadGroup::requests)
+        .collect())
+}
+
+/// Fetches the planned selectors from the source. Series come back sorted
+/// by labels, as Prometheus' storage returns them.
+pub(crate) async fn fetch(source: &dyn SeriesSource, fetches: &[Fetch<'_>]) -> Result<Fetched, QueryError> {
+    let mut data = HashMap::with_capacity(fetches.len());
+    for group in read_groups(fetches)? {
+        let mut all: Vec<TimeSeries> = Vec::new();
+        for r in group.requests() {
+            all.extend(source.select(&r.matchers, r.start_ms, r.end_ms).await?);
+        }
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        all.dedup_by(|a, b| a.labels == b.labels);
+        let all = Arc::new(all);
+        for vs in group.selectors {
+            data.insert(selector_key(vs), Arc::clone(&all));
         }
     }
     Ok(data)

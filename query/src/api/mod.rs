@@ -3,7 +3,7 @@
 
 mod metadata;
 mod misc;
-mod params;
+pub(crate) mod params;
 mod query;
 pub mod queue;
 pub mod response;

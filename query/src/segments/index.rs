@@ -33,6 +33,11 @@ impl SegmentIndex {
         self.catalog.store()
     }
 
+    /// The table it catalogs (`samples`, `samples_5m`, ...).
+    pub fn table(&self) -> &str {
+        self.catalog.table()
+    }
+
     /// Makes the store readable by scans planned in `ctx`.
     pub fn register_store(&self, ctx: &SessionContext) {
         let store = self.store();

@@ -10,22 +10,19 @@
 //! tables of the same store, read the same way with an `__aggr__` matcher
 //! added; the engine decides when to read them (`sluice_promql::resolution`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMillisecondType, UInt64Type};
 use async_trait::async_trait;
-use datafusion::common::ScalarValue;
-use datafusion::functions::expr_fn::regexp_like;
-use datafusion::logical_expr::{Expr, cast, col, lit};
-use datafusion::prelude::{SessionContext, ident};
+use datafusion::prelude::{DataFrame, SessionContext};
 use sluice_model::{AGGR_LABEL, Label, Labels, METRIC_NAME, Sample, TimeSeries};
 use sluice_promql::{Aggregate, MatchOp, Matcher, SeriesSource, SourceError, Tier};
-use sluice_sink::segment::{COL_NAME, COL_SERIES_ID, COL_TIMESTAMP, COL_VALUE};
 
 use super::index::SegmentIndex;
 use super::table::SegmentTable;
+use crate::promql_plan::scan::selector_scan;
 
 /// Series from the Parquet segments.
 #[derive(Clone)]
@@ -77,37 +74,17 @@ impl SegmentSource {
             .candidates(start_ms, end_ms, &want)
             .await
             .map_err(|e| SourceError(e.to_string()))?;
-        let per_metric = SegmentIndex::label_names(&segments, &want);
-        if per_metric.is_empty() {
+        let table = Arc::new(SegmentTable::new(segments, index.store()));
+        let scan = selector_scan(index.table(), table, matchers, start_ms, end_ms)
+            .map_err(|e| SourceError(format!("planning scan: {e}")))?;
+        let Some(scan) = scan else {
             return Ok(Vec::new());
-        }
-        let label_cols: BTreeSet<String> = per_metric.values().flatten().cloned().collect();
-        let mut filter = col(COL_TIMESTAMP)
-            .gt_eq(ts_lit(start_ms))
-            .and(col(COL_TIMESTAMP).lt_eq(ts_lit(end_ms)))
-            .and(col(COL_NAME).in_list(per_metric.keys().map(|m| lit(m.clone())).collect(), false));
-        for m in matchers.iter().filter(|m| m.name != METRIC_NAME) {
-            if label_cols.contains(&m.name) {
-                filter = filter.and(matcher_expr(m));
-            } else if !m.matches_empty() {
-                // No selected series has this label at all.
-                return Ok(Vec::new());
-            }
-        }
-        let mut projection = vec![col(COL_NAME)];
-        projection.extend(label_cols.iter().map(|l| ident(l.clone())));
-        projection.extend([col(COL_SERIES_ID), col(COL_TIMESTAMP), col(COL_VALUE)]);
-        let batches = self
-            .ctx
-            .read_table(Arc::new(SegmentTable::new(segments, index.store())))
-            .and_then(|df| df.filter(filter))
-            .and_then(|df| df.select(projection))
-            .map_err(|e| SourceError(format!("planning scan: {e}")))?
+        };
+        let batches = DataFrame::new(self.ctx.state(), scan.plan)
             .collect()
             .await
             .map_err(|e| SourceError(format!("scanning segments: {e}")))?;
-        let label_cols: Vec<String> = label_cols.into_iter().collect();
-        rows_to_series(&batches, &label_cols).map_err(SourceError)
+        rows_to_series(&batches, &scan.label_cols).map_err(SourceError)
     }
 }
 
@@ -131,31 +108,6 @@ pub(crate) fn tier_complete_until(
         .values()
         .map(|&t| (t - 1).div_euclid(resolution_ms) * resolution_ms)
         .min()
-}
-
-fn ts_lit(ms: i64) -> Expr {
-    lit(ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into())))
-}
-
-/// The filter for one label matcher; an absent label (null) is `""`.
-fn matcher_expr(m: &Matcher) -> Expr {
-    let c = ident(m.name.clone());
-    let c = cast(c, DataType::Utf8);
-    let pred = match m.op {
-        MatchOp::Equal => c.clone().eq(lit(m.value.clone())),
-        MatchOp::NotEqual => c.clone().not_eq(lit(m.value.clone())),
-        MatchOp::Regex => regexp_like(c.clone(), lit(format!("^(?s:{})$", m.value)), None),
-        MatchOp::NotRegex => Expr::Not(Box::new(regexp_like(
-            c.clone(),
-            lit(format!("^(?s:{})$", m.value)),
-            None,
-        ))),
-    };
-    if m.matches_empty() {
-        c.is_null().or(pred)
-    } else {
-        pred
-    }
 }
 
 #[async_trait]
@@ -302,6 +254,7 @@ mod tests {
     use sluice_sink::segment::layout::SegmentKey;
     use sluice_sink::segment::writer::{SegmentSpec, write_segment};
     use sluice_sink::store::SegmentStore;
+    use std::collections::BTreeSet;
 
     fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
         TimeSeries {

@@ -47,6 +47,11 @@ impl Catalog {
         &self.store
     }
 
+    /// The table it catalogs.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     /// Lists the table again; reads footers of new segments only.
     pub async fn refresh(&self) -> Result<Snapshot, SinkError> {
         let listed = self.store.list(&self.table).await?;
