@@ -234,3 +234,149 @@ async fn pod_targets_follow_list_watch_events_and_relist_after_410() {
         .expect("manager stops on shutdown")
         .unwrap();
 }
+
+/// Blackbox-style probing of annotated ingresses, as Prometheus users
+/// configure it: the ingress URL becomes the `target` parameter, the
+/// address a (here unreachable, loopback) prober.
+fn ingress_scrape_config(kubeconfig: &std::path::Path) -> ScrapeConfig {
+    serde_yaml::from_str(&format!(
+        r#"
+job_name: k8s-ingresses
+scrape_interval: 1h
+metrics_path: /probe
+params: {{module: [http_2xx]}}
+kubernetes_sd_configs:
+  - role: ingress
+    kubeconfig_file: "{}"
+relabel_configs:
+  - source_labels: [__meta_kubernetes_ingress_annotation_prometheus_io_probe]
+    action: keep
+    regex: "true"
+  - source_labels: [__meta_kubernetes_ingress_scheme, __address__, __meta_kubernetes_ingress_path]
+    regex: (.+);(.+);(.+)
+    replacement: ${{1}}://${{2}}${{3}}
+    target_label: __param_target
+  - target_label: __address__
+    replacement: 127.0.0.1:9
+  - source_labels: [__param_target]
+    target_label: instance
+  - action: labelmap
+    regex: __meta_kubernetes_ingress_label_(.+)
+  - source_labels: [__meta_kubernetes_ingress_name]
+    target_label: ingress
+  - source_labels: [__meta_kubernetes_ingress_class_name]
+    target_label: class
+"#,
+        kubeconfig.display()
+    ))
+    .unwrap()
+}
+
+fn probe(url: &str, ingress: &str, class: &str, extra: &str) -> (String, String) {
+    (
+        String::new(),
+        format!("app={ingress},class={class},ingress={ingress},instance={url},job=k8s-ingresses{extra}"),
+    )
+}
+
+#[tokio::test]
+async fn ingress_targets_follow_list_and_watch_events() {
+    let api = K8sApi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sc = ingress_scrape_config(&kubeconfig(dir.path(), api.port));
+    let statuses = TargetStatuses::default();
+    let (stop, shutdown) = watch::channel(false);
+    let (updates, discovered) = mpsc::channel(16);
+    let _providers = start_providers(std::slice::from_ref(&sc), updates, shutdown.clone());
+    let manager = ScrapeManager::new(
+        GlobalConfig::default(),
+        vec![sc],
+        Arc::new(Discard),
+        Arc::new(SystemClock),
+        statuses.clone(),
+    );
+    let running = tokio::spawn(manager.run(discovered, shutdown));
+    let admin = |scheme: &str| {
+        let url = format!("{scheme}://admin.shop.example/");
+        let (p, l) = probe(&url, "admin", "internal", "");
+        (p, format!("{l},tier=ops"))
+    };
+    let web = [
+        probe("https://web.shop.example/", "web", "nginx", ""),
+        probe("https://web.shop.example/api", "web", "nginx", ""),
+        probe("https://www.shop.example/", "web", "nginx", ""),
+    ];
+    let sorted = |mut v: Vec<(String, String)>| {
+        v.sort();
+        v
+    };
+
+    // The list: `*.shop.example` makes web's hosts https; a rule without
+    // `http` is probed at `/`.
+    let mut want = web.to_vec();
+    want.push(admin("http"));
+    expect(&statuses, "the initial ingress list", sorted(want)).await;
+    {
+        let map = statuses.read().unwrap();
+        let st = map
+            .values()
+            .find(|s| s.target.labels.get("instance") == Some("https://web.shop.example/api"))
+            .unwrap();
+        assert_eq!(
+            st.target.url,
+            "http://127.0.0.1:9/probe?module=http_2xx&target=https%3A%2F%2Fweb.shop.example%2Fapi"
+        );
+        let d = &st.target.discovered_labels;
+        for (name, value) in [
+            ("__address__", "web.shop.example"),
+            ("__meta_kubernetes_namespace", "shop"),
+            ("__meta_kubernetes_ingress_name", "web"),
+            ("__meta_kubernetes_ingress_class_name", "nginx"),
+            ("__meta_kubernetes_ingress_scheme", "https"),
+            ("__meta_kubernetes_ingress_host", "web.shop.example"),
+            ("__meta_kubernetes_ingress_path", "/api"),
+            ("__meta_kubernetes_ingress_label_app", "web"),
+            ("__meta_kubernetes_ingress_labelpresent_app", "true"),
+            ("__meta_kubernetes_ingress_annotation_prometheus_io_probe", "true"),
+            (
+                "__meta_kubernetes_ingress_annotationpresent_nginx_ingress_kubernetes_io_ssl_redirect",
+                "true",
+            ),
+        ] {
+            assert_eq!(d.get(name), Some(value), "discovered label {name} in {d}");
+        }
+    }
+
+    // ADDED: an empty path is probed at `/`.
+    api.stream("08-added-ingress-shop-api.json");
+    let mut want = web.to_vec();
+    want.extend([
+        admin("http"),
+        probe("http://api.shop.example/v1", "shop-api", "nginx", ""),
+        probe("http://api.shop.example/", "shop-api", "nginx", ""),
+    ]);
+    expect(&statuses, "ADDED shop-api", sorted(want)).await;
+
+    // MODIFIED: admin gets a TLS entry for its host.
+    api.stream("09-modified-ingress-admin-tls.json");
+    let mut want = web.to_vec();
+    want.extend([
+        admin("https"),
+        probe("http://api.shop.example/v1", "shop-api", "nginx", ""),
+        probe("http://api.shop.example/", "shop-api", "nginx", ""),
+    ]);
+    expect(&statuses, "MODIFIED admin", sorted(want)).await;
+
+    // DELETED: web's three targets go.
+    api.stream("10-deleted-ingress-web.json");
+    let want = vec![
+        admin("https"),
+        probe("http://api.shop.example/v1", "shop-api", "nginx", ""),
+        probe("http://api.shop.example/", "shop-api", "nginx", ""),
+    ];
+    expect(&statuses, "DELETED web", sorted(want)).await;
+    assert_eq!(api.lists(), 1);
+
+    stop.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
+}

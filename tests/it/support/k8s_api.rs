@@ -1,8 +1,8 @@
-//! A loopback Kubernetes API server for pods: LIST from a fixture and WATCH
-//! as a chunked stream of the events the test releases, including a
-//! `410 Expired` that forces the client to re-list.
+//! A loopback Kubernetes API server for pods and ingresses: LIST from a
+//! fixture and WATCH as a chunked stream of the events the test releases,
+//! including a `410 Expired` that forces the client to re-list.
 //!
-//! The server keeps the current pods (fixture list + every released event),
+//! The server keeps the current objects (fixture lists + every released event),
 //! a resourceVersion, and a log of what a watch may stream. A watch from
 //! version `v` streams the logged events newer than `v`, then waits for
 //! more; if the log holds an expiry newer than `v`, it gets the `ERROR`
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use axum::routing::get;
@@ -26,6 +26,7 @@ use tokio::sync::watch;
 enum Logged {
     Event {
         rv: u64,
+        kind: String,
         line: String,
     },
     /// Watches from a version below `below` get this 410 event.
@@ -35,9 +36,12 @@ enum Logged {
     },
 }
 
+/// `(kind, namespace, name)`
+type ObjKey = (String, String, String);
+
 #[derive(Default)]
 struct Cluster {
-    pods: BTreeMap<(String, String), Value>,
+    objects: BTreeMap<ObjKey, Value>,
     rv: u64,
     log: Vec<Logged>,
     /// LIST requests served (a re-list after 410 makes it 2).
@@ -64,13 +68,26 @@ fn read_json(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn key_of(obj: &Value) -> (String, String) {
+fn key_of(kind: &str, obj: &Value) -> ObjKey {
     let m = &obj["metadata"];
     (
+        kind.to_string(),
         m["namespace"].as_str().unwrap_or_default().to_string(),
         m["name"].as_str().unwrap_or_default().to_string(),
     )
 }
+
+/// The resources served: kind, list kind, apiVersion, fixture, path.
+const RESOURCES: [(&str, &str, &str, &str, &str); 2] = [
+    ("Pod", "PodList", "v1", "pods-list.json", "/api/v1/pods"),
+    (
+        "Ingress",
+        "IngressList",
+        "networking.k8s.io/v1",
+        "ingresses-list.json",
+        "/apis/networking.k8s.io/v1/ingresses",
+    ),
+];
 
 fn rv_of(obj: &Value) -> u64 {
     obj["metadata"]["resourceVersion"]
@@ -87,24 +104,32 @@ struct ListParams {
 }
 
 impl K8sApi {
-    /// Serves `pods-list.json` as the cluster's initial pods.
+    /// Serves `pods-list.json` and `ingresses-list.json` as the cluster's
+    /// initial objects.
     pub(crate) async fn start() -> K8sApi {
-        let list = read_json("pods-list.json");
-        let mut cluster = Cluster {
-            rv: list["metadata"]["resourceVersion"]
+        let mut cluster = Cluster::default();
+        for (kind, _, _, file, _) in RESOURCES {
+            let list = read_json(file);
+            let rv: u64 = list["metadata"]["resourceVersion"]
                 .as_str()
                 .unwrap()
                 .parse()
-                .unwrap(),
-            ..Cluster::default()
-        };
-        for item in list["items"].as_array().unwrap() {
-            cluster.pods.insert(key_of(item), item.clone());
+                .unwrap();
+            cluster.rv = cluster.rv.max(rv);
+            for item in list["items"].as_array().unwrap() {
+                cluster.objects.insert(key_of(kind, item), item.clone());
+            }
         }
         let cluster = Arc::new(Mutex::new(cluster));
         let (changed, _) = watch::channel(0usize);
-        let state = (cluster.clone(), changed.clone());
-        let app = Router::new().route("/api/v1/pods", get(pods)).with_state(state);
+        let mut app = Router::new();
+        for (kind, list_kind, api_version, _, path) in RESOURCES {
+            let state = (cluster.clone(), changed.clone());
+            app = app.route(
+                path,
+                get(move |q: Query<ListParams>| list_or_watch(state, kind, list_kind, api_version, q)),
+            );
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
@@ -162,17 +187,19 @@ impl K8sApi {
             m.remove("kind");
             m.remove("apiVersion");
         }
+        let kind = obj["kind"].as_str().expect("event object has a kind").to_string();
         match event["type"].as_str() {
             Some("DELETED") => {
-                c.pods.remove(&key_of(obj));
+                c.objects.remove(&key_of(&kind, obj));
             }
             _ => {
-                c.pods.insert(key_of(obj), item);
+                c.objects.insert(key_of(&kind, obj), item);
             }
         }
         if streamed {
             c.log.push(Logged::Event {
                 rv,
+                kind,
                 line: line.trim().to_string(),
             });
         }
@@ -186,16 +213,28 @@ impl K8sApi {
 
 type AppState = (Arc<Mutex<Cluster>>, watch::Sender<usize>);
 
-async fn pods(State((cluster, changed)): State<AppState>, Query(q): Query<ListParams>) -> Response {
+async fn list_or_watch(
+    (cluster, changed): AppState,
+    kind: &'static str,
+    list_kind: &'static str,
+    api_version: &'static str,
+    Query(q): Query<ListParams>,
+) -> Response {
     let is_watch = matches!(q.watch.as_deref(), Some("true" | "1"));
     if !is_watch {
         let mut c = cluster.lock().unwrap();
         c.lists += 1;
+        let items: Vec<Value> = c
+            .objects
+            .iter()
+            .filter(|((k, _, _), _)| k == kind)
+            .map(|(_, v)| v.clone())
+            .collect();
         let body = serde_json::json!({
-            "kind": "PodList",
-            "apiVersion": "v1",
+            "kind": list_kind,
+            "apiVersion": api_version,
             "metadata": {"resourceVersion": c.rv.to_string()},
-            "items": c.pods.values().cloned().collect::<Vec<_>>(),
+            "items": items,
         });
         return Response::builder()
             .header(CONTENT_TYPE, "application/json")
@@ -219,7 +258,7 @@ async fn pods(State((cluster, changed)): State<AppState>, Query(q): Query<ListPa
                         let item = c.log[pos].clone();
                         pos += 1;
                         match item {
-                            Logged::Event { rv, line } if rv > from => {
+                            Logged::Event { rv, kind: k, line } if rv > from && k == kind => {
                                 found = Some((line, false));
                                 break;
                             }

@@ -17,6 +17,8 @@ pub enum Role {
     /// Like `endpoints`, from `discovery.k8s.io/v1` EndpointSlices.
     #[serde(rename = "endpointslice")]
     EndpointSlice,
+    /// One target per rule host and path of an Ingress.
+    Ingress,
 }
 
 impl Role {
@@ -28,6 +30,7 @@ impl Role {
             Role::Service => "service",
             Role::Endpoints => "endpoints",
             Role::EndpointSlice => "endpointslice",
+            Role::Ingress => "ingress",
         }
     }
 
@@ -40,6 +43,7 @@ impl Role {
             Role::Service => &[Role::Service],
             Role::Endpoints => &[Role::Pod, Role::Service, Role::Endpoints],
             Role::EndpointSlice => &[Role::Pod, Role::Service, Role::EndpointSlice],
+            Role::Ingress => &[Role::Ingress],
         }
     }
 }
@@ -254,6 +258,11 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].contains("provide the 'api_server'"));
         assert!(!cfg("role: node\napi_server: 'nope'").validate("k").is_empty());
-        assert!(serde_yaml::from_str::<KubernetesSdConfig>("role: ingress").is_err());
+        assert!(
+            cfg("role: ingress\nselectors: [{role: ingress, label: 'a=b'}]")
+                .validate("k")
+                .is_empty()
+        );
+        assert!(serde_yaml::from_str::<KubernetesSdConfig>("role: gateway").is_err());
     }
 }

@@ -12,6 +12,7 @@ mod client;
 pub mod config;
 mod endpoints;
 mod endpointslice;
+mod ingress;
 mod lookup;
 mod meta;
 mod node;
@@ -26,6 +27,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher;
 use tokio::sync::watch as signal;
 use tracing::{info, warn};
@@ -139,6 +141,9 @@ impl KubernetesProvider {
                     Role::EndpointSlice => watch::watch::<EndpointSlice>(c, kind, ns, label, field, |o| {
                         Object::EndpointSlice(Box::new(o))
                     }),
+                    Role::Ingress => {
+                        watch::watch::<Ingress>(c, kind, ns, label, field, |o| Object::Ingress(Box::new(o)))
+                    }
                     Role::Node => unreachable!("nodes are cluster-scoped, handled above"),
                 });
             }

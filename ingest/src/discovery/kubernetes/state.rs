@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 
 use super::config::Role;
 use super::endpoints::{self, build_endpoints_group, endpoints_source};
 use super::endpointslice::{self, build_endpointslice_group, endpointslice_source};
+use super::ingress::{build_ingress_group, ingress_source};
 use super::lookup::ObjectLookup;
 use super::meta::object_key;
 use super::node::{build_node_group, node_source};
@@ -32,6 +34,7 @@ pub(crate) enum Object {
     Service(Box<Service>),
     Endpoints(Box<Endpoints>),
     EndpointSlice(Box<EndpointSlice>),
+    Ingress(Box<Ingress>),
 }
 
 impl Object {
@@ -42,6 +45,7 @@ impl Object {
             Object::Service(_) => Role::Service,
             Object::Endpoints(_) => Role::Endpoints,
             Object::EndpointSlice(_) => Role::EndpointSlice,
+            Object::Ingress(_) => Role::Ingress,
         }
     }
 
@@ -52,6 +56,7 @@ impl Object {
             Object::Service(o) => &o.metadata,
             Object::Endpoints(o) => &o.metadata,
             Object::EndpointSlice(o) => &o.metadata,
+            Object::Ingress(o) => &o.metadata,
         };
         object_key(meta)
     }
@@ -179,6 +184,7 @@ impl DiscoveryState {
                 Role::Service => service_source(&key.0, &key.1),
                 Role::Endpoints => endpoints_source(&key.0, &key.1),
                 Role::EndpointSlice => endpointslice_source(&key.0, &key.1),
+                Role::Ingress => ingress_source(&key.0, &key.1),
             }
         };
         for (kind, key) in touched {
@@ -218,6 +224,7 @@ impl DiscoveryState {
             Object::Service(s) => Some(build_service_group(s)),
             Object::Endpoints(e) => Some(build_endpoints_group(e, self)),
             Object::EndpointSlice(s) => Some(build_endpointslice_group(s, self)),
+            Object::Ingress(i) => Some(build_ingress_group(i)),
         }
     }
 }
