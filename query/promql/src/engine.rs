@@ -9,6 +9,7 @@ use sluice_model::Sample;
 use crate::eval::{self, Annotations, Evaluator, Grid, Val};
 use crate::plan::SelectRequest;
 use crate::resolution::{self, MaxSourceResolution, Reads};
+use crate::stats::{QueryStats, SampleCounter};
 use crate::value::{InstantSample, RangeSeries};
 use crate::{SeriesSource, SourceError, Value, plan};
 
@@ -44,6 +45,8 @@ pub struct QueryResult {
     pub infos: Vec<String>,
     /// Which data the query read: raw samples and/or downsampled tiers.
     pub reads: Reads,
+    /// Timings and sample counts (Prometheus' `stats`).
+    pub stats: QueryStats,
 }
 
 /// Per-query settings beyond the expression and its times.
@@ -174,7 +177,8 @@ impl Engine {
             end: time_ms,
             step: 1,
         };
-        let (val, ann, reads) = self.run(source, expr, text, grid, 0, opts).await?;
+        let (val, ann, reads, mut stats) = self.run(source, expr, text, grid, 0, opts).await?;
+        let sorting = Instant::now();
         let value = match val {
             Val::Scalar(v) => Value::Scalar {
                 timestamp_ms: time_ms,
@@ -217,11 +221,13 @@ impl Engine {
                 Value::Matrix(out)
             }
         };
+        stats.result_sort = sorting.elapsed();
         Ok(QueryResult {
             value,
             warnings: ann.warnings,
             infos: ann.infos,
             reads,
+            stats,
         })
     }
 
@@ -322,7 +328,8 @@ impl Engine {
             end: end_ms,
             step: step_ms,
         };
-        let (val, ann, reads) = self.run(source, expr, text, grid, step_ms, opts).await?;
+        let (val, ann, reads, mut stats) = self.run(source, expr, text, grid, step_ms, opts).await?;
+        let sorting = Instant::now();
         let to_samples = |vals: Vec<Option<f64>>| -> Vec<Sample> {
             vals.into_iter()
                 .enumerate()
@@ -350,11 +357,13 @@ impl Engine {
         };
         out.retain(|s| !s.samples.is_empty());
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        stats.result_sort = sorting.elapsed();
         Ok(QueryResult {
             value: Value::Matrix(out),
             warnings: ann.warnings,
             infos: ann.infos,
             reads,
+            stats,
         })
     }
 
@@ -389,7 +398,7 @@ impl Engine {
         grid: Grid,
         query_step: i64,
         opts: QueryOptions,
-    ) -> Result<(Val, Annotations, Reads), QueryError> {
+    ) -> Result<(Val, Annotations, Reads, QueryStats), QueryError> {
         let started = Instant::now();
         let lookback = self.lookback_ms();
         let mut fetches = plan::plan(expr, grid.start, grid.end, lookback);
@@ -397,6 +406,12 @@ impl Engine {
             resolution::plan_and_fetch(source, expr, &mut fetches, query_step, opts.max_source_resolution)
                 .await?;
         let data = plan::fetch(source, &fetches).await?;
+        let mut stats = QueryStats {
+            samples_fetched: fetched_samples(&data),
+            preparation: started.elapsed(),
+            ..QueryStats::default()
+        };
+        let evaluating = Instant::now();
         let mut ev = Evaluator {
             data: &data,
             tiered: &tiered,
@@ -409,10 +424,23 @@ impl Engine {
             deadline: opts.deadline.unwrap_or(started + self.options.timeout),
             timeout_text: "expression evaluation".into(),
             annotations: Annotations::default(),
+            counter: std::cell::RefCell::new(SampleCounter::new(grid)),
         };
         let val = ev.eval(expr, grid)?;
-        Ok((val, ev.annotations, reads))
+        stats.inner_eval = evaluating.elapsed();
+        ev.counter.into_inner().finish(&mut stats);
+        Ok((val, ev.annotations, reads, stats))
     }
+}
+
+/// Raw samples in the fetched data, each shared read counted once.
+fn fetched_samples(data: &plan::Fetched) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    data.values()
+        .filter(|d| seen.insert(std::sync::Arc::as_ptr(d)))
+        .flat_map(|d| d.iter())
+        .map(|s| s.samples.len() as u64)
+        .sum()
 }
 
 pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {

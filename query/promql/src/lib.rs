@@ -20,6 +20,7 @@ mod prefetched;
 pub mod promqltest;
 pub mod resolution;
 pub mod source;
+mod stats;
 mod syntax;
 pub mod value;
 
@@ -32,5 +33,6 @@ pub use plan::SelectRequest;
 pub use prefetched::PrefetchedSource;
 pub use resolution::{MaxSourceResolution, Reads};
 pub use source::{Aggregate, MatchOp, Matcher, MemorySource, SeriesSource, SourceError, Tier};
+pub use stats::QueryStats;
 pub use syntax::parse_expr;
 pub use value::{InstantSample, RangeSeries, Value};

@@ -243,3 +243,34 @@ async fn a_past_deadline_times_out_whatever_the_timeout() {
     assert_eq!(err.to_string(), "query timed out in expression evaluation");
     assert!(e.instant(&src, "sum(req_total)", 600_000).await.is_ok());
 }
+
+/// `stats`: Prometheus counts one queryable sample per series and step for
+/// an instant selector, and every point of a range selector's window.
+#[tokio::test]
+async fn stats_count_queryable_samples_per_step() {
+    let e = Engine::default();
+    let src = source();
+    // Steps 0, 60, 120, 180 s: job a has a value at each, job b at the first
+    // three (its staleness marker at 180 s ends it).
+    let r = e.range(&src, "req_total", 0, 180_000, 60_000).await.unwrap();
+    let per_step = r.stats.total_queryable_samples_per_step.clone().unwrap();
+    assert_eq!(per_step, vec![(0, 2), (60_000, 2), (120_000, 2), (180_000, 1)]);
+    assert_eq!(r.stats.total_queryable_samples, 7);
+    assert_eq!(r.stats.peak_samples, 7);
+    // Read from storage: (-5 m, 180 s], job a's 4 samples and job b's 3
+    // plus its marker.
+    assert_eq!(r.stats.samples_fetched, 8);
+
+    // A 2 m window at 120 s holds the samples at 60 and 120 s of both jobs.
+    let r = e.instant(&src, "rate(req_total[2m])", 120_000).await.unwrap();
+    assert_eq!(r.stats.total_queryable_samples_per_step, Some(vec![(120_000, 4)]));
+
+    // A subquery's selectors run on the subquery's own steps: the total is
+    // kept, the per-step split is not claimed.
+    let r = e
+        .instant(&src, "max_over_time(req_total[3m:1m])", 180_000)
+        .await
+        .unwrap();
+    assert_eq!(r.stats.total_queryable_samples_per_step, None);
+    assert_eq!(r.stats.total_queryable_samples, 5);
+}

@@ -5,6 +5,7 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sluice_promql::{Engine, MaxSourceResolution, QueryError, QueryOptions, QueryResult};
 use sluice_sink::segment::SAMPLES_TABLE;
@@ -53,8 +54,55 @@ fn query_options(st: &AppState, p: &Params) -> Result<QueryOptions, ApiError> {
     })
 }
 
-/// The success response, with the tables read in [`TABLES_READ_HEADER`].
-fn respond(st: &AppState, res: &QueryResult) -> Response {
+/// `stats`: absent, `true`-like (timings and totals), or `all` (also per
+/// step), as Prometheus reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StatsParam {
+    Off,
+    Totals,
+    All,
+}
+
+fn stats_param(p: &Params) -> StatsParam {
+    match p.get("stats") {
+        None | Some("") => StatsParam::Off,
+        Some("all") => StatsParam::All,
+        Some(_) => StatsParam::Totals,
+    }
+}
+
+/// Prometheus' `stats` object: timings in seconds, then sample counts.
+fn stats_json(res: &QueryResult, queue_wait: Duration, which: StatsParam) -> serde_json::Value {
+    let s = &res.stats;
+    let eval_total = s.preparation + s.inner_eval + s.result_sort;
+    let mut samples = serde_json::Map::new();
+    if which == StatsParam::All
+        && let Some(per_step) = &s.total_queryable_samples_per_step
+    {
+        let steps: Vec<serde_json::Value> = per_step
+            .iter()
+            .map(|&(t, n)| serde_json::json!([t as f64 / 1000.0, n]))
+            .collect();
+        samples.insert("totalQueryableSamplesPerStep".into(), steps.into());
+    }
+    samples.insert("totalQueryableSamples".into(), s.total_queryable_samples.into());
+    samples.insert("peakSamples".into(), s.peak_samples.into());
+    serde_json::json!({
+        "timings": {
+            "evalTotalTime": eval_total.as_secs_f64(),
+            "resultSortTime": s.result_sort.as_secs_f64(),
+            "queryPreparationTime": s.preparation.as_secs_f64(),
+            "innerEvalTime": s.inner_eval.as_secs_f64(),
+            "execQueueTime": queue_wait.as_secs_f64(),
+            "execTotalTime": (queue_wait + eval_total).as_secs_f64(),
+        },
+        "samples": samples,
+    })
+}
+
+/// The success response, with the tables read in [`TABLES_READ_HEADER`]
+/// and, when asked, the `stats`.
+fn respond(st: &AppState, res: &QueryResult, stats: Option<serde_json::Value>) -> Response {
     let mut tables: Vec<&str> = res
         .reads
         .tiers_ms
@@ -71,7 +119,7 @@ fn respond(st: &AppState, res: &QueryResult) -> Response {
         tables.push(SAMPLES_TABLE);
     }
     tracing::debug!(tables = ?tables, "query read");
-    let mut resp = success_value(&res.value, &res.warnings, &res.infos);
+    let mut resp = success_value(&res.value, &res.warnings, &res.infos, stats.as_ref());
     if let Ok(v) = HeaderValue::from_str(&tables.join(",")) {
         resp.headers_mut().insert(TABLES_READ_HEADER, v);
     }
@@ -83,31 +131,41 @@ pub(super) async fn instant(State(st): State<AppState>, p: Params) -> Result<Res
     let query = required(&p, "query")?;
     let t = time_param(&p, "time", now_ms())?;
     let opts = query_options(&st, &p)?;
-    let res = queued(&st, query, opts, move |engine, source, query, opts| async move {
+    let (res, queue_wait) = queued(&st, query, opts, move |engine, source, query, opts| async move {
         engine.instant_with(source.as_ref(), &query, t, opts).await
     })
     .await?;
-    Ok(respond(&st, &res))
+    Ok(respond_with_stats(&st, &p, &res, queue_wait))
+}
+
+fn respond_with_stats(st: &AppState, p: &Params, res: &QueryResult, queue_wait: Duration) -> Response {
+    let stats = match stats_param(p) {
+        StatsParam::Off => None,
+        which => Some(stats_json(res, queue_wait, which)),
+    };
+    respond(st, res, stats)
 }
 
 /// Parses `query` (an unparsable one is answered at once, not after the
 /// queue), waits for a query slot, then runs `eval` with the slot's
-/// deadline on the query runtime.
+/// deadline on the query runtime. Also says how long it waited.
 async fn queued<F, Fut>(
     st: &AppState,
     query: &str,
     mut opts: QueryOptions,
     eval: F,
-) -> Result<QueryResult, ApiError>
+) -> Result<(QueryResult, Duration), ApiError>
 where
     F: FnOnce(Arc<Engine>, Arc<SegmentSource>, String, QueryOptions) -> Fut,
     Fut: Future<Output = Result<QueryResult, QueryError>> + Send + 'static,
 {
     Engine::parse_check(query)?;
+    let arrived = Instant::now();
     let admitted = st.queue.admit().await?;
+    let queue_wait = arrived.elapsed();
     opts.deadline = Some(admitted.deadline);
     let work = eval(st.engine.clone(), st.source.clone(), query.to_string(), opts);
-    Ok(admitted.run(work).await??)
+    Ok((admitted.run(work).await??, queue_wait))
 }
 
 /// Range query.
@@ -135,11 +193,11 @@ pub(super) async fn range(State(st): State<AppState>, p: Params) -> Result<Respo
         ));
     }
     let opts = query_options(&st, &p)?;
-    let res = queued(&st, query, opts, move |engine, source, query, opts| async move {
+    let (res, queue_wait) = queued(&st, query, opts, move |engine, source, query, opts| async move {
         engine
             .range_with(source.as_ref(), &query, start, end, step, opts)
             .await
     })
     .await?;
-    Ok(respond(&st, &res))
+    Ok(respond_with_stats(&st, &p, &res, queue_wait))
 }

@@ -75,10 +75,22 @@ pub fn success(data: Json_, warnings: &[String], infos: &[String]) -> Response {
 /// into the body: a range query's result can be 10^5 points, and building a
 /// `serde_json::Value` per point (a `Vec`, a `String`, a map per series),
 /// then serialising and freeing it, took ~40 % of such a query's CPU.
-pub fn success_value(value: &Value, warnings: &[String], infos: &[String]) -> Response {
+pub fn success_value(
+    value: &Value,
+    warnings: &[String],
+    infos: &[String],
+    stats: Option<&serde_json::Value>,
+) -> Response {
     let mut out = Vec::with_capacity(64 + value_size_hint(value));
     out.extend_from_slice(br#"{"data":"#);
     write_value(&mut out, value);
+    if let Some(stats) = stats {
+        // Inside `data`, after `resultType`, as Prometheus writes it.
+        out.pop();
+        out.extend_from_slice(br#","stats":"#);
+        write_json(&mut out, stats);
+        out.push(b'}');
+    }
     // Keys in the order serde_json's (sorted) map writes them.
     if !infos.is_empty() {
         out.extend_from_slice(br#","infos":"#);
@@ -352,7 +364,7 @@ mod tests {
             for warnings in &notes {
                 for infos in &notes {
                     let want = body(success(value_json(v), warnings, infos)).await;
-                    let got = success_value(v, warnings, infos);
+                    let got = success_value(v, warnings, infos, None);
                     assert_eq!(got.headers()[header::CONTENT_TYPE], "application/json");
                     assert_eq!(body(got).await, want);
                 }

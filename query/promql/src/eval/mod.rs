@@ -171,6 +171,8 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) deadline: Instant,
     pub(crate) timeout_text: String,
     pub(crate) annotations: Annotations,
+    /// Queryable and peak samples, for `stats`.
+    pub(crate) counter: std::cell::RefCell<crate::stats::SampleCounter>,
 }
 
 pub(crate) fn err_exec(msg: impl Into<String>) -> QueryError {
@@ -237,6 +239,7 @@ impl Evaluator<'_> {
     /// samples a query holds in memory at once; we approximate that with
     /// the points of the largest intermediate result.
     pub(crate) fn check_samples(&self, n: usize) -> Result<(), QueryError> {
+        self.counter.borrow_mut().peak(n);
         if n > self.max_samples {
             return Err(err_exec(
                 "query processing would load too many samples into memory in query execution",

@@ -38,6 +38,7 @@ pub(crate) fn eval_vector_selector(
     let ends = window_ends(ev, vs, grid);
     let lookback = ev.lookback;
     let mut out = Vec::new();
+    let mut queryable = vec![0u64; ends.len()];
     // Counted as we go so an oversized result fails before it is built.
     let mut points = 0usize;
     for ts in fetched(ev, vs) {
@@ -68,6 +69,9 @@ pub(crate) fn eval_vector_selector(
             })
             .collect();
         if any {
+            for (q, v) in queryable.iter_mut().zip(&vals) {
+                *q += u64::from(v.is_some());
+            }
             points += vals.iter().flatten().count();
             ev.check_samples(points)?;
             out.push(Series {
@@ -77,6 +81,7 @@ pub(crate) fn eval_vector_selector(
             });
         }
     }
+    ev.counter.borrow_mut().add(grid, queryable);
     Ok(out)
 }
 
@@ -88,7 +93,7 @@ pub(crate) fn eval_matrix_selector(
     grid: Grid,
 ) -> Result<Matrix, QueryError> {
     let ends = window_ends(ev, &ms.vs, grid);
-    build_matrix(ev, fetched(ev, &ms.vs), dur_ms(&ms.range), ends)
+    build_matrix(ev, fetched(ev, &ms.vs), dur_ms(&ms.range), ends, grid)
 }
 
 /// A range vector over `data` with windows `(end - range, end]`; also the
@@ -98,6 +103,7 @@ pub(crate) fn build_matrix(
     data: &[TimeSeries],
     range: i64,
     ends: Vec<i64>,
+    grid: Grid,
 ) -> Result<Matrix, QueryError> {
     let lo = ends.iter().copied().min().unwrap_or(0) - range;
     let hi = ends.iter().copied().max().unwrap_or(0);
@@ -126,7 +132,10 @@ pub(crate) fn build_matrix(
             *total += w.len();
         }
     }
-    let max_window = per_step.into_iter().max().unwrap_or(0);
+    let max_window = per_step.iter().copied().max().unwrap_or(0);
+    ev.counter
+        .borrow_mut()
+        .add(grid, per_step.into_iter().map(|n| n as u64));
     ev.check_samples(max_window)?;
     Ok(m)
 }

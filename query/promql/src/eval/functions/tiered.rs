@@ -31,7 +31,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call, t: &TieredCall, grid: Grid)
         let m = t
             .data
             .iter()
-            .map(|d| build_matrix(ev, d, range, ends.clone()))
+            .map(|d| build_matrix(ev, d, range, ends.clone(), grid))
             .collect::<Result<Vec<_>, _>>()?;
         out = match t.func {
             TierFunc::Counter { is_rate } => map_windows(&m[0], true, |_, i, w| {
