@@ -22,6 +22,7 @@ use axum::routing::get;
 use sluice_promql::{Engine, MaxSourceResolution};
 use sluice_rules::status::SharedRulesStatus;
 
+use crate::metric_metadata::MetadataStore;
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::server::TierTable;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub targets: Option<SharedTargets>,
     /// Rule groups and alerts of the rule evaluator in this process, if any.
     pub rules: Option<SharedRulesStatus>,
+    /// Metric metadata from the bus; `None`: not followed (answers empty).
+    pub metadata: Option<Arc<MetadataStore>>,
     /// Process start, RFC 3339 (for `status/runtimeinfo`).
     pub started_at: String,
 }
