@@ -299,7 +299,11 @@ async fn query_with_views(
     // Metric metadata for /api/v1/metadata, followed from the bus in the
     // background (it never holds up the API, see run_metadata_feed).
     let metadata = Arc::new(MetadataStore::new(sluice_model::bus::metadata::FORGET_AFTER_MS));
-    let feed = tokio::spawn(run_metadata_feed(cfg.kafka.clone(), metadata.clone(), shutdown.clone()));
+    let feed = tokio::spawn(run_metadata_feed(
+        cfg.kafka.clone(),
+        metadata.clone(),
+        shutdown.clone(),
+    ));
     views.metadata = Some(metadata);
     let tiers: Vec<TierTable> = if cfg.downsample.enabled {
         cfg.downsample

@@ -562,9 +562,9 @@ mod tests {
         let offered = writer.1.lock().unwrap().clone();
         assert_eq!(offered.len(), 2, "{offered:?}");
         assert!(
-            offered
-                .iter()
-                .all(|m| (m.metric_family_name.as_str(), m.r#type, m.help.as_str()) == ("demo_up", 2, "Demo.")),
+            offered.iter().all(
+                |m| (m.metric_family_name.as_str(), m.r#type, m.help.as_str()) == ("demo_up", 2, "Demo.")
+            ),
             "{offered:?}"
         );
 

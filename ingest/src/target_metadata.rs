@@ -102,7 +102,10 @@ mod tests {
         let v = [md("a", "")];
         assert!(t.offer(&v, 0).is_some());
         assert!(t.offer(&[], 1).is_none());
-        assert!(t.offer(&v, 2).is_none(), "a failed scrape between does not re-offer");
+        assert!(
+            t.offer(&v, 2).is_none(),
+            "a failed scrape between does not re-offer"
+        );
         t.reset();
         assert!(t.offer(&v, 3).is_some());
     }

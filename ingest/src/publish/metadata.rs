@@ -110,14 +110,21 @@ mod tests {
     fn each_entry_once_per_refresh_across_callers() {
         let c = MetadataCache::new(1000);
         let due = c.take_due(vec![md("a", "A."), md("b", "B."), md("a", "A.")], 0);
-        assert_eq!(names(&due), ["a", "b"], "a repeat within one offer is let through once");
+        assert_eq!(
+            names(&due),
+            ["a", "b"],
+            "a repeat within one offer is let through once"
+        );
         assert_eq!(due[0].0, key(&md("a", "A.")));
         // Another target (or remote_write) offering the same entries later.
         assert!(c.take_due(vec![md("a", "A."), md("b", "B.")], 999).is_empty());
         // A changed HELP is a new entry.
         assert_eq!(names(&c.take_due(vec![md("a", "A, changed.")], 999)), ["a"]);
         // The refresh is due.
-        assert_eq!(names(&c.take_due(vec![md("a", "A."), md("b", "B.")], 1000)), ["a", "b"]);
+        assert_eq!(
+            names(&c.take_due(vec![md("a", "A."), md("b", "B.")], 1000)),
+            ["a", "b"]
+        );
     }
 
     #[test]

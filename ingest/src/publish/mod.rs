@@ -31,10 +31,10 @@ use futures::channel::oneshot;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::util::Timeout;
-use sluice_model::kafka::KafkaConfig;
-use sluice_model::telemetry::{self, Counter};
 use sluice_model::bus::PbMetricMetadata;
 use sluice_model::clock::TimeProvider;
+use sluice_model::kafka::KafkaConfig;
+use sluice_model::telemetry::{self, Counter};
 use sluice_model::{TimeSeries, bus, partition_for};
 use tracing::warn;
 

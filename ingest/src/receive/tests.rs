@@ -390,7 +390,10 @@ async fn remote_write_metadata_goes_to_the_writer_and_bad_metadata_is_400() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, "metadata: unknown metric type 42 for node_cpu_seconds_total\n");
+    assert_eq!(
+        body,
+        "metadata: unknown metric type 42 for node_cpu_seconds_total\n"
+    );
     assert!(f.writer.take_metadata().is_empty());
 
     // A full buffer refuses the metadata, yet the request is answered by

@@ -78,7 +78,9 @@ pub fn encode(m: &PbMetricMetadata) -> Vec<u8> {
 /// record value: a family name and a type within the enum.
 pub fn decode(format_header: Option<&[u8]>, value: &[u8]) -> Result<PbMetricMetadata, DecodeError> {
     if let Some(h) = format_header.filter(|h| *h != METADATA_FORMAT_V1.as_bytes()) {
-        return Err(DecodeError::UnknownMetadataFormat(String::from_utf8_lossy(h).into_owned()));
+        return Err(DecodeError::UnknownMetadataFormat(
+            String::from_utf8_lossy(h).into_owned(),
+        ));
     }
     let m = PbMetricMetadata::decode(value)?;
     validate(&m).map_err(DecodeError::InvalidMetadata)?;
@@ -89,10 +91,7 @@ pub fn decode(format_header: Option<&[u8]>, value: &[u8]) -> Result<PbMetricMeta
 /// valid metric name as family and a known type.
 pub fn validate(m: &PbMetricMetadata) -> Result<(), String> {
     if !is_metric_name(&m.metric_family_name) {
-        return Err(format!(
-            "invalid metric family name {:?}",
-            m.metric_family_name
-        ));
+        return Err(format!("invalid metric family name {:?}", m.metric_family_name));
     }
     if type_name(m.r#type).is_none() {
         return Err(format!(
@@ -158,7 +157,10 @@ mod tests {
     #[test]
     fn round_trip_and_rejections() {
         let a = md("foo_seconds", 1, "A foo.", "seconds");
-        assert_eq!(decode(Some(METADATA_FORMAT_V1.as_bytes()), &encode(&a)).unwrap(), a);
+        assert_eq!(
+            decode(Some(METADATA_FORMAT_V1.as_bytes()), &encode(&a)).unwrap(),
+            a
+        );
         assert_eq!(decode(None, &encode(&a)).unwrap(), a);
         assert!(matches!(
             decode(Some(b"prometheus.WriteRequest/v1"), &encode(&a)),
@@ -176,6 +178,9 @@ mod tests {
             decode(None, &encode(&md("1x", 1, "", ""))),
             Err(DecodeError::InvalidMetadata(_))
         ));
-        assert!(matches!(decode(None, &[0xff, 0xff]), Err(DecodeError::Protobuf(_))));
+        assert!(matches!(
+            decode(None, &[0xff, 0xff]),
+            Err(DecodeError::Protobuf(_))
+        ));
     }
 }

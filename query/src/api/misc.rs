@@ -7,9 +7,9 @@ use serde_json::json;
 use sluice_model::clock::{SystemClock, TimeProvider};
 
 use super::AppState;
-use crate::metric_metadata::MetadataQuery;
 use super::params::Params;
 use super::response::{ApiError, success};
+use crate::metric_metadata::MetadataQuery;
 
 /// `GET|POST /api/v1/format_query`: the query, pretty-printed.
 pub(super) async fn format_query(p: Params) -> Result<Response, ApiError> {
@@ -27,12 +27,10 @@ pub(super) async fn format_query(p: Params) -> Result<Response, ApiError> {
 /// `limit_per_metric` as in Prometheus.
 pub(super) async fn metadata(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let number = |name: &str, default: i64| -> Result<i64, ApiError> {
-        p.get(name)
-            .filter(|s| !s.is_empty())
-            .map_or(Ok(default), |s| {
-                s.parse()
-                    .map_err(|_| ApiError::bad_data(format!("{name} must be a number")))
-            })
+        p.get(name).filter(|s| !s.is_empty()).map_or(Ok(default), |s| {
+            s.parse()
+                .map_err(|_| ApiError::bad_data(format!("{name} must be a number")))
+        })
     };
     let q = MetadataQuery {
         metric: p.get("metric").filter(|m| !m.is_empty()).map(str::to_string),

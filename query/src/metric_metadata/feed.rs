@@ -28,7 +28,11 @@ const RETRY: Duration = Duration::from_secs(5);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Reads `kafka`'s metadata topic into `store` until `shutdown` turns true.
-pub async fn run_metadata_feed(kafka: KafkaConfig, store: Arc<MetadataStore>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_metadata_feed(
+    kafka: KafkaConfig,
+    store: Arc<MetadataStore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let topic = kafka.metadata_topic();
     let invalid = telemetry::global().counter(
         "sluice_query_metadata_invalid_records_total",
@@ -119,7 +123,11 @@ fn assign(kafka: &KafkaConfig, topic: &str) -> Result<StreamConsumer, String> {
     consumer
         .assign(&tpl)
         .map_err(|e| format!("assigning {topic}: {e}"))?;
-    info!(topic, partitions = partitions.len(), "metadata feed reading from the beginning");
+    info!(
+        topic,
+        partitions = partitions.len(),
+        "metadata feed reading from the beginning"
+    );
     Ok(consumer)
 }
 

@@ -190,10 +190,16 @@ mod tests {
     #[test]
     fn distinct_entries_per_family_sorted() {
         let got = store().query(&MetadataQuery::default(), 20);
-        assert_eq!(got.keys().collect::<Vec<_>>(), ["http_requests", "node_load1", "rpc_seconds"]);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            ["http_requests", "node_load1", "rpc_seconds"]
+        );
         assert_eq!(
             got["http_requests"],
-            [entry("counter", "HTTP requests.", ""), entry("counter", "Requests.", "")]
+            [
+                entry("counter", "HTTP requests.", ""),
+                entry("counter", "Requests.", "")
+            ]
         );
         assert_eq!(got["rpc_seconds"], [entry("summary", "RPC latency.", "seconds")]);
         assert_eq!(
@@ -215,16 +221,29 @@ mod tests {
                 20,
             )
         };
-        assert_eq!(q(None, 2, 0).keys().collect::<Vec<_>>(), ["http_requests", "node_load1"]);
-        assert!(q(None, 0, 0).is_empty(), "limit=0 answers no metric, as in Prometheus");
+        assert_eq!(
+            q(None, 2, 0).keys().collect::<Vec<_>>(),
+            ["http_requests", "node_load1"]
+        );
+        assert!(
+            q(None, 0, 0).is_empty(),
+            "limit=0 answers no metric, as in Prometheus"
+        );
         assert_eq!(q(None, -1, 0).len(), 3);
         let one_each = q(None, -1, 1);
         assert_eq!(one_each["http_requests"].len(), 1);
         assert_eq!(one_each.values().map(Vec::len).sum::<usize>(), 3);
-        assert_eq!(q(None, -1, -5)["http_requests"].len(), 2, "limit_per_metric <= 0: no limit");
+        assert_eq!(
+            q(None, -1, -5)["http_requests"].len(),
+            2,
+            "limit_per_metric <= 0: no limit"
+        );
         let only = q(Some("node_load1"), -1, 0);
         assert_eq!(only.keys().collect::<Vec<_>>(), ["node_load1"]);
-        assert!(q(Some("node_load"), -1, 0).is_empty(), "an exact family name, not a prefix");
+        assert!(
+            q(Some("node_load"), -1, 0).is_empty(),
+            "an exact family name, not a prefix"
+        );
         assert!(q(Some("rpc_seconds"), 0, 0).is_empty());
     }
 
