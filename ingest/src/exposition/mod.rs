@@ -296,7 +296,10 @@ mod api_tests {
         for (kind, number) in all {
             let m = pb(kind);
             assert_eq!(m.r#type, number, "{kind:?}");
-            assert_eq!((m.metric_family_name.as_str(), m.help.as_str(), m.unit.as_str()), ("f", "h", "u"));
+            assert_eq!(
+                (m.metric_family_name.as_str(), m.help.as_str(), m.unit.as_str()),
+                ("f", "h", "u")
+            );
         }
     }
 }
