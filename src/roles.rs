@@ -15,7 +15,7 @@ use sluice_model::health::{consumer_check, global as readiness};
 use sluice_model::{Labels, PromDuration};
 use sluice_processor::rules::{RuleStage, run_rule_evaluator};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
-use sluice_query::metric_metadata::{MetadataStore, run_metadata_feed};
+use sluice_query::metric_metadata::{MetadataEntry, MetadataStore, run_metadata_feed};
 use sluice_query::server::{LocalViews, TierTable};
 use sluice_rules::status::SharedRulesStatus;
 use sluice_sink::SinkTable;
@@ -343,6 +343,30 @@ impl TargetsView for ScrapeTargets {
                 health: st.health.to_string(),
                 scrape_interval: PromDuration(st.target.interval).to_string(),
                 scrape_timeout: PromDuration(st.target.timeout).to_string(),
+            })
+            .collect()
+    }
+
+    fn metadata(&self, metric: Option<&str>) -> Vec<(Labels, Vec<(String, MetadataEntry)>)> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .map(|st| {
+                let entries = st
+                    .metadata
+                    .iter()
+                    .filter(|m| metric.is_none_or(|name| m.family == name))
+                    .map(|m| {
+                        (
+                            m.family.clone(),
+                            MetadataEntry {
+                                kind: m.kind.as_str(),
+                                help: m.help.clone(),
+                                unit: m.unit.clone(),
+                            },
+                        )
+                    })
+                    .collect();
+                (st.target.labels.clone(), entries)
             })
             .collect()
     }

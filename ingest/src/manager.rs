@@ -30,6 +30,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::IngestError;
 use crate::config::{GlobalConfig, ScrapeConfig};
 use crate::discovery::{DiscoveryUpdate, TargetSets};
+use crate::exposition::MetricMetadata;
 use crate::http_client::{ScrapeClient, install_crypto_provider};
 use crate::publish::SampleWriter;
 use crate::scrape::{ScrapeState, forced_failure, scrape_once};
@@ -53,6 +54,9 @@ pub struct TargetStatus {
     pub last_scrape_ms: i64,
     /// Duration of the last scrape.
     pub last_duration: Duration,
+    /// TYPE/HELP/UNIT of the families of the last successful scrape that
+    /// had any (for `/api/v1/targets/metadata`).
+    pub metadata: Arc<Vec<MetricMetadata>>,
 }
 
 impl TargetStatus {
@@ -63,6 +67,7 @@ impl TargetStatus {
             last_error: String::new(),
             last_scrape_ms: 0,
             last_duration: Duration::ZERO,
+            metadata: Arc::default(),
         }
     }
 }
@@ -358,6 +363,7 @@ impl<W: SampleWriter> ScrapeLoop<W> {
                 tokio::spawn(delivery.in_current_span());
             }
             if let Some(entries) = metadata.offer(&outcome.metadata, t_ms) {
+                self.record_metadata(outcome.metadata);
                 match self.writer.submit_metadata(entries) {
                     Ok(delivery) => {
                         tokio::spawn(
@@ -417,6 +423,17 @@ impl<W: SampleWriter> ScrapeLoop<W> {
                 warn!(error = %e, samples = n, "samples dropped: could not queue them for Kafka");
                 None
             }
+        }
+    }
+
+    /// Keeps the target's metadata for the API (called when it changed).
+    fn record_metadata(&self, metadata: Vec<MetricMetadata>) {
+        let mut map = self.statuses.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(st) = map
+            .get_mut(&self.target.key())
+            .filter(|st| st.target == self.target)
+        {
+            st.metadata = Arc::new(metadata);
         }
     }
 
@@ -558,6 +575,7 @@ mod tests {
             statuses.read().unwrap()[&key_a].last_scrape_ms > first_scrape
         })
         .await;
+        assert_eq!(statuses.read().unwrap()[&key_a].metadata[0].family, "demo_up");
         // Metadata is offered once per target, not once per scrape.
         let offered = writer.1.lock().unwrap().clone();
         assert_eq!(offered.len(), 2, "{offered:?}");
