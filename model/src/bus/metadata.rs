@@ -155,6 +155,16 @@ mod tests {
     }
 
     #[test]
+    fn key_bytes_are_the_documented_ones() {
+        // docs/bus-format.md: xxh3_64(type as i32 LE, 0xFF, help, 0xFF, unit).
+        let framed = [1, 0, 0, 0, 0xFF, b'h', 0xFF, b'u'];
+        assert_eq!(
+            key(&md("a", 1, "h", "u")),
+            format!("a/{:016x}", xxhash_rust::xxh3::xxh3_64(&framed))
+        );
+    }
+
+    #[test]
     fn round_trip_and_rejections() {
         let a = md("foo_seconds", 1, "A foo.", "seconds");
         assert_eq!(
