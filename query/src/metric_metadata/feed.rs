@@ -39,6 +39,7 @@ pub async fn run_metadata_feed(
         "Records of the metadata topic that could not be read (skipped).",
         &[],
     );
+    let mut attempts = 0u32;
     let consumer = loop {
         // librdkafka's metadata request blocks: not on the runtime's threads.
         let (k, t) = (kafka.clone(), topic.clone());
@@ -48,7 +49,12 @@ pub async fn run_metadata_feed(
         match attempt {
             Ok(c) => break c,
             Err(e) => {
-                warn!(error = %e, topic, "metadata feed not started yet; retrying");
+                // A query process may well run before the ingest role made
+                // the topic: say so once a minute, not every attempt.
+                if attempts.is_multiple_of(12) {
+                    warn!(error = %e, topic, "metadata feed not started yet; retrying every 5s");
+                }
+                attempts = attempts.wrapping_add(1);
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY) => {}
                     _ = shutdown.wait_for(|s| *s) => return,
