@@ -12,8 +12,13 @@
 //! compared: Prometheus' is Go's random map order.
 //!
 //! remote_write: a Prometheus that scrapes the node exporter sends its
-//! metadata (`metadata_config.send_interval` 1s) to a Sluice that scrapes
-//! nothing; Sluice's answer must become Prometheus' own.
+//! metadata (`metadata_config.send_interval` 1s) to a `sluice scrape` that
+//! scrapes nothing; a separate `sluice query` must answer exactly
+//! Prometheus' own metadata, and so must a restarted one (which can only
+//! have read it from the topic's beginning).
+//!
+//! Also checked: `/api/v1/targets/metadata` per target, and the records on
+//! `sluice.metadata` (one per distinct entry, not one per scrape).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -341,9 +346,12 @@ async fn remote_write_metadata_reaches_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let (_ne, node) = node_exporter(dir.path());
     let broker = Broker::start(&dir.path().join("broker"));
-    // Sluice scrapes nothing: whatever metadata it has came by remote_write.
+    // Separate processes, as deployed: the receiver (`sluice scrape`, which
+    // scrapes nothing here, so whatever metadata arrives came by
+    // remote_write) and `sluice query`, which has only the bus.
     let cfg = TestConfig::new(dir.path(), broker.address());
-    let _sluice = cfg.start("all");
+    let _receiver = cfg.start("scrape");
+    let mut query = cfg.start("query");
     let api = cfg.api();
     let (_prom, prom_api) = prometheus::start(
         dir.path(),
@@ -360,8 +368,17 @@ async fn remote_write_metadata_reaches_the_api() {
         both["node_load1"].iter().next().unwrap(),
         &("gauge".to_string(), "1m load average.".to_string(), String::new())
     );
+
+    // A new query process reads the topic from the beginning. Prometheus
+    // keeps sending the same metadata every second, but the receiver writes
+    // an entry only once per refresh (10 min): what the new process shows
+    // it can only have read from the records written before it started.
+    query.terminate();
+    let _query = cfg.start("query");
+    let again = until_equal(&api, &prom_api, &["node_load1"]).await;
+    assert_eq!(again, both);
     eprintln!(
-        "remote_write metadata: {} metric families, identical in Sluice and the sending Prometheus",
+        "remote_write metadata: {} metric families, identical in Sluice (also after a query restart) and the sending Prometheus",
         both.len()
     );
 }
