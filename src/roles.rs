@@ -9,12 +9,13 @@ use sluice_ingest::manager::{ScrapeManager, TargetStatuses};
 use sluice_ingest::publish::{Hold, KafkaPublisher};
 use sluice_ingest::receive;
 use sluice_ingest::receive::push::{PushStore, run_push_emitter};
-use sluice_ingest::topics::ensure_topics;
+use sluice_ingest::topics::{ensure_metadata_topic, ensure_topics};
 use sluice_model::clock::{SystemClock, TimeProvider};
 use sluice_model::health::{consumer_check, global as readiness};
 use sluice_model::{Labels, PromDuration};
 use sluice_processor::rules::{RuleStage, run_rule_evaluator};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
+use sluice_query::metric_metadata::{MetadataEntry, MetadataStore, run_metadata_feed};
 use sluice_query::server::{LocalViews, TierTable};
 use sluice_rules::status::SharedRulesStatus;
 use sluice_sink::SinkTable;
@@ -26,9 +27,14 @@ use tracing::info;
 use crate::config::Config;
 use crate::health::{self, spawn_kafka_probe, spawn_store_probe};
 
-/// Creates the topics every role relies on, if missing.
+/// Creates the topics every role relies on, if missing: the samples topic
+/// and the compacted metadata topic.
 async fn prepare_topics(cfg: &Config, shutdown: &watch::Receiver<bool>) -> anyhow::Result<()> {
     let topics = [cfg.kafka.samples_topic()];
+    let ensure = || async {
+        ensure_topics(&cfg.kafka, &topics).await?;
+        ensure_metadata_topic(&cfg.kafka).await
+    };
     let mut shutdown = shutdown.clone();
     // The broker may still be starting (e.g. `sluice all` next to a fresh
     // broker): retry for a while before giving up, but stop at once when
@@ -36,7 +42,7 @@ async fn prepare_topics(cfg: &Config, shutdown: &watch::Receiver<bool>) -> anyho
     let mut last = None;
     for _ in 0..30 {
         let attempt = tokio::select! {
-            r = ensure_topics(&cfg.kafka, &topics) => r,
+            r = ensure() => r,
             _ = shutdown.wait_for(|s| *s) => anyhow::bail!("stopped while waiting for Kafka"),
         };
         match attempt {
@@ -84,7 +90,8 @@ async fn scrape_reporting(
         // them, within kafka.producer_buffer_bytes.
         KafkaPublisher::connect_with(&cfg.kafka, cfg.kafka.samples_topic(), Hold::UntilDelivered)
             .await
-            .context("connecting the scrape publisher")?,
+            .context("connecting the scrape publisher")?
+            .with_metadata_topic(cfg.kafka.metadata_topic()),
     );
     let clock: Arc<dyn TimeProvider> = Arc::new(SystemClock);
     info!(
@@ -286,9 +293,18 @@ async fn query_with_views(
     cfg: Config,
     web: WebSecurity,
     shutdown: watch::Receiver<bool>,
-    views: LocalViews,
+    mut views: LocalViews,
 ) -> anyhow::Result<()> {
     let store = open_store(&cfg)?;
+    // Metric metadata for /api/v1/metadata, followed from the bus in the
+    // background (it never holds up the API, see run_metadata_feed).
+    let metadata = Arc::new(MetadataStore::new(sluice_model::bus::metadata::FORGET_AFTER_MS));
+    let feed = tokio::spawn(run_metadata_feed(
+        cfg.kafka.clone(),
+        metadata.clone(),
+        shutdown.clone(),
+    ));
+    views.metadata = Some(metadata);
     let tiers: Vec<TierTable> = if cfg.downsample.enabled {
         cfg.downsample
             .resolutions
@@ -302,9 +318,11 @@ async fn query_with_views(
     } else {
         Vec::new()
     };
-    sluice_query::server::serve(&cfg.query, store, &tiers, views, &web, shutdown)
+    let served = sluice_query::server::serve(&cfg.query, store, &tiers, views, &web, shutdown)
         .await
-        .context("query")
+        .context("query");
+    feed.abort();
+    served
 }
 
 /// The scrape manager's target health, as the targets API shows it.
@@ -328,6 +346,30 @@ impl TargetsView for ScrapeTargets {
             })
             .collect()
     }
+
+    fn metadata(&self, metric: Option<&str>) -> Vec<(Labels, Vec<(String, MetadataEntry)>)> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .map(|st| {
+                let entries = st
+                    .metadata
+                    .iter()
+                    .filter(|m| metric.is_none_or(|name| m.family == name))
+                    .map(|m| {
+                        (
+                            m.family.clone(),
+                            MetadataEntry {
+                                kind: m.kind.as_str(),
+                                help: m.help.clone(),
+                                unit: m.unit.clone(),
+                            },
+                        )
+                    })
+                    .collect();
+                (st.target.labels.clone(), entries)
+            })
+            .collect()
+    }
 }
 
 /// Every role in one process.
@@ -342,6 +384,7 @@ pub(crate) async fn all(
     let views = LocalViews {
         targets: Some(view),
         rules: Some(rules.clone()),
+        metadata: None,
     };
     let processing = has_stream_work(&cfg);
     // One set of probes; the query API's `/-/ready` reports every role's checks.

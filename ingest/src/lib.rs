@@ -5,7 +5,10 @@
 //! target that fetches and parses the exposition ([`exposition`]), labels
 //! the samples and adds `up` & co. ([`scrape`]), and hands them to a
 //! [`publish::SampleWriter`] — in production the [`publish::KafkaPublisher`],
-//! which batches series per partition into remote-write records.
+//! which batches series per partition into remote-write records. The
+//! families' TYPE/HELP/UNIT go to the metadata topic through the same
+//! writer ([`publish::SampleWriter::submit_metadata`]), when they change
+//! ([`target_metadata`]).
 
 pub mod config;
 pub mod discovery;
@@ -18,6 +21,7 @@ pub mod relabel;
 pub mod scrape;
 pub mod shard;
 pub mod target;
+pub mod target_metadata;
 pub mod topics;
 
 /// Ingest failures.

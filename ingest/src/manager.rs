@@ -30,11 +30,13 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::IngestError;
 use crate::config::{GlobalConfig, ScrapeConfig};
 use crate::discovery::{DiscoveryUpdate, TargetSets};
+use crate::exposition::MetricMetadata;
 use crate::http_client::{ScrapeClient, install_crypto_provider};
 use crate::publish::SampleWriter;
 use crate::scrape::{ScrapeState, forced_failure, scrape_once};
 use crate::shard::ScrapeShard;
 use crate::target::Target;
+use crate::target_metadata::TargetMetadata;
 
 /// How long a stopping scrape loop waits to publish its staleness markers.
 const SHUTDOWN_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,6 +54,9 @@ pub struct TargetStatus {
     pub last_scrape_ms: i64,
     /// Duration of the last scrape.
     pub last_duration: Duration,
+    /// TYPE/HELP/UNIT of the families of the last successful scrape that
+    /// had any (for `/api/v1/targets/metadata`).
+    pub metadata: Arc<Vec<MetricMetadata>>,
 }
 
 impl TargetStatus {
@@ -62,6 +67,7 @@ impl TargetStatus {
             last_error: String::new(),
             last_scrape_ms: 0,
             last_duration: Duration::ZERO,
+            metadata: Arc::default(),
         }
     }
 }
@@ -321,6 +327,7 @@ impl<W: SampleWriter> ScrapeLoop<W> {
         let interval_ms = self.target.interval.as_millis().max(1) as i64;
         let offset_ms = self.target.offset().as_millis() as i64;
         let mut state = ScrapeState::default();
+        let mut metadata = TargetMetadata::new(sluice_model::bus::metadata::REFRESH_MS);
         info!(interval_ms, offset_ms, "scrape loop started");
         loop {
             // Next slot of this target's phase: `k * interval + offset`.
@@ -354,6 +361,26 @@ impl<W: SampleWriter> ScrapeLoop<W> {
             // what waits (past it, samples are dropped and counted).
             if let Some(delivery) = self.publish(outcome.series) {
                 tokio::spawn(delivery.in_current_span());
+            }
+            if let Some(entries) = metadata.offer(&outcome.metadata, t_ms) {
+                self.record_metadata(outcome.metadata);
+                match self.writer.submit_metadata(entries) {
+                    Ok(delivery) => {
+                        tokio::spawn(
+                            async move {
+                                if let Err(e) = delivery.await {
+                                    warn!(error = %e, "metadata not written: Kafka did not take it");
+                                }
+                            }
+                            .in_current_span(),
+                        );
+                    }
+                    Err(e) => {
+                        // Offered again with the next scrape.
+                        metadata.reset();
+                        warn!(error = %e, "metadata not written: could not queue it for Kafka");
+                    }
+                }
             }
         }
         // The target goes away: its series end now, as in Prometheus. Bounded,
@@ -399,6 +426,17 @@ impl<W: SampleWriter> ScrapeLoop<W> {
         }
     }
 
+    /// Keeps the target's metadata for the API (called when it changed).
+    fn record_metadata(&self, metadata: Vec<MetricMetadata>) {
+        let mut map = self.statuses.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(st) = map
+            .get_mut(&self.target.key())
+            .filter(|st| st.target == self.target)
+        {
+            st.metadata = Arc::new(metadata);
+        }
+    }
+
     fn record_status(&self, error: &Option<String>, t_ms: i64, duration: Duration) {
         let mut map = self.statuses.write().unwrap_or_else(|e| e.into_inner());
         // A loop that is being replaced must not report over its successor.
@@ -418,6 +456,7 @@ impl<W: SampleWriter> ScrapeLoop<W> {
 mod tests {
     use std::sync::Mutex;
 
+    use sluice_model::bus::PbMetricMetadata;
     use sluice_model::clock::SystemClock;
     use sluice_model::{Labels, is_stale_nan};
 
@@ -427,11 +466,16 @@ mod tests {
 
     /// Keeps everything written.
     #[derive(Default)]
-    struct Recorder(Mutex<Vec<TimeSeries>>);
+    struct Recorder(Mutex<Vec<TimeSeries>>, Mutex<Vec<PbMetricMetadata>>);
 
     impl SampleWriter for Recorder {
         fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
             self.0.lock().unwrap().extend(series);
+            Ok(Box::pin(async { Ok(()) }))
+        }
+
+        fn submit_metadata(&self, metadata: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError> {
+            self.1.lock().unwrap().extend(metadata);
             Ok(Box::pin(async { Ok(()) }))
         }
     }
@@ -443,10 +487,17 @@ mod tests {
         fn submit(&self, _: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
             Err(IngestError::Backpressure("producer buffer full (test)".into()))
         }
+
+        fn submit_metadata(&self, _: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError> {
+            Err(IngestError::Backpressure("producer buffer full (test)".into()))
+        }
     }
 
     async fn exporter() -> String {
-        let app = axum::Router::new().route("/metrics", axum::routing::get(|| async { "demo_up 1\n" }));
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(|| async { "# HELP demo_up Demo.\n# TYPE demo_up gauge\ndemo_up 1\n" }),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move {
@@ -520,6 +571,20 @@ mod tests {
         until("the second target's scrape", || scraped(&b)).await;
         assert!(!stale(&a), "an unchanged target's loop was restarted");
         assert!(statuses.read().unwrap()[&key_a].last_scrape_ms >= first_scrape);
+        until("a second scrape of the first target", || {
+            statuses.read().unwrap()[&key_a].last_scrape_ms > first_scrape
+        })
+        .await;
+        assert_eq!(statuses.read().unwrap()[&key_a].metadata[0].family, "demo_up");
+        // Metadata is offered once per target, not once per scrape.
+        let offered = writer.1.lock().unwrap().clone();
+        assert_eq!(offered.len(), 2, "{offered:?}");
+        assert!(
+            offered.iter().all(
+                |m| (m.metric_family_name.as_str(), m.r#type, m.help.as_str()) == ("demo_up", 2, "Demo.")
+            ),
+            "{offered:?}"
+        );
 
         // g1 is gone: its loop stops and ends its series with StaleNaN.
         tx.send(update("g1", &[])).await.unwrap();

@@ -29,6 +29,9 @@ pub struct ScrapeOutcome {
     pub duration: Duration,
     /// Samples in the exposition.
     pub samples_scraped: usize,
+    /// TYPE/HELP/UNIT of the exposition's families; empty when the scrape
+    /// failed.
+    pub metadata: Vec<exposition::MetricMetadata>,
 }
 
 /// Per-target memory between scrapes: which series the last successful
@@ -219,10 +222,10 @@ pub async fn scrape_once(
         Err(e) => Err(e),
     };
     let duration = started.elapsed();
-    let (accepted, samples_scraped) = match parsed {
+    let (accepted, samples_scraped, metadata) = match parsed {
         Ok(expo) => {
             let n = expo.samples.len();
-            (accept(target, expo.samples, t_ms), n)
+            (accept(target, expo.samples, t_ms), n, expo.metadata)
         }
         Err(e) => (
             Accepted {
@@ -232,9 +235,16 @@ pub async fn scrape_once(
                 error: Some(e),
             },
             0,
+            Vec::new(),
         ),
     };
-    report(target, state, t_ms, duration, samples_scraped, accepted)
+    let mut outcome = report(target, state, t_ms, duration, samples_scraped, accepted);
+    // Metadata of a scrape that failed a limit is not published either:
+    // the scrape as a whole did not count.
+    if outcome.error.is_none() {
+        outcome.metadata = metadata;
+    }
+    outcome
 }
 
 /// A scrape that is not made because the job is failed as a whole (its
@@ -302,6 +312,7 @@ fn report(
         error,
         duration,
         samples_scraped,
+        metadata: Vec::new(),
     }
 }
 

@@ -23,9 +23,6 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
 /// Creates each topic with the configured partitions and replication if it
 /// does not exist yet; an existing topic is left as it is.
 pub async fn ensure_topics(kafka: &KafkaConfig, topics: &[String]) -> Result<(), IngestError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
-        .create()
-        .map_err(|e| IngestError::Kafka(format!("creating admin client: {e}")))?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| {
@@ -36,6 +33,26 @@ pub async fn ensure_topics(kafka: &KafkaConfig, topics: &[String]) -> Result<(),
             )
         })
         .collect();
+    create(kafka, new).await
+}
+
+/// Creates the metric metadata topic if missing: one partition (it holds
+/// one small record per distinct metric family entry, read whole by every
+/// query process) and `cleanup.policy=compact`, so the broker keeps the
+/// newest record of each key and the topic stays as small as the set of
+/// entries.
+pub async fn ensure_metadata_topic(kafka: &KafkaConfig) -> Result<(), IngestError> {
+    let topic = kafka.metadata_topic();
+    let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(kafka.replication_factor))
+        .set("cleanup.policy", "compact");
+    create(kafka, vec![new]).await
+}
+
+async fn create(kafka: &KafkaConfig, new: Vec<NewTopic<'_>>) -> Result<(), IngestError> {
+    let topics: Vec<&str> = new.iter().map(|t| t.name).collect();
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
+        .create()
+        .map_err(|e| IngestError::Kafka(format!("creating admin client: {e}")))?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin
         .create_topics(new.iter(), &opts)

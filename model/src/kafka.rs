@@ -89,6 +89,11 @@ impl KafkaConfig {
         format!("{}.samples", self.topic_prefix)
     }
 
+    /// The compacted metric metadata topic (TYPE/HELP/UNIT).
+    pub fn metadata_topic(&self) -> String {
+        format!("{}.metadata", self.topic_prefix)
+    }
+
     /// Problems with the values, each with its config path.
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();

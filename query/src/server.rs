@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::api::{AppState, QueryQueue, SharedTargets, router};
+use crate::metric_metadata::MetadataStore as MetricMetadataStore;
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::sql::{SqlService, session_config};
@@ -24,6 +25,8 @@ pub struct LocalViews {
     pub targets: Option<SharedTargets>,
     /// The rule evaluator's groups and alerts.
     pub rules: Option<SharedRulesStatus>,
+    /// Metric metadata followed from the bus ([`crate::metric_metadata`]).
+    pub metadata: Option<Arc<MetricMetadataStore>>,
 }
 
 /// A downsampled tier's table.
@@ -68,6 +71,7 @@ pub fn build_state(
         index,
         targets: views.targets,
         rules: views.rules,
+        metadata: views.metadata,
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }
 }

@@ -26,6 +26,10 @@ impl SampleWriter for Discard {
     fn submit(&self, _series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
         Ok(Box::pin(async { Ok(()) }))
     }
+
+    fn submit_metadata(&self, _: Vec<sluice_model::bus::PbMetricMetadata>) -> Result<Delivery, IngestError> {
+        Ok(Box::pin(async { Ok(()) }))
+    }
 }
 
 fn kubeconfig(dir: &std::path::Path, port: u16) -> std::path::PathBuf {

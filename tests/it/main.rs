@@ -27,6 +27,7 @@ mod downsample;
 mod fuzz_corpus;
 mod k8s_sd;
 mod kafka_security;
+mod metadata_api;
 mod openmetrics;
 mod pipeline;
 mod promqltest;

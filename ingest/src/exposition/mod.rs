@@ -43,6 +43,8 @@ mod tests;
 pub use suite::{CaseOutcome, CaseReport, SuiteReport, run_openmetrics_suite, run_openmetrics_suite_with};
 
 use sluice_model::Labels;
+use sluice_model::bus::PbMetricMetadata;
+use sluice_model::bus::metadata::type_number;
 
 /// The Accept header Prometheus 2.x sends when scraping.
 pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -146,6 +148,19 @@ pub struct MetricMetadata {
     pub help: String,
     /// UNIT (OpenMetrics only), empty if none.
     pub unit: String,
+}
+
+impl MetricMetadata {
+    /// As the bus and remote_write carry it (`prometheus.MetricMetadata`).
+    pub fn to_pb(&self) -> PbMetricMetadata {
+        PbMetricMetadata {
+            // Every MetricType keyword is one of the enum's names.
+            r#type: type_number(self.kind.as_str()).unwrap_or(0),
+            metric_family_name: self.family.clone(),
+            help: self.help.clone(),
+            unit: self.unit.clone(),
+        }
+    }
 }
 
 /// One sample.
@@ -255,5 +270,36 @@ mod api_tests {
             Format::PrometheusText
         );
         assert_eq!(Format::from_content_type(""), Format::PrometheusText);
+    }
+
+    #[test]
+    fn every_type_maps_to_its_prompb_enum_value() {
+        let pb = |kind| {
+            MetricMetadata {
+                family: "f".into(),
+                kind,
+                help: "h".into(),
+                unit: "u".into(),
+            }
+            .to_pb()
+        };
+        let all = [
+            (MetricType::Unknown, 0),
+            (MetricType::Counter, 1),
+            (MetricType::Gauge, 2),
+            (MetricType::Histogram, 3),
+            (MetricType::GaugeHistogram, 4),
+            (MetricType::Summary, 5),
+            (MetricType::Info, 6),
+            (MetricType::StateSet, 7),
+        ];
+        for (kind, number) in all {
+            let m = pb(kind);
+            assert_eq!(m.r#type, number, "{kind:?}");
+            assert_eq!(
+                (m.metric_family_name.as_str(), m.help.as_str(), m.unit.as_str()),
+                ("f", "h", "u")
+            );
+        }
     }
 }

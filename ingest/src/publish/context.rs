@@ -20,6 +20,8 @@ pub(super) struct Pending {
     pub(super) reservation: Reservation,
     pub(super) samples: usize,
     pub(super) bytes: usize,
+    /// A metadata record (counted apart from the samples topic's records).
+    pub(super) metadata: bool,
     pub(super) done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -31,6 +33,8 @@ pub(super) struct PublishContext {
     samples: Counter,
     bytes: Counter,
     failed: Counter,
+    metadata_records: Counter,
+    metadata_failed: Counter,
 }
 
 impl PublishContext {
@@ -60,6 +64,16 @@ impl PublishContext {
                 "Samples of records that Kafka finally refused or that timed out (after librdkafka's retries).",
                 &labels,
             ),
+            metadata_records: reg.counter(
+                "sluice_publish_metadata_records_total",
+                "Metric metadata records (TYPE/HELP/UNIT) acknowledged by Kafka.",
+                &[],
+            ),
+            metadata_failed: reg.counter(
+                "sluice_publish_metadata_failed_records_total",
+                "Metric metadata records that Kafka finally refused or that timed out.",
+                &[],
+            ),
         }
     }
 }
@@ -74,11 +88,21 @@ impl ProducerContext for PublishContext {
             reservation,
             samples,
             bytes,
+            metadata,
             done,
         } = *pending;
         drop(reservation);
         self.gauges.update(&self.budget);
         let outcome = match result {
+            Ok(_) if metadata => {
+                self.metadata_records.inc();
+                Ok(())
+            }
+            Err((e, _)) if metadata => {
+                self.metadata_failed.inc();
+                warn!(error = %e, "Kafka did not take a metadata record");
+                Err(e.to_string())
+            }
             Ok(_) => {
                 self.records.inc();
                 self.samples.inc_by(samples as u64);

@@ -14,20 +14,25 @@
 
 mod budget;
 mod context;
+mod metadata;
 #[cfg(test)]
 mod mock_tests;
 
 pub use budget::{Budget, Full};
+pub use metadata::MetadataCache;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::util::Timeout;
+use sluice_model::bus::PbMetricMetadata;
+use sluice_model::clock::TimeProvider;
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter};
 use sluice_model::{TimeSeries, bus, partition_for};
@@ -58,6 +63,12 @@ pub trait SampleWriter: Send + Sync + 'static {
     /// wait for.
     fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError>;
 
+    /// Queues metric metadata (TYPE/HELP/UNIT of metric families) for the
+    /// metadata topic, like [`Self::submit`]. A writer may leave out
+    /// entries it wrote recently (the Kafka publisher writes each distinct
+    /// entry once per refresh interval, see [`MetadataCache`]).
+    fn submit_metadata(&self, metadata: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError>;
+
     /// Writes the series durably (for Kafka: acknowledged by the broker).
     fn write(&self, series: Vec<TimeSeries>) -> impl Future<Output = Result<(), IngestError>> + Send {
         let submitted = self.submit(series);
@@ -76,12 +87,20 @@ pub enum Hold {
     For(Duration),
 }
 
-/// Publishes series to `<prefix>.samples`.
+/// Publishes series to `<prefix>.samples` (and, when given one, metric
+/// metadata to the metadata topic, through the same producer and budget).
 pub struct KafkaPublisher {
     producer: ThreadedProducer<PublishContext>,
     topic: String,
     partitions: i32,
     refused: Counter,
+    metadata: Option<MetadataTopic>,
+}
+
+/// Where metadata goes, and what was written there recently.
+struct MetadataTopic {
+    topic: String,
+    cache: Arc<MetadataCache>,
 }
 
 impl KafkaPublisher {
@@ -149,7 +168,18 @@ impl KafkaPublisher {
                 &[("topic", &topic)],
             ),
             topic,
+            metadata: None,
         })
+    }
+
+    /// Also publishes metric metadata ([`SampleWriter::submit_metadata`])
+    /// to `topic`, a compacted topic keyed by entry.
+    pub fn with_metadata_topic(mut self, topic: String) -> Self {
+        self.metadata = Some(MetadataTopic {
+            topic,
+            cache: Arc::new(MetadataCache::new(bus::metadata::REFRESH_MS)),
+        });
+        self
     }
 
     /// Partition count of the topic.
@@ -237,6 +267,7 @@ impl SampleWriter for KafkaPublisher {
                 reservation,
                 samples: *n,
                 bytes: value.len(),
+                metadata: false,
                 done,
             });
             let headers = OwnedHeaders::new().insert(Header {
@@ -269,6 +300,86 @@ impl SampleWriter for KafkaPublisher {
             for wait in waits {
                 let outcome = wait.await.unwrap_or_else(|_| Err("producer closed".to_string()));
                 if let Err(e) = outcome {
+                    first_err.get_or_insert(e);
+                }
+            }
+            match first_err {
+                Some(e) => Err(IngestError::Kafka(format!("producing to {topic}: {e}"))),
+                None => Ok(()),
+            }
+        }))
+    }
+
+    fn submit_metadata(&self, metadata: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError> {
+        let Some(out) = &self.metadata else {
+            return Err(IngestError::Kafka(format!(
+                "the publisher of {} has no metadata topic",
+                self.topic
+            )));
+        };
+        let now_ms = sluice_model::clock::SystemClock.now_ms();
+        let due = out.cache.take_due(metadata, now_ms);
+        if due.is_empty() {
+            return Ok(Box::pin(async { Ok(()) }));
+        }
+        let values: Vec<Vec<u8>> = due.iter().map(|(_, m)| bus::metadata::encode(m)).collect();
+        let sizes: Vec<usize> = due
+            .iter()
+            .zip(&values)
+            .map(|((k, _), v)| k.len() + v.len() + RECORD_OVERHEAD)
+            .collect();
+        let ctx = self.producer.context();
+        let reservations = match ctx.budget.try_reserve(&sizes) {
+            Ok(r) => r,
+            Err(full) => {
+                out.cache.forget(due.iter().map(|(k, _)| k.as_str()));
+                return Err(IngestError::Backpressure(full.to_string()));
+            }
+        };
+        ctx.gauges.update(&ctx.budget);
+        let mut waits = Vec::with_capacity(due.len());
+        let mut refused = None;
+        for (((k, _), value), reservation) in due.iter().zip(&values).zip(reservations) {
+            let (done, wait) = oneshot::channel();
+            let pending = Box::new(Pending {
+                reservation,
+                samples: 0,
+                bytes: value.len(),
+                metadata: true,
+                done,
+            });
+            let headers = OwnedHeaders::new().insert(Header {
+                key: bus::FORMAT_HEADER,
+                value: Some(bus::metadata::METADATA_FORMAT_V1),
+            });
+            // The key picks the partition (librdkafka's consistent hash), so
+            // every write of an entry lands where compaction can fold it;
+            // the timestamp says when the entry was last seen.
+            let rec = BaseRecord::<String, Vec<u8>, Box<Pending>>::with_opaque_to(&out.topic, pending)
+                .key(k)
+                .payload(value)
+                .timestamp(now_ms)
+                .headers(headers);
+            match self.producer.send(rec) {
+                Ok(()) => waits.push((k.clone(), wait)),
+                Err((e, _rec)) => {
+                    out.cache.forget([k.as_str()]);
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        ctx.gauges.update(&ctx.budget);
+        if let Some(e) = refused {
+            return Err(IngestError::Kafka(format!("producing to {}: {e}", out.topic)));
+        }
+        let (topic, cache) = (out.topic.clone(), out.cache.clone());
+        Ok(Box::pin(async move {
+            let mut first_err = None;
+            for (k, wait) in waits {
+                let outcome = wait.await.unwrap_or_else(|_| Err("producer closed".to_string()));
+                if let Err(e) = outcome {
+                    // Not written: the next offer writes it again.
+                    cache.forget([k.as_str()]);
                     first_err.get_or_insert(e);
                 }
             }

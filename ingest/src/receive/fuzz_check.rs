@@ -8,7 +8,7 @@ use sluice_model::bus::{self, WriteRequest};
 use sluice_model::fuzz_check::{assert_same_series, check_labels};
 
 use super::ReceiveLimits;
-use super::remote_write::{RwError, decode};
+use super::remote_write::{Decoded, RwError, decode, decode_request};
 use crate::relabel::is_valid_label_name;
 
 /// The decompressed-size limit the target decodes with: small enough that
@@ -46,11 +46,12 @@ fn limits(max_body_bytes: usize) -> ReceiveLimits {
 /// refused before decompressing, and one byte less of limit refuses any
 /// body that decoded); accepted series follow the RW 1.0 rules the bus
 /// promises; and they are exactly what the bus decoder reads from the same
-/// protobuf's series that have samples.
+/// protobuf's series that have samples. Accepted metadata entries are what
+/// the metadata topic's decoder reads back.
 pub fn remote_write_body(body: &[u8]) {
     let announced = snap::raw::decompress_len(body).ok();
-    let series = match decode(body, &limits(LIMIT)) {
-        Ok(series) => series,
+    let (series, metadata) = match decode_request(body, &limits(LIMIT)) {
+        Ok(Decoded { series, metadata }) => (series, metadata),
         Err(RwError::TooLarge { size, limit }) => {
             assert_eq!(limit, LIMIT);
             assert!(size > LIMIT, "refused {size} bytes as over the limit of {LIMIT}");
@@ -84,6 +85,12 @@ pub fn remote_write_body(body: &[u8]) {
             "samples of {} out of order",
             s.labels
         );
+    }
+    for m in &metadata {
+        let value = bus::metadata::encode(m);
+        let back = bus::metadata::decode(Some(bus::metadata::METADATA_FORMAT_V1.as_bytes()), &value)
+            .unwrap_or_else(|e| panic!("the metadata decoder refuses an entry remote_write accepted: {e}"));
+        assert_eq!(&back, m);
     }
     // The receiver drops series without samples before it validates (there
     // is nothing to store), so the bus decoder is given only the others.
@@ -135,5 +142,23 @@ mod tests {
             Err(RwError::TooLarge { .. })
         ));
         remote_write_body(&body);
+    }
+
+    #[test]
+    fn metadata_entries_reach_the_metadata_property() {
+        let entry = bus::PbMetricMetadata {
+            r#type: 5,
+            metric_family_name: "rpc_seconds".into(),
+            help: "RPC latency.".into(),
+            unit: "seconds".into(),
+        };
+        let pb = WriteRequest {
+            timeseries: vec![],
+            metadata: vec![entry.clone()],
+        }
+        .encode_to_vec();
+        let body = snap::raw::Encoder::new().compress_vec(&pb).unwrap();
+        assert_eq!(decode_request(&body, &limits(LIMIT)).unwrap().metadata, [entry]);
+        remote_write_input(&[&[1u8][..], &pb].concat());
     }
 }

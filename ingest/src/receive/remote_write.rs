@@ -46,7 +46,12 @@
 //! the rest, a request with one invalid series is rejected whole with 400
 //! and the reason, so a misconfigured sender is loud rather than silently
 //! lossy. Native histograms and exemplars are not part of the bus format and
-//! are ignored; metadata is ignored too.
+//! are ignored. Metadata (`WriteRequest.metadata`, which Prometheus sends
+//! every `metadata_config.send_interval`, 1m by default) is checked like
+//! series (an invalid family name or type is a 400) and goes to the
+//! metadata topic through [`SampleWriter::submit_metadata`], best effort: a
+//! request is not refused because its metadata could not be queued (the
+//! sender sends it again within a minute; its samples matter more).
 
 use std::sync::Arc;
 
@@ -55,7 +60,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
-use sluice_model::bus::{self, PbTimeSeries, WriteRequest};
+use sluice_model::bus::{self, PbMetricMetadata, PbTimeSeries, WriteRequest};
 use sluice_model::{Label, Labels, METRIC_NAME, Sample, TimeSeries};
 
 use super::limits::{WriteLimits, describe};
@@ -161,10 +166,24 @@ pub fn check_content_encoding(encoding: Option<&str>) -> Result<(), RwError> {
     }
 }
 
-/// Decompresses and decodes a request body into validated series. The
-/// decompressed size is checked against `max_body_bytes` before any
-/// allocation, from the length snappy puts in front of the block.
+/// A decoded, validated request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// Series with samples.
+    pub series: Vec<TimeSeries>,
+    /// Metric metadata entries.
+    pub metadata: Vec<PbMetricMetadata>,
+}
+
+/// [`decode_request`]'s series.
 pub fn decode(body: &[u8], limits: &ReceiveLimits) -> Result<Vec<TimeSeries>, RwError> {
+    decode_request(body, limits).map(|d| d.series)
+}
+
+/// Decompresses and decodes a request body into validated series and
+/// metadata. The decompressed size is checked against `max_body_bytes`
+/// before any allocation, from the length snappy puts in front of the block.
+pub fn decode_request(body: &[u8], limits: &ReceiveLimits) -> Result<Decoded, RwError> {
     let size = snap::raw::decompress_len(body).map_err(|e| RwError::Corrupt(format!("snappy: {e}")))?;
     if size > limits.max_body_bytes {
         return Err(RwError::TooLarge {
@@ -180,11 +199,19 @@ pub fn decode(body: &[u8], limits: &ReceiveLimits) -> Result<Vec<TimeSeries>, Rw
         .write
         .check_series_count(req.timeseries.len())
         .map_err(RwError::OverLimit)?;
-    req.timeseries
+    let series = req
+        .timeseries
         .into_iter()
         .filter(|ts| !ts.samples.is_empty())
         .map(|ts| validate_series(ts, &limits.write))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    for m in &req.metadata {
+        bus::metadata::validate(m).map_err(|why| RwError::InvalidSeries(format!("metadata: {why}")))?;
+    }
+    Ok(Decoded {
+        series,
+        metadata: req.metadata,
+    })
 }
 
 /// The RW 1.0 spec's label rules: names valid and sorted without duplicates,
@@ -286,8 +313,11 @@ async fn receive<W: SampleWriter>(shared: &Shared<W>, req: Request) -> Result<us
     let body = Bytes::from_request(req, &())
         .await
         .map_err(|r| RwError::Body(r.status(), r.body_text()))?;
-    let series = decode(&body, &shared.limits)?;
+    let Decoded { series, metadata } = decode_request(&body, &shared.limits)?;
     drop(body);
+    if !metadata.is_empty() {
+        submit_metadata(shared, metadata);
+    }
     let samples = series.iter().map(|s| s.samples.len()).sum();
     if series.is_empty() {
         return Ok(samples);
@@ -310,6 +340,21 @@ async fn receive<W: SampleWriter>(shared: &Shared<W>, req: Request) -> Result<us
         Err(_) => shared.metrics.rw_unacked.inc_by(samples as u64),
     }
     Ok(samples)
+}
+
+/// Queues a request's metadata; failures are logged, not answered (see the
+/// module documentation).
+fn submit_metadata<W: SampleWriter>(shared: &Shared<W>, metadata: Vec<PbMetricMetadata>) {
+    match shared.writer.submit_metadata(metadata) {
+        Ok(delivery) => {
+            tokio::spawn(async move {
+                if let Err(e) = delivery.await {
+                    tracing::warn!(error = %e, "remote_write metadata not written: Kafka did not take it");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "remote_write metadata not written: could not queue it"),
+    }
 }
 
 #[cfg(test)]

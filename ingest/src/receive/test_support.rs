@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sluice_model::TimeSeries;
+use sluice_model::bus::PbMetricMetadata;
 
 use crate::IngestError;
 use crate::publish::{Delivery, SampleWriter};
@@ -25,6 +26,7 @@ pub(crate) enum Ack {
 #[derive(Debug, Default)]
 pub(crate) struct RecordingWriter {
     batches: Mutex<Vec<Vec<TimeSeries>>>,
+    metadata: Mutex<Vec<PbMetricMetadata>>,
     failing: AtomicBool,
     ack: Mutex<Ack>,
 }
@@ -44,6 +46,11 @@ impl RecordingWriter {
     pub(crate) fn take(&self) -> Vec<Vec<TimeSeries>> {
         std::mem::take(&mut *self.batches.lock().unwrap())
     }
+
+    /// Takes the metadata entries written so far.
+    pub(crate) fn take_metadata(&self) -> Vec<PbMetricMetadata> {
+        std::mem::take(&mut *self.metadata.lock().unwrap())
+    }
 }
 
 impl SampleWriter for RecordingWriter {
@@ -57,5 +64,13 @@ impl SampleWriter for RecordingWriter {
             Ack::Never => Box::pin(std::future::pending()),
             Ack::Fail => Box::pin(async { Err(IngestError::Kafka("message refused (test)".into())) }),
         })
+    }
+
+    fn submit_metadata(&self, metadata: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(IngestError::Backpressure("producer buffer full (test)".into()));
+        }
+        self.metadata.lock().unwrap().extend(metadata);
+        Ok(Box::pin(async { Ok(()) }))
     }
 }

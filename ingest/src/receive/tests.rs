@@ -349,3 +349,60 @@ async fn push_refusals() {
     assert_eq!(call(&f.app, proto).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(f.push.is_empty());
 }
+
+fn metadata_body(metadata: Vec<sluice_model::bus::PbMetricMetadata>) -> Vec<u8> {
+    let req = WriteRequest {
+        timeseries: vec![],
+        metadata,
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn remote_write_metadata_goes_to_the_writer_and_bad_metadata_is_400() {
+    use sluice_model::bus::PbMetricMetadata;
+    let f = fixture(ReceiveLimits::default());
+    // What Prometheus sends every metadata_config.send_interval: no series.
+    let entry = PbMetricMetadata {
+        r#type: 1,
+        metric_family_name: "node_cpu_seconds_total".into(),
+        help: "Seconds the CPUs spent in each mode.".into(),
+        unit: String::new(),
+    };
+    let (status, body) = call(
+        &f.app,
+        rw_request("application/x-protobuf", metadata_body(vec![entry.clone()])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(f.writer.take_metadata(), vec![entry.clone()]);
+    assert!(f.writer.take().is_empty());
+
+    let bad = PbMetricMetadata {
+        r#type: 42,
+        ..entry.clone()
+    };
+    let (status, body) = call(
+        &f.app,
+        rw_request("application/x-protobuf", metadata_body(vec![bad])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        "metadata: unknown metric type 42 for node_cpu_seconds_total\n"
+    );
+    assert!(f.writer.take_metadata().is_empty());
+
+    // A full buffer refuses the metadata, yet the request is answered by
+    // its samples' fate alone (none here): 204.
+    f.writer.set_failing(true);
+    let (status, _) = call(
+        &f.app,
+        rw_request("application/x-protobuf", metadata_body(vec![entry])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}

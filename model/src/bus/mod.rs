@@ -6,6 +6,7 @@
 //! [`FORMAT_V1`] so the format can evolve; consumers reject versions they do
 //! not know. `docs/bus-format.md` is the user-facing description.
 
+pub mod metadata;
 pub mod view;
 
 use prost::Message;
@@ -34,6 +35,13 @@ pub enum DecodeError {
     /// A series without a metric name or with unsorted/duplicate labels.
     #[error("invalid series in record: {0}")]
     InvalidSeries(String),
+    /// A metadata record's format header names a version this build does
+    /// not understand.
+    #[error("unsupported metadata record format {0:?} (expected {expected:?})", expected = metadata::METADATA_FORMAT_V1)]
+    UnknownMetadataFormat(String),
+    /// A metadata record without a valid family name or with an unknown type.
+    #[error("invalid metadata record: {0}")]
+    InvalidMetadata(String),
 }
 
 /// `prometheus.WriteRequest` (remote-write 1.0), field numbers as upstream.

@@ -4,9 +4,12 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
+use sluice_model::clock::{SystemClock, TimeProvider};
+
 use super::AppState;
 use super::params::Params;
 use super::response::{ApiError, success};
+use crate::metric_metadata::MetadataQuery;
 
 /// `GET|POST /api/v1/format_query`: the query, pretty-printed.
 pub(super) async fn format_query(p: Params) -> Result<Response, ApiError> {
@@ -18,11 +21,28 @@ pub(super) async fn format_query(p: Params) -> Result<Response, ApiError> {
     Ok(success(json!(expr.prettify()), &[], &[]))
 }
 
-/// `GET /api/v1/metadata`: metric metadata. Sluice does not carry TYPE/HELP
-/// from scrapes to the query layer yet, so the map is empty (a valid answer
-/// that clients such as Grafana handle).
-pub(super) async fn metadata() -> Response {
-    success(json!({}), &[], &[])
+/// `GET /api/v1/metadata`: per metric family, the distinct TYPE/HELP/UNIT
+/// entries the scrape workers and remote_write senders reported (see
+/// [`crate::metric_metadata`]); params `metric`, `limit`,
+/// `limit_per_metric` as in Prometheus.
+pub(super) async fn metadata(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
+    let number = |name: &str, default: i64| -> Result<i64, ApiError> {
+        p.get(name).filter(|s| !s.is_empty()).map_or(Ok(default), |s| {
+            s.parse()
+                .map_err(|_| ApiError::bad_data(format!("{name} must be a number")))
+        })
+    };
+    let q = MetadataQuery {
+        metric: p.get("metric").filter(|m| !m.is_empty()).map(str::to_string),
+        limit: number("limit", -1)?,
+        limit_per_metric: number("limit_per_metric", 0)?,
+    };
+    let data = match &st.metadata {
+        Some(store) => serde_json::to_value(store.query(&q, SystemClock.now_ms()))
+            .map_err(|e| ApiError::internal(e.to_string()))?,
+        None => json!({}),
+    };
+    Ok(success(data, &[], &[]))
 }
 
 /// `GET|POST /api/v1/query_exemplars`: exemplars are dropped at ingest.

@@ -22,6 +22,7 @@ use axum::routing::get;
 use sluice_promql::{Engine, MaxSourceResolution};
 use sluice_rules::status::SharedRulesStatus;
 
+use crate::metric_metadata::MetadataStore;
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::server::TierTable;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub targets: Option<SharedTargets>,
     /// Rule groups and alerts of the rule evaluator in this process, if any.
     pub rules: Option<SharedRulesStatus>,
+    /// Metric metadata from the bus; `None`: not followed (answers empty).
+    pub metadata: Option<Arc<MetadataStore>>,
     /// Process start, RFC 3339 (for `status/runtimeinfo`).
     pub started_at: String,
 }
@@ -68,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(metadata::label_values))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
         .route(

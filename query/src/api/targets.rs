@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use sluice_model::Labels;
 
 use super::AppState;
-use super::response::{labels_json, success};
+use super::metadata::parse_selector;
+use super::params::Params;
+use super::response::{ApiError, labels_json, success};
+use crate::metric_metadata::MetadataEntry;
 
 /// One target as the targets page shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,10 @@ pub struct TargetInfo {
 pub trait TargetsView: Send + Sync {
     /// Current targets and their health.
     fn targets(&self) -> Vec<TargetInfo>;
+
+    /// Per target, its labels and the metadata of its families (of its last
+    /// successful scrape), only family `metric` when given.
+    fn metadata(&self, metric: Option<&str>) -> Vec<(Labels, Vec<(String, MetadataEntry)>)>;
 }
 
 /// Shared handle to a [`TargetsView`].
@@ -77,4 +84,58 @@ pub(super) async fn targets(State(st): State<AppState>) -> Response {
         })
         .collect();
     success(json!({"activeTargets": active, "droppedTargets": []}), &[], &[])
+}
+
+/// `GET /api/v1/targets/metadata`: the metadata of each target's families,
+/// as Prometheus 2.42 answers it: `match_target` (a selector on the
+/// target's labels), `metric` (one family; the entries then have no
+/// `metric` key) and `limit` (no further targets once that many entries are
+/// listed, so a target's entries are never cut).
+pub(super) async fn targets_metadata(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
+    let limit: i64 = match p.get("limit").filter(|s| !s.is_empty()) {
+        None => -1,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::bad_data("limit must be a number"))?,
+    };
+    let selector = match p.get("match_target").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            parse_selector(s)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match_target\": {e}")))?,
+        ),
+    };
+    let metric = p.get("metric").filter(|m| !m.is_empty());
+    let per_target = st
+        .targets
+        .as_ref()
+        .map(|t| t.metadata(metric))
+        .unwrap_or_default();
+    let mut out: Vec<Value> = Vec::new();
+    for (labels, entries) in per_target {
+        if limit >= 0 && out.len() as i64 >= limit {
+            break;
+        }
+        let wanted = selector.as_ref().is_none_or(|alternatives| {
+            alternatives
+                .iter()
+                .any(|all| all.iter().all(|m| m.matches_labels(&labels)))
+        });
+        if !wanted {
+            continue;
+        }
+        for (family, e) in entries {
+            let mut v = json!({
+                "target": labels_json(&labels),
+                "type": e.kind,
+                "help": e.help,
+                "unit": e.unit,
+            });
+            if metric.is_none() {
+                v["metric"] = json!(family);
+            }
+            out.push(v);
+        }
+    }
+    Ok(success(json!(out), &[], &[]))
 }

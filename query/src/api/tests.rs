@@ -70,3 +70,70 @@ async fn queries_beyond_max_concurrency_wait_then_get_503_timeout() {
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
 }
+
+#[tokio::test]
+async fn metadata_answers_from_the_store_with_prometheus_params_and_errors() {
+    use std::sync::Arc;
+
+    use sluice_model::bus::PbMetricMetadata;
+    use sluice_model::bus::metadata::key;
+    use sluice_model::clock::{SystemClock, TimeProvider};
+
+    use crate::metric_metadata::MetadataStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::local(dir.path()).unwrap();
+    // Without a store (not followed): an empty map, as before.
+    let app = router(build_state(
+        &QueryConfig::default(),
+        store.clone(),
+        &[],
+        LocalViews::default(),
+    ));
+    assert_eq!(
+        get(&app, "/api/v1/metadata").await,
+        (StatusCode::OK, r#"{"data":{},"status":"success"}"#.to_string())
+    );
+
+    let md = Arc::new(MetadataStore::new(60_000));
+    let now = SystemClock.now_ms();
+    for (name, t, help) in [("a_total", 1, "A."), ("a_total", 1, "A, v2."), ("b", 2, "B.")] {
+        let m = PbMetricMetadata {
+            r#type: t,
+            metric_family_name: name.into(),
+            help: help.into(),
+            unit: String::new(),
+        };
+        md.apply(&key(&m), Some(m), now);
+    }
+    let views = LocalViews {
+        metadata: Some(md),
+        ..LocalViews::default()
+    };
+    let app = router(build_state(&QueryConfig::default(), store, &[], views));
+    let (status, body) = get(&app, "/api/v1/metadata?metric=b").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"data":{"b":[{"help":"B.","type":"gauge","unit":""}]},"status":"success"}"#
+    );
+    let (_, body) = get(&app, "/api/v1/metadata?limit=1&limit_per_metric=1").await;
+    assert_eq!(
+        body,
+        r#"{"data":{"a_total":[{"help":"A, v2.","type":"counter","unit":""}]},"status":"success"}"#
+    );
+    let (_, body) = get(&app, "/api/v1/metadata").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["a_total"].as_array().unwrap().len(), 2, "{body}");
+    for (param, message) in [
+        ("limit=x", "limit must be a number"),
+        ("limit_per_metric=1.5", "limit_per_metric must be a number"),
+    ] {
+        let (status, body) = get(&app, &format!("/api/v1/metadata?{param}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{param}");
+        assert_eq!(
+            body,
+            format!(r#"{{"error":"{message}","errorType":"bad_data","status":"error"}}"#)
+        );
+    }
+}

@@ -19,13 +19,18 @@ pub(crate) struct Exporter {
 impl Exporter {
     /// Serves `body` at `/metrics` as text format 0.0.4.
     pub(crate) async fn start(body: &str) -> Exporter {
+        Self::start_as(body, "text/plain; version=0.0.4").await
+    }
+
+    /// Serves `body` at `/metrics` with this Content-Type (e.g. OpenMetrics).
+    pub(crate) async fn start_as(body: &str, content_type: &'static str) -> Exporter {
         let body = Arc::new(Mutex::new(body.to_string()));
         let app = Router::new()
             .route(
                 "/metrics",
-                get(|State(b): State<Arc<Mutex<String>>>| async move {
+                get(move |State(b): State<Arc<Mutex<String>>>| async move {
                     let text = b.lock().unwrap().clone();
-                    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+                    ([(CONTENT_TYPE, content_type)], text)
                 }),
             )
             .with_state(body.clone());
