@@ -6,6 +6,7 @@
 
 mod compact;
 mod config;
+mod config_view;
 mod health;
 mod import;
 mod roles;

@@ -305,6 +305,7 @@ async fn query_with_views(
         shutdown.clone(),
     ));
     views.metadata = Some(metadata);
+    views.config_yaml = Some(Arc::new(crate::config_view::effective_yaml(&cfg)));
     let tiers: Vec<TierTable> = if cfg.downsample.enabled {
         cfg.downsample
             .resolutions
@@ -385,6 +386,7 @@ pub(crate) async fn all(
         targets: Some(view),
         rules: Some(rules.clone()),
         metadata: None,
+        config_yaml: None,
     };
     let processing = has_stream_work(&cfg);
     // One set of probes; the query API's `/-/ready` reports every role's checks.

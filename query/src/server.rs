@@ -27,6 +27,8 @@ pub struct LocalViews {
     pub rules: Option<SharedRulesStatus>,
     /// Metric metadata followed from the bus ([`crate::metric_metadata`]).
     pub metadata: Option<Arc<MetricMetadataStore>>,
+    /// The process' effective config, secrets hidden (`status/config`).
+    pub config_yaml: Option<Arc<String>>,
 }
 
 /// A downsampled tier's table.
@@ -72,6 +74,7 @@ pub fn build_state(
         targets: views.targets,
         rules: views.rules,
         metadata: views.metadata,
+        config_yaml: views.config_yaml,
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }
 }

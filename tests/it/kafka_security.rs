@@ -112,6 +112,19 @@ async fn samples_travel_over_tls_with_scram_and_a_wrong_password_is_refused_and_
     .await;
     assert_eq!(value, "42");
 
+    // The effective config the API shows hides the password.
+    let (status, v) = get_json(&format!("{api}/api/v1/status/config")).await;
+    let yaml = v["data"]["yaml"].as_str().unwrap_or_default();
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        yaml.contains("sasl.password: <secret>") && yaml.contains(&format!("sasl.username: {USER}")),
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains(PASSWORD),
+        "the Kafka password is in status/config:\n{yaml}"
+    );
+
     // A wrong password: the role never becomes ready, and says why.
     let bad_dir = dir.path().join("bad");
     std::fs::create_dir_all(&bad_dir).unwrap();

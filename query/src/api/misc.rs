@@ -73,6 +73,12 @@ pub(super) async fn runtimeinfo(State(st): State<AppState>) -> Response {
 }
 
 /// `GET /api/v1/status/flags`: the engine settings, under Prometheus' flag names.
+/// `GET /api/v1/status/config`: the effective config of this process.
+pub(super) async fn config(State(st): State<AppState>) -> Response {
+    let yaml = st.config_yaml.as_deref().map_or("", String::as_str);
+    success(json!({ "yaml": yaml }), &[], &[])
+}
+
 pub(super) async fn flags(State(st): State<AppState>) -> Response {
     let o = &st.engine.options;
     success(

@@ -4,6 +4,7 @@
 mod metadata;
 mod misc;
 pub(crate) mod params;
+mod parse_query;
 mod query;
 pub mod queue;
 pub mod response;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub rules: Option<SharedRulesStatus>,
     /// Metric metadata from the bus; `None`: not followed (answers empty).
     pub metadata: Option<Arc<MetadataStore>>,
+    /// The effective config as YAML, secrets hidden (`status/config`).
+    pub config_yaml: Option<Arc<String>>,
     /// Process start, RFC 3339 (for `status/runtimeinfo`).
     pub started_at: String,
 }
@@ -78,6 +81,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/format_query",
             get(misc::format_query).post(misc::format_query),
         )
+        .route(
+            "/api/v1/parse_query",
+            get(parse_query::parse_query).post(parse_query::parse_query),
+        )
         .route("/api/v1/metadata", get(misc::metadata))
         .route(
             "/api/v1/query_exemplars",
@@ -85,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/status/runtimeinfo", get(misc::runtimeinfo))
         .route("/api/v1/status/flags", get(misc::flags))
+        .route("/api/v1/status/config", get(misc::config))
         .route("/api/v1/sql", get(sql::sql).post(sql::sql))
         .route("/metrics", get(status::metrics))
         .route("/-/healthy", get(status::healthy))
