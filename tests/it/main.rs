@@ -25,6 +25,7 @@ mod config_check;
 mod deploy;
 mod downsample;
 mod fuzz_corpus;
+mod grafana_requests;
 mod k8s_sd;
 mod kafka_security;
 mod metadata_api;
