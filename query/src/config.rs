@@ -17,6 +17,9 @@ pub struct QueryConfig {
     pub timeout: PromDuration,
     /// `--query.max-samples`.
     pub max_samples: usize,
+    /// Raw samples one PromQL query may read from the segments (Sluice's
+    /// own: a query's reads are held whole while it evaluates).
+    pub max_fetched_samples: usize,
     /// `--query.max-concurrency`: PromQL and SQL queries evaluated at once;
     /// more wait in a queue, and the wait counts toward `timeout`.
     pub max_concurrency: usize,
@@ -34,6 +37,7 @@ impl Default for QueryConfig {
             lookback_delta: PromDuration::from_secs(300),
             timeout: PromDuration::from_secs(120),
             max_samples: 50_000_000,
+            max_fetched_samples: 100_000_000,
             max_concurrency: 20,
             max_source_resolution: "0s".into(),
         }
@@ -52,6 +56,9 @@ impl QueryConfig {
             errs.push(format!("{path}.timeout: must be greater than 0"));
         }
         // Prometheus takes 0 too, and then never runs a query.
+        if self.max_fetched_samples == 0 {
+            errs.push(format!("{path}.max_fetched_samples: must be at least 1"));
+        }
         if self.max_concurrency == 0 {
             errs.push(format!("{path}.max_concurrency: must be at least 1"));
         }

@@ -51,12 +51,16 @@ pub fn build_state(
 ) -> AppState {
     let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
     let ctx = SessionContext::new_with_config(session_config());
-    let source = tiers.iter().fold(SegmentSource::new(index.clone(), ctx), |s, t| {
-        s.with_tier(t.resolution_ms, &t.table)
-    });
+    let source = tiers
+        .iter()
+        .fold(SegmentSource::new(index.clone(), ctx), |s, t| {
+            s.with_tier(t.resolution_ms, &t.table)
+        })
+        .with_max_rows(cfg.max_fetched_samples);
     let engine_options = EngineOptions {
         lookback_delta_ms: cfg.lookback_delta.as_millis(),
         max_samples: cfg.max_samples,
+        max_fetched_samples: cfg.max_fetched_samples,
         timeout: cfg.timeout.0,
     };
     AppState {

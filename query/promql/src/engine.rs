@@ -20,6 +20,10 @@ pub struct EngineOptions {
     pub lookback_delta_ms: i64,
     /// `--query.max-samples` (default 50,000,000).
     pub max_samples: usize,
+    /// Raw samples one query may read from storage (default 100,000,000,
+    /// about 1.6 GB held): Prometheus streams selector data, Sluice holds
+    /// a query's reads whole, so this bounds their memory.
+    pub max_fetched_samples: usize,
     /// `--query.timeout` (default 2 m).
     pub timeout: Duration,
 }
@@ -29,6 +33,7 @@ impl Default for EngineOptions {
         EngineOptions {
             lookback_delta_ms: 5 * 60 * 1000,
             max_samples: 50_000_000,
+            max_fetched_samples: 100_000_000,
             timeout: Duration::from_secs(120),
         }
     }
@@ -75,7 +80,17 @@ pub enum QueryError {
     Timeout(String),
     /// The storage failed (HTTP 500 `internal`).
     #[error("storage error: {0}")]
-    Source(#[from] SourceError),
+    Source(SourceError),
+}
+
+impl From<SourceError> for QueryError {
+    fn from(e: SourceError) -> Self {
+        if e.is_sample_limit() {
+            QueryError::Execution(e.0)
+        } else {
+            QueryError::Source(e)
+        }
+    }
 }
 
 impl QueryError {
@@ -405,7 +420,7 @@ impl Engine {
         let (tiered, reads) =
             resolution::plan_and_fetch(source, expr, &mut fetches, query_step, opts.max_source_resolution)
                 .await?;
-        let data = plan::fetch(source, &fetches).await?;
+        let data = plan::fetch(source, &fetches, self.options.max_fetched_samples).await?;
         let mut stats = QueryStats {
             samples_fetched: fetched_samples(&data),
             preparation: started.elapsed(),

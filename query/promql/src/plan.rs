@@ -16,7 +16,7 @@ use sluice_model::{METRIC_NAME, TimeSeries};
 use crate::eval::selector::selector_key;
 use crate::eval::util::system_time_ms;
 use crate::eval::{dur_ms, offset_ms};
-use crate::{MatchOp, Matcher, QueryError, SeriesSource};
+use crate::{MatchOp, Matcher, QueryError, SeriesSource, SourceError};
 
 /// One selector to fetch: its node and the inclusive span of sample times.
 pub(crate) struct Fetch<'e> {
@@ -246,12 +246,24 @@ pub(crate) fn requests(fetches: &[Fetch<'_>]) -> Result<Vec<SelectRequest>, Quer
 
 /// Fetches the planned selectors from the source. Series come back sorted
 /// by labels, as Prometheus' storage returns them.
-pub(crate) async fn fetch(source: &dyn SeriesSource, fetches: &[Fetch<'_>]) -> Result<Fetched, QueryError> {
+/// More than `max_samples` raw samples in total is refused (a source
+/// may refuse earlier, while reading).
+pub(crate) async fn fetch(
+    source: &dyn SeriesSource,
+    fetches: &[Fetch<'_>],
+    max_samples: usize,
+) -> Result<Fetched, QueryError> {
     let mut data = HashMap::with_capacity(fetches.len());
+    let mut total = 0usize;
     for group in read_groups(fetches)? {
         let mut all: Vec<TimeSeries> = Vec::new();
         for r in group.requests() {
-            all.extend(source.select(&r.matchers, r.start_ms, r.end_ms).await?);
+            let read = source.select(&r.matchers, r.start_ms, r.end_ms).await?;
+            total += read.iter().map(|s| s.samples.len()).sum::<usize>();
+            if total > max_samples {
+                return Err(SourceError::sample_limit(max_samples).into());
+            }
+            all.extend(read);
         }
         all.sort_by(|a, b| a.labels.cmp(&b.labels));
         all.dedup_by(|a, b| a.labels == b.labels);

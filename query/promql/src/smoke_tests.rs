@@ -274,3 +274,29 @@ async fn stats_count_queryable_samples_per_step() {
     assert_eq!(r.stats.total_queryable_samples_per_step, None);
     assert_eq!(r.stats.total_queryable_samples, 5);
 }
+
+/// More raw samples than `max_fetched_samples` is a 422 `execution` error
+/// in Prometheus' words; the limit counts every read of the query.
+#[tokio::test]
+async fn reading_more_samples_than_the_fetch_limit_is_an_execution_error() {
+    let src = source();
+    let limited = |n| {
+        Engine::new(crate::EngineOptions {
+            max_fetched_samples: n,
+            ..Default::default()
+        })
+    };
+    // `req_total[10m]` at 600 s reads job a's 11 samples and job b's 4.
+    assert!(limited(15).instant(&src, "req_total[10m]", 600_000).await.is_ok());
+    let err = limited(14)
+        .instant(&src, "req_total[10m]", 600_000)
+        .await
+        .unwrap_err();
+    assert_eq!((err.http_status(), err.error_type()), (422, "execution"));
+    assert!(
+        err.to_string()
+            .starts_with("query processing would load too many samples into memory in query execution"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("query.max_fetched_samples"), "{err}");
+}

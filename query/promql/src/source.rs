@@ -73,6 +73,27 @@ impl Matcher {
 #[error("{0}")]
 pub struct SourceError(pub String);
 
+/// How a read refused for its size begins (Prometheus' words for its own
+/// sample limit), so the engine answers it as a 422 `execution` error.
+const SAMPLE_LIMIT_PREFIX: &str =
+    "query processing would load too many samples into memory in query execution";
+
+impl SourceError {
+    /// A read refused because the query's selectors would hold more than
+    /// `limit` raw samples.
+    pub fn sample_limit(limit: usize) -> Self {
+        SourceError(format!(
+            "{SAMPLE_LIMIT_PREFIX}: its selectors read more than {limit} samples from storage \
+             (query.max_fetched_samples); narrow the selectors or the time range"
+        ))
+    }
+
+    /// True for [`SourceError::sample_limit`] errors.
+    pub fn is_sample_limit(&self) -> bool {
+        self.0.starts_with(SAMPLE_LIMIT_PREFIX)
+    }
+}
+
 /// One aggregate a downsampled tier keeps per series and window (the
 /// values of the `__aggr__` label, see `docs/bus-format.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

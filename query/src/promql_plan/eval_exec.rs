@@ -56,6 +56,7 @@ impl PromEvalExec {
         Engine::new(EngineOptions {
             lookback_delta_ms: self.spec.lookback_ms,
             max_samples: self.spec.max_samples,
+            max_fetched_samples: self.spec.max_fetched_samples,
             timeout: Duration::from_millis(self.spec.timeout_ms),
         })
     }

@@ -110,6 +110,7 @@ pub struct EvalSpec {
     pub(crate) step_ms: i64,
     pub(crate) lookback_ms: i64,
     pub(crate) max_samples: usize,
+    pub(crate) max_fetched_samples: usize,
     pub(crate) timeout_ms: u64,
 }
 

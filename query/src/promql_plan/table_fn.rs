@@ -80,6 +80,7 @@ impl PromqlFunction {
             step_ms,
             lookback_ms: self.options.lookback_delta_ms,
             max_samples: self.options.max_samples,
+            max_fetched_samples: self.options.max_fetched_samples,
             timeout_ms: self.options.timeout.as_millis() as u64,
         })
     }

@@ -17,6 +17,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMillisecondType, UInt64Type};
 use async_trait::async_trait;
 use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
 use sluice_model::{AGGR_LABEL, Label, Labels, METRIC_NAME, Sample, TimeSeries};
 use sluice_promql::{Aggregate, MatchOp, Matcher, SeriesSource, SourceError, Tier};
 
@@ -31,6 +32,9 @@ pub struct SegmentSource {
     /// Downsampled tiers: resolution (ms) and the catalog of its table.
     tiers: Vec<(i64, Arc<SegmentIndex>)>,
     ctx: SessionContext,
+    /// Rows one read may return; more stops the scan with
+    /// [`SourceError::sample_limit`] before it is all in memory.
+    max_rows: usize,
 }
 
 impl std::fmt::Debug for SegmentSource {
@@ -49,7 +53,14 @@ impl SegmentSource {
             index,
             tiers: Vec::new(),
             ctx,
+            max_rows: usize::MAX,
         }
+    }
+
+    /// Stops any read past `max_rows` rows (`query.max_fetched_samples`).
+    pub fn with_max_rows(mut self, max_rows: usize) -> Self {
+        self.max_rows = max_rows;
+        self
     }
 
     /// Also reads the tier with this resolution from `table` of the same
@@ -80,10 +91,21 @@ impl SegmentSource {
         let Some(scan) = scan else {
             return Ok(Vec::new());
         };
-        let batches = DataFrame::new(self.ctx.state(), scan.plan)
-            .collect()
+        let scanning = |e: datafusion::error::DataFusionError| SourceError(format!("scanning segments: {e}"));
+        let mut stream = DataFrame::new(self.ctx.state(), scan.plan)
+            .execute_stream()
             .await
-            .map_err(|e| SourceError(format!("scanning segments: {e}")))?;
+            .map_err(scanning)?;
+        let mut batches = Vec::new();
+        let mut rows = 0usize;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(scanning)?;
+            rows += batch.num_rows();
+            if rows > self.max_rows {
+                return Err(SourceError::sample_limit(self.max_rows));
+            }
+            batches.push(batch);
+        }
         rows_to_series(&batches, &scan.label_cols).map_err(SourceError)
     }
 }
@@ -399,6 +421,36 @@ mod tests {
     /// scan. (The statistics bug that turned a marker into its neighbour's
     /// value was caught end to end by tests/it/push.rs; this small layout
     /// does not reproduce it.)
+    /// A read past the row budget stops with the sample-limit error.
+    #[tokio::test]
+    async fn a_read_past_its_row_budget_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pts: Vec<(i64, f64)> = (0..100).map(|i| (i * 1000, i as f64)).collect();
+        write(
+            dir.path(),
+            0,
+            0,
+            vec![series(&[("__name__", "big"), ("job", "a")], &pts)],
+        )
+        .await;
+        let index = Arc::new(SegmentIndex::new(store(dir.path()), SAMPLES_TABLE));
+        let ctx = SessionContext::new_with_config(session_config());
+        let name = Matcher::new(METRIC_NAME, MatchOp::Equal, "big").unwrap();
+        let within = SegmentSource::new(index.clone(), ctx.clone()).with_max_rows(100);
+        assert_eq!(
+            within
+                .select(std::slice::from_ref(&name), 0, 99_000)
+                .await
+                .unwrap()[0]
+                .samples
+                .len(),
+            100
+        );
+        let over = SegmentSource::new(index, ctx).with_max_rows(99);
+        let err = over.select(&[name], 0, 99_000).await.unwrap_err();
+        assert!(err.is_sample_limit(), "{err}");
+    }
+
     #[tokio::test]
     async fn staleness_markers_survive_the_round_trip() {
         let dir = tempfile::tempdir().unwrap();
