@@ -371,8 +371,8 @@ scrape_configs:
         api_server: "https://k:6443"
         kubeconfig_file: /kube
         selectors: [{ role: service, label: "a=b" }]
-  - job_name: ingress
-    kubernetes_sd_configs: [{ role: ingress }]
+  - job_name: gateway
+    kubernetes_sd_configs: [{ role: gateway }]
 "#;
         let errs = parse(text).unwrap_err().0.join("\n");
         for needle in [
