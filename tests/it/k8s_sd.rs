@@ -117,23 +117,47 @@ async fn expect(statuses: &TargetStatuses, step: &str, want: Vec<(String, String
     );
 }
 
+/// The job's discovery and scrape manager, running.
+struct Discovery {
+    statuses: TargetStatuses,
+    stop: watch::Sender<bool>,
+    running: tokio::task::JoinHandle<()>,
+    _providers: tokio::task::JoinSet<()>,
+}
+
+impl Discovery {
+    fn start(sc: ScrapeConfig) -> Discovery {
+        let statuses = TargetStatuses::default();
+        let (stop, shutdown) = watch::channel(false);
+        let (updates, discovered) = mpsc::channel(16);
+        let providers = start_providers(std::slice::from_ref(&sc), updates, shutdown.clone());
+        let manager = ScrapeManager::new(
+            GlobalConfig::default(),
+            vec![sc],
+            Arc::new(Discard),
+            Arc::new(SystemClock),
+            statuses.clone(),
+        );
+        Discovery {
+            statuses,
+            stop,
+            running: tokio::spawn(manager.run(discovered, shutdown)),
+            _providers: providers,
+        }
+    }
+}
+
 #[tokio::test]
 async fn pod_targets_follow_list_watch_events_and_relist_after_410() {
     let api = K8sApi::start().await;
     let dir = tempfile::tempdir().unwrap();
     let sc = scrape_config(&kubeconfig(dir.path(), api.port));
-    let statuses = TargetStatuses::default();
-    let (stop, shutdown) = watch::channel(false);
-    let (updates, discovered) = mpsc::channel(16);
-    let _providers = start_providers(std::slice::from_ref(&sc), updates, shutdown.clone());
-    let manager = ScrapeManager::new(
-        GlobalConfig::default(),
-        vec![sc],
-        Arc::new(Discard),
-        Arc::new(SystemClock),
-        statuses.clone(),
-    );
-    let running = tokio::spawn(manager.run(discovered, shutdown));
+    let Discovery {
+        statuses,
+        stop,
+        running,
+        _providers,
+    } = Discovery::start(sc);
 
     // The list: web-0 is annotated, db-0 is not (dropped by relabeling).
     expect(
@@ -288,18 +312,12 @@ async fn ingress_targets_follow_list_and_watch_events() {
     let api = K8sApi::start().await;
     let dir = tempfile::tempdir().unwrap();
     let sc = ingress_scrape_config(&kubeconfig(dir.path(), api.port));
-    let statuses = TargetStatuses::default();
-    let (stop, shutdown) = watch::channel(false);
-    let (updates, discovered) = mpsc::channel(16);
-    let _providers = start_providers(std::slice::from_ref(&sc), updates, shutdown.clone());
-    let manager = ScrapeManager::new(
-        GlobalConfig::default(),
-        vec![sc],
-        Arc::new(Discard),
-        Arc::new(SystemClock),
-        statuses.clone(),
-    );
-    let running = tokio::spawn(manager.run(discovered, shutdown));
+    let Discovery {
+        statuses,
+        stop,
+        running,
+        _providers,
+    } = Discovery::start(sc);
     let admin = |scheme: &str| {
         let url = format!("{scheme}://admin.shop.example/");
         let (p, l) = probe(&url, "admin", "internal", "");
@@ -381,6 +399,9 @@ async fn ingress_targets_follow_list_and_watch_events() {
     expect(&statuses, "DELETED web", sorted(want)).await;
     assert_eq!(api.lists(), 1);
 
-    stop.send_replace(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), running).await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("manager stops on shutdown")
+        .unwrap();
 }
