@@ -17,6 +17,9 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v openssl >/dev/null || need_apt+=(openssl)
 # The Kafka TLS test fronts the broker with socat's TLS listener.
 command -v socat >/dev/null || need_apt+=(socat)
+# The container image test packs with umoci and writes the archive with skopeo.
+command -v umoci >/dev/null || need_apt+=(umoci)
+command -v skopeo >/dev/null || need_apt+=(skopeo)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

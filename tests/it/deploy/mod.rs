@@ -2,6 +2,7 @@
 //! the Kustomize manifests, and the Kubernetes network monitoring pack.
 
 mod health;
+mod image;
 mod kustomize;
 mod manifests;
 mod pack;
