@@ -38,7 +38,9 @@ use crate::topics::client_config;
 use context::{Pending, PublishContext};
 
 /// Keeps records well under Kafka's default 1 MiB `message.max.bytes`.
-const MAX_RECORD_BYTES: usize = 512 * 1024;
+/// Producers that encode their own records ([`KafkaPublisher::submit_records`])
+/// split them at this size too.
+pub const MAX_RECORD_BYTES: usize = 512 * 1024;
 
 /// What one queued record costs beyond its value: librdkafka's message
 /// bookkeeping and headers, roughly. Counted so that many tiny records
@@ -217,7 +219,18 @@ pub fn encode_records(series: Vec<TimeSeries>, partitions: i32) -> Vec<(i32, Vec
 
 impl SampleWriter for KafkaPublisher {
     fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
-        let records = encode_records(series, self.partitions);
+        self.submit_records(&encode_records(series, self.partitions))
+    }
+}
+
+impl KafkaPublisher {
+    /// [`SampleWriter::submit`] for records already encoded by the caller:
+    /// `(partition, value, samples)`, each value a `WriteRequest`
+    /// ([`sluice_model::bus::put_series`]) of series that belong to that
+    /// partition, under [`MAX_RECORD_BYTES`]. Borrowed, so a caller that
+    /// retries a failed write submits the same bytes again without copying
+    /// them first (librdkafka copies each value as it queues it).
+    pub fn submit_records(&self, records: &[(i32, Vec<u8>, usize)]) -> Result<Delivery, IngestError> {
         let sizes: Vec<usize> = records
             .iter()
             .map(|(_, v, _)| v.len() + RECORD_OVERHEAD)
@@ -277,5 +290,10 @@ impl SampleWriter for KafkaPublisher {
                 None => Ok(()),
             }
         }))
+    }
+
+    /// [`KafkaPublisher::submit_records`], waiting for the acknowledgement.
+    pub async fn write_records(&self, records: &[(i32, Vec<u8>, usize)]) -> Result<(), IngestError> {
+        self.submit_records(records)?.await
     }
 }
