@@ -126,6 +126,22 @@ impl PartitionState {
         rec.sample_count()
     }
 
+    /// [`PartitionState::on_record`] on borrowed series with their
+    /// fingerprints (`Labels::hash`): one "record" of a bounded input
+    /// replayed in time order, such as raw segments.
+    pub fn on_series<'a>(
+        &mut self,
+        spec: &DownsampleSpec,
+        series: impl IntoIterator<Item = (u64, &'a Labels, &'a [Sample])>,
+        out: &mut impl WindowSink,
+    ) {
+        self.note_spec(spec);
+        for (hash, labels, samples) in series {
+            self.add(spec, hash, || labels.clone(), samples);
+        }
+        self.advance(spec, out);
+    }
+
     fn note_spec(&mut self, spec: &DownsampleSpec) {
         if self.resolutions_ms != spec.resolutions_ms {
             self.resolutions_ms.clone_from(&spec.resolutions_ms);
@@ -178,6 +194,19 @@ impl PartitionState {
         // every sample at or before the last finest boundary the watermark
         // has reached.
         let boundary = watermark.div_euclid(finest) * finest;
+        self.fold_to(spec, boundary, out);
+    }
+
+    /// Folds every sample at or before `boundary` and closes every window
+    /// that ends there or earlier, as the watermark reaching `boundary`
+    /// would (a multiple of the finest resolution). For a bounded input
+    /// that has been fed completely up to `boundary`: nothing later can
+    /// change those windows.
+    pub fn close_until(&mut self, spec: &DownsampleSpec, boundary: i64, out: &mut impl WindowSink) {
+        self.fold_to(spec, boundary, out);
+    }
+
+    fn fold_to(&mut self, spec: &DownsampleSpec, boundary: i64, out: &mut impl WindowSink) {
         if self.folded_until_ms.is_some_and(|f| boundary <= f) {
             return;
         }
