@@ -43,7 +43,7 @@ impl SeriesView<'_> {
 /// Calls `f` with each series of the `WriteRequest` in `value`, in order.
 /// On an error nothing more is reported; series already handed to `f`
 /// stay handed (validate first with a no-op `f` where that matters).
-pub fn for_each_series<'v>(value: &'v [u8], mut f: impl FnMut(&SeriesView<'_>)) -> Result<(), DecodeError> {
+pub fn for_each_series(value: &[u8], mut f: impl FnMut(&SeriesView<'_>)) -> Result<(), DecodeError> {
     walk(value, |_, s| f(s))
 }
 
