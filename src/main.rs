@@ -12,6 +12,7 @@ mod import;
 mod roles;
 mod rules_cli;
 mod test_promql;
+mod tier_from_segments;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,21 @@ enum Command {
         /// resolution, or to rebuild a tier); then carry on live.
         #[arg(long)]
         replay: bool,
+        /// Recompute every tier from the raw Parquet segments instead, for
+        /// history the raw topic no longer retains; writes the windows as
+        /// import segments of the tier tables, then exits (no broker needed).
+        #[arg(long, conflicts_with = "replay")]
+        replay_from_segments: bool,
+        /// With --replay-from-segments: recompute windows after this time
+        /// (RFC 3339 or Unix seconds; rounded down to whole windows).
+        /// Default: the first raw sample.
+        #[arg(long, requires = "replay_from_segments")]
+        from: Option<String>,
+        /// With --replay-from-segments: recompute windows up to this time
+        /// (rounded down to whole windows). Default: the newest raw sample
+        /// less `downsample.allowed_lateness`.
+        #[arg(long, requires = "replay_from_segments")]
+        to: Option<String>,
     },
     /// Backfill OpenMetrics text (with timestamps) into segments.
     Import {
@@ -250,6 +266,61 @@ fn run_import(file: &std::path::Path, config: &std::path::Path, block: &str) -> 
     }
 }
 
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn run_replay_from_segments(config: &std::path::Path, from: Option<&str>, to: Option<&str>) -> ExitCode {
+    let cfg = match config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{}: {e}", config.display());
+            return ExitCode::from(2);
+        }
+    };
+    if !cfg.downsample.enabled {
+        eprintln!(
+            "{}: downsample.enabled is false: there are no tiers to recompute",
+            config.display()
+        );
+        return ExitCode::from(2);
+    }
+    let time = |flag: &str, v: Option<&str>| match v.map(sluice_query::api::parse_time) {
+        Some(Err(e)) => Err(format!("--{flag}: {e}")),
+        Some(Ok(t)) => Ok(Some(t)),
+        None => Ok(None),
+    };
+    let (from, to) = match (time("from", from), time("to", to)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    let run = async {
+        let store = sluice_sink::store::SegmentStore::open(&cfg.sink.path, &cfg.sink.storage_options)?;
+        tier_from_segments::recompute(&store, &cfg.downsample, from, to).await
+    };
+    let Some(rt) = runtime("sluice process --replay-from-segments") else {
+        return ExitCode::FAILURE;
+    };
+    match rt.block_on(run) {
+        Ok(s) => {
+            let range = match s.from_ms {
+                Some(f) => format!("({f}, {}] ms", s.to_ms),
+                None => format!("(first raw sample, {}] ms", s.to_ms),
+            };
+            println!(
+                "recomputed {range} from {} raw segments ({} samples, {} late): windows {:?} in {} tier segments",
+                s.raw_segments, s.raw_samples, s.late, s.windows, s.segments
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sluice process --replay-from-segments: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The async runtime for a one-shot command; `None` (reported) if it
 /// cannot start.
 #[allow(clippy::print_stderr)]
@@ -385,7 +456,14 @@ fn main() -> ExitCode {
         Command::Scrape(a) => (Role::Scrape, a),
         Command::Sink(a) => (Role::Sink, a),
         Command::Query(a) => (Role::Query, a),
-        Command::Process { role, replay } => (Role::Process { replay }, role),
+        Command::Process {
+            role,
+            replay_from_segments: true,
+            from,
+            to,
+            ..
+        } => return run_replay_from_segments(&role.config, from.as_deref(), to.as_deref()),
+        Command::Process { role, replay, .. } => (Role::Process { replay }, role),
     };
     use config::ShardedSection as S;
     let sharded: &[S] = match role {

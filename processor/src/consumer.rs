@@ -19,6 +19,7 @@ use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sluice_model::bus::indexed::IndexedRecord;
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter};
 use sluice_model::{TimeSeries, bus};
@@ -51,13 +52,12 @@ pub struct BusRecord {
     /// Its offset.
     pub offset: i64,
     /// Decoded series; empty for a poison record (which still counts as
-    /// consumed, so offsets move past it) and for consumers that keep the
-    /// value instead.
+    /// consumed, so offsets move past it) and for indexing consumers.
     pub series: Vec<TimeSeries>,
-    /// The record value, checked but not decoded, for consumers built
-    /// [`BusConsumer::keeping_values`] (read it with
-    /// `sluice_model::bus::view`); empty otherwise and for poison records.
-    pub value: Vec<u8>,
+    /// The record read in place and indexed (fingerprints, samples), for
+    /// consumers built [`BusConsumer::indexing`]; empty otherwise and for
+    /// poison records.
+    pub indexed: IndexedRecord,
 }
 
 /// Which partitions an instance owns: those with
@@ -90,8 +90,8 @@ pub struct BusConsumer {
     /// Partitions that reached their end since the last
     /// [`BusConsumer::take_caught_up`] (only with end-of-partition events on).
     caught_up: std::sync::Mutex<Vec<i32>>,
-    /// Hand out record values instead of decoded series.
-    keep_values: bool,
+    /// Hand out indexed records instead of decoded series.
+    index: bool,
 }
 
 impl BusConsumer {
@@ -211,7 +211,7 @@ impl BusConsumer {
                 &[("topic", topic), ("group", group)],
             ),
             caught_up: std::sync::Mutex::new(Vec::new()),
-            keep_values: false,
+            index: false,
         })
     }
 
@@ -233,10 +233,11 @@ impl BusConsumer {
         &self.partitions
     }
 
-    /// Records carry their checked value instead of decoded series: for
-    /// stages that read records in place (no allocation per label).
-    pub fn keeping_values(mut self) -> Self {
-        self.keep_values = true;
+    /// Records carry an [`IndexedRecord`] instead of decoded series: for
+    /// stages that look series up by fingerprint (no allocation per label,
+    /// and the read that checks a record is the only one).
+    pub fn indexing(mut self) -> Self {
+        self.index = true;
         self
     }
 
@@ -277,14 +278,14 @@ impl BusConsumer {
                 .and_then(|h| h.value)
         });
         let payload = msg.payload().unwrap_or_default();
-        let read = if self.keep_values {
+        let read = if self.index {
             bus::check_format(header)
-                .and_then(|()| bus::view::for_each_series(payload, |_| {}))
-                .map(|()| (Vec::new(), payload.to_vec()))
+                .and_then(|()| IndexedRecord::read(payload))
+                .map(|r| (Vec::new(), r))
         } else {
-            bus::decode(header, payload).map(|s| (s, Vec::new()))
+            bus::decode(header, payload).map(|s| (s, IndexedRecord::default()))
         };
-        let (series, value) = match read {
+        let (series, indexed) = match read {
             Ok(r) => r,
             Err(e) => {
                 self.poison.inc();
@@ -295,14 +296,14 @@ impl BusConsumer {
                     error = %e,
                     "skipping record that does not decode"
                 );
-                (Vec::new(), Vec::new())
+                (Vec::new(), IndexedRecord::default())
             }
         };
         BusRecord {
             partition: msg.partition(),
             offset: msg.offset(),
             series,
-            value,
+            indexed,
         }
     }
 

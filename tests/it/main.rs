@@ -24,6 +24,7 @@ mod compaction;
 mod config_check;
 mod deploy;
 mod downsample;
+mod downsample_from_segments;
 mod fuzz_corpus;
 mod grafana_requests;
 mod k8s_sd;

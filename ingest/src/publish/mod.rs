@@ -43,7 +43,9 @@ use crate::topics::client_config;
 use context::{Pending, PublishContext};
 
 /// Keeps records well under Kafka's default 1 MiB `message.max.bytes`.
-const MAX_RECORD_BYTES: usize = 512 * 1024;
+/// Producers that encode their own records ([`KafkaPublisher::submit_records`])
+/// split them at this size too.
+pub const MAX_RECORD_BYTES: usize = 512 * 1024;
 
 /// What one queued record costs beyond its value: librdkafka's message
 /// bookkeeping and headers, roughly. Counted so that many tiny records
@@ -247,67 +249,7 @@ pub fn encode_records(series: Vec<TimeSeries>, partitions: i32) -> Vec<(i32, Vec
 
 impl SampleWriter for KafkaPublisher {
     fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
-        let records = encode_records(series, self.partitions);
-        let sizes: Vec<usize> = records
-            .iter()
-            .map(|(_, v, _)| v.len() + RECORD_OVERHEAD)
-            .collect();
-        let ctx = self.producer.context();
-        let reservations = ctx.budget.try_reserve(&sizes).map_err(|full| {
-            self.refused
-                .inc_by(records.iter().map(|(_, _, n)| *n as u64).sum());
-            IngestError::Backpressure(full.to_string())
-        })?;
-        ctx.gauges.update(&ctx.budget);
-        let mut waits = Vec::with_capacity(records.len());
-        let mut refused = None;
-        for ((p, value, n), reservation) in records.iter().zip(reservations) {
-            let (done, wait) = oneshot::channel();
-            let pending = Box::new(Pending {
-                reservation,
-                samples: *n,
-                bytes: value.len(),
-                metadata: false,
-                done,
-            });
-            let headers = OwnedHeaders::new().insert(Header {
-                key: bus::FORMAT_HEADER,
-                value: Some(bus::FORMAT_V1),
-            });
-            let rec = BaseRecord::<(), Vec<u8>, Box<Pending>>::with_opaque_to(&self.topic, pending)
-                .partition(*p)
-                .payload(value)
-                .headers(headers);
-            match self.producer.send(rec) {
-                Ok(()) => waits.push(wait),
-                // The returned record holds its reservation: dropping it
-                // gives the bytes back.
-                Err((e, _rec)) => {
-                    refused.get_or_insert(e);
-                }
-            }
-        }
-        ctx.gauges.update(&ctx.budget);
-        if let Some(e) = refused {
-            // Records queued before the refusal are still delivered; a
-            // retry then writes them twice, which the sink drops (a series'
-            // samples are stored only when newer than its last stored one).
-            return Err(IngestError::Kafka(format!("producing to {}: {e}", self.topic)));
-        }
-        let topic = self.topic.clone();
-        Ok(Box::pin(async move {
-            let mut first_err = None;
-            for wait in waits {
-                let outcome = wait.await.unwrap_or_else(|_| Err("producer closed".to_string()));
-                if let Err(e) = outcome {
-                    first_err.get_or_insert(e);
-                }
-            }
-            match first_err {
-                Some(e) => Err(IngestError::Kafka(format!("producing to {topic}: {e}"))),
-                None => Ok(()),
-            }
-        }))
+        self.submit_records(&encode_records(series, self.partitions))
     }
 
     fn submit_metadata(&self, metadata: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError> {
@@ -388,5 +330,81 @@ impl SampleWriter for KafkaPublisher {
                 None => Ok(()),
             }
         }))
+    }
+}
+
+impl KafkaPublisher {
+    /// [`SampleWriter::submit`] for records already encoded by the caller:
+    /// `(partition, value, samples)`, each value a `WriteRequest`
+    /// ([`sluice_model::bus::put_series`]) of series that belong to that
+    /// partition, under [`MAX_RECORD_BYTES`]. Borrowed, so a caller that
+    /// retries a failed write submits the same bytes again without copying
+    /// them first (librdkafka copies each value as it queues it).
+    pub fn submit_records(&self, records: &[(i32, Vec<u8>, usize)]) -> Result<Delivery, IngestError> {
+        let sizes: Vec<usize> = records
+            .iter()
+            .map(|(_, v, _)| v.len() + RECORD_OVERHEAD)
+            .collect();
+        let ctx = self.producer.context();
+        let reservations = ctx.budget.try_reserve(&sizes).map_err(|full| {
+            self.refused
+                .inc_by(records.iter().map(|(_, _, n)| *n as u64).sum());
+            IngestError::Backpressure(full.to_string())
+        })?;
+        ctx.gauges.update(&ctx.budget);
+        let mut waits = Vec::with_capacity(records.len());
+        let mut refused = None;
+        for ((p, value, n), reservation) in records.iter().zip(reservations) {
+            let (done, wait) = oneshot::channel();
+            let pending = Box::new(Pending {
+                reservation,
+                samples: *n,
+                bytes: value.len(),
+                metadata: false,
+                done,
+            });
+            let headers = OwnedHeaders::new().insert(Header {
+                key: bus::FORMAT_HEADER,
+                value: Some(bus::FORMAT_V1),
+            });
+            let rec = BaseRecord::<(), Vec<u8>, Box<Pending>>::with_opaque_to(&self.topic, pending)
+                .partition(*p)
+                .payload(value)
+                .headers(headers);
+            match self.producer.send(rec) {
+                Ok(()) => waits.push(wait),
+                // The returned record holds its reservation: dropping it
+                // gives the bytes back.
+                Err((e, _rec)) => {
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        ctx.gauges.update(&ctx.budget);
+        if let Some(e) = refused {
+            // Records queued before the refusal are still delivered; a
+            // retry then writes them twice, which the sink drops (a series'
+            // samples are stored only when newer than its last stored one).
+            return Err(IngestError::Kafka(format!("producing to {}: {e}", self.topic)));
+        }
+        let topic = self.topic.clone();
+        Ok(Box::pin(async move {
+            let mut first_err = None;
+            for wait in waits {
+                let outcome = wait.await.unwrap_or_else(|_| Err("producer closed".to_string()));
+                if let Err(e) = outcome {
+                    first_err.get_or_insert(e);
+                }
+            }
+            match first_err {
+                Some(e) => Err(IngestError::Kafka(format!("producing to {topic}: {e}"))),
+                None => Ok(()),
+            }
+        }))
+    }
+
+    /// [`KafkaPublisher::submit_records`], waiting for the acknowledgement.
+    pub async fn write_records(&self, records: &[(i32, Vec<u8>, usize)]) -> Result<(), IngestError> {
+        self.submit_records(records)?.await
     }
 }

@@ -6,6 +6,7 @@
 //! [`FORMAT_V1`] so the format can evolve; consumers reject versions they do
 //! not know. `docs/bus-format.md` is the user-facing description.
 
+pub mod indexed;
 pub mod metadata;
 pub mod view;
 
@@ -114,48 +115,69 @@ pub struct PbMetricMetadata {
 /// (every producer calls this per record; building the protobuf structs
 /// first would copy every label string once more).
 pub fn encode(series: &[TimeSeries]) -> Vec<u8> {
-    let size: usize = series.iter().map(|s| field_len(series_len(s))).sum();
+    fn pairs(s: &TimeSeries) -> impl Iterator<Item = (&str, &str)> + Clone {
+        s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))
+    }
+    let size: usize = series
+        .iter()
+        .map(|s| field_len(series_len(pairs(s), &s.samples)))
+        .sum();
     let mut out = Vec::with_capacity(size);
     for s in series {
-        put_key(&mut out, 1, 2);
-        put_varint(&mut out, series_len(s) as u64);
-        for l in &s.labels {
-            put_key(&mut out, 1, 2);
-            put_varint(&mut out, label_len(l) as u64);
-            put_string(&mut out, 1, &l.name);
-            put_string(&mut out, 2, &l.value);
-        }
-        for x in &s.samples {
-            put_key(&mut out, 2, 2);
-            put_varint(&mut out, sample_len(x) as u64);
-            // The value is always written, even +0: see [`PbSample::value`].
-            put_key(&mut out, 1, 1);
-            out.extend_from_slice(&x.value.to_le_bytes());
-            if x.timestamp_ms != 0 {
-                put_key(&mut out, 2, 0);
-                put_varint(&mut out, x.timestamp_ms as u64);
-            }
-        }
+        put_series(&mut out, pairs(s), &s.samples);
     }
     out
+}
+
+/// Appends one series to a record value being built: the bytes of one
+/// `timeseries` field of a `WriteRequest`, from borrowed `(name, value)`
+/// pairs (sorted by name, as a [`Labels`]; empty values are left out, as
+/// prost leaves out empty strings). Stages that derive series from stored
+/// labels (the downsampler's windows) write records with this without
+/// building owned series first.
+pub fn put_series<'a, I>(out: &mut Vec<u8>, labels: I, samples: &[Sample])
+where
+    I: Iterator<Item = (&'a str, &'a str)> + Clone,
+{
+    put_key(out, 1, 2);
+    put_varint(out, series_len(labels.clone(), samples) as u64);
+    for (name, value) in labels {
+        put_key(out, 1, 2);
+        put_varint(out, label_len(name, value) as u64);
+        put_string(out, 1, name);
+        put_string(out, 2, value);
+    }
+    for x in samples {
+        put_key(out, 2, 2);
+        put_varint(out, sample_len(x) as u64);
+        put_key(out, 1, 1);
+        out.extend_from_slice(&x.value.to_le_bytes());
+        if x.timestamp_ms != 0 {
+            put_key(out, 2, 0);
+            put_varint(out, x.timestamp_ms as u64);
+        }
+    }
+}
+
+/// The bytes [`put_series`] appends for these labels and samples.
+pub fn series_encoded_len<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>, samples: &[Sample]) -> usize {
+    field_len(series_len(labels, samples))
 }
 
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// A length-delimited field's size: key, length, body.
 fn field_len(body: usize) -> usize {
     1 + varint_len(body as u64) + body
 }
 
-/// proto3 leaves empty strings out.
 fn string_len(s: &str) -> usize {
     if s.is_empty() { 0 } else { field_len(s.len()) }
 }
 
-fn label_len(l: &Label) -> usize {
-    string_len(&l.name) + string_len(&l.value)
+fn label_len(name: &str, value: &str) -> usize {
+    string_len(name) + string_len(value)
 }
 
 fn sample_len(x: &Sample) -> usize {
@@ -166,9 +188,9 @@ fn sample_len(x: &Sample) -> usize {
     }
 }
 
-fn series_len(s: &TimeSeries) -> usize {
-    s.labels.iter().map(|l| field_len(label_len(l))).sum::<usize>()
-        + s.samples.iter().map(|x| field_len(sample_len(x))).sum::<usize>()
+fn series_len<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>, samples: &[Sample]) -> usize {
+    labels.map(|(n, v)| field_len(label_len(n, v))).sum::<usize>()
+        + samples.iter().map(|x| field_len(sample_len(x))).sum::<usize>()
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -43,7 +43,17 @@ impl SeriesView<'_> {
 /// Calls `f` with each series of the `WriteRequest` in `value`, in order.
 /// On an error nothing more is reported; series already handed to `f`
 /// stay handed (validate first with a no-op `f` where that matters).
-pub fn for_each_series<'v>(value: &'v [u8], mut f: impl FnMut(&SeriesView<'_>)) -> Result<(), DecodeError> {
+pub fn for_each_series(value: &[u8], mut f: impl FnMut(&SeriesView<'_>)) -> Result<(), DecodeError> {
+    walk(value, |_, s| f(s))
+}
+
+/// [`for_each_series`], also handing out each series' own bytes (the
+/// `TimeSeries` message, a sub-slice of `value`), which [`labels_of`]
+/// reads again.
+pub(super) fn walk<'v>(
+    value: &'v [u8],
+    mut f: impl FnMut(&'v [u8], &SeriesView<'_>),
+) -> Result<(), DecodeError> {
     let mut labels: Vec<(&'v str, &'v str)> = Vec::new();
     let mut samples: Vec<Sample> = Vec::new();
     let mut r = Reader(value);
@@ -55,10 +65,13 @@ pub fn for_each_series<'v>(value: &'v [u8], mut f: impl FnMut(&SeriesView<'_>)) 
                 labels.clear();
                 samples.clear();
                 read_series(ts, &mut labels, &mut samples)?;
-                f(&SeriesView {
-                    labels: &labels,
-                    samples: &samples,
-                });
+                f(
+                    ts,
+                    &SeriesView {
+                        labels: &labels,
+                        samples: &samples,
+                    },
+                );
             }
             // Metadata is not read, but checked as the owned decoder
             // checks it, so both call the same records poison.
@@ -70,6 +83,17 @@ pub fn for_each_series<'v>(value: &'v [u8], mut f: impl FnMut(&SeriesView<'_>)) 
         }
     }
     Ok(())
+}
+
+/// The labels of one series' bytes as [`walk`] handed them out.
+pub(super) fn labels_of(series: &[u8]) -> Result<Labels, DecodeError> {
+    let (mut labels, mut samples) = (Vec::new(), Vec::new());
+    read_series(series, &mut labels, &mut samples)?;
+    Ok(SeriesView {
+        labels: &labels,
+        samples: &samples,
+    }
+    .to_labels())
 }
 
 fn read_series<'v>(

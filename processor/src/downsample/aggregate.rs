@@ -9,6 +9,7 @@
 //! extrapolation at the range edges.
 
 use serde::{Deserialize, Serialize};
+use sluice_model::Sample;
 
 /// The aggregates of one series in one window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -69,19 +70,32 @@ impl WindowAggregate {
     /// `(aggregate name, [(timestamp, value)])`, as published: every
     /// aggregate at the last sample's time, the counter also at the first's.
     pub fn points(&self) -> Vec<(&'static str, Vec<(i64, f64)>)> {
-        let at_last = |v: f64| vec![(self.last_ms, v)];
-        let counter = if self.first_ms < self.last_ms {
-            vec![(self.first_ms, self.counter_first), (self.last_ms, self.counter)]
+        let mut out = Vec::new();
+        self.for_each_series(|aggr, samples| {
+            out.push((aggr, samples.iter().map(|s| (s.timestamp_ms, s.value)).collect()));
+        });
+        out
+    }
+
+    /// [`WindowAggregate::points`] without allocating: `f` gets each
+    /// aggregate's name and samples in turn.
+    pub fn for_each_series(&self, mut f: impl FnMut(&'static str, &[Sample])) {
+        let at_last = |v: f64| Sample::new(self.last_ms, v);
+        f("count", &[at_last(self.count as f64)]);
+        f("sum", &[at_last(self.sum)]);
+        f("min", &[at_last(self.min)]);
+        f("max", &[at_last(self.max)]);
+        if self.first_ms < self.last_ms {
+            f(
+                "counter",
+                &[
+                    Sample::new(self.first_ms, self.counter_first),
+                    at_last(self.counter),
+                ],
+            );
         } else {
-            at_last(self.counter)
-        };
-        vec![
-            ("count", at_last(self.count as f64)),
-            ("sum", at_last(self.sum)),
-            ("min", at_last(self.min)),
-            ("max", at_last(self.max)),
-            ("counter", counter),
-        ]
+            f("counter", &[at_last(self.counter)]);
+        }
     }
 }
 

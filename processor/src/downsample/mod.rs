@@ -10,6 +10,7 @@
 //! `docs/bus-format.md`.
 
 pub mod aggregate;
+pub mod encode;
 pub mod partition;
 mod run;
 

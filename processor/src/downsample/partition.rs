@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sluice_model::bus::indexed::IndexedRecord;
 use sluice_model::{Labels, Sample, TimeSeries, is_stale_nan};
 
 use super::aggregate::{CounterTrack, WindowAggregate};
@@ -36,11 +37,35 @@ pub struct ClosedWindow {
     pub window: WindowAggregate,
 }
 
+/// Where closed windows go. The labels are borrowed from the series'
+/// state: the production sink encodes them straight into record bytes
+/// ([`super::encode::TierRecords`]) instead of copying them per window.
+pub trait WindowSink {
+    /// One closed window of the series `labels` at resolution `tier`.
+    fn closed(&mut self, tier: usize, labels: &Labels, window: &WindowAggregate);
+}
+
+/// Collects owned windows (tests, and callers that want them as values).
+impl WindowSink for Vec<ClosedWindow> {
+    fn closed(&mut self, tier: usize, labels: &Labels, window: &WindowAggregate) {
+        self.push(ClosedWindow {
+            tier,
+            labels: labels.clone(),
+            window: *window,
+        });
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct SeriesState {
     labels: Labels,
-    /// Samples not yet folded (timestamp → value bits).
-    pending: BTreeMap<i64, u64>,
+    /// Samples not yet folded, `(timestamp, value bits)` sorted by
+    /// timestamp, one per timestamp. A vector, not a tree: samples almost
+    /// always arrive in order (an append), and it keeps its capacity from
+    /// window to window instead of allocating nodes per sample. Stored in
+    /// checkpoints as the map it used to be.
+    #[serde(with = "pending_map")]
+    pending: Vec<(i64, u64)>,
     counter: CounterTrack,
     /// The open window per resolution.
     open: Vec<Option<WindowAggregate>>,
@@ -73,9 +98,9 @@ impl PartitionState {
             && self.series.values().all(|s| s.open.len() == n)
     }
 
-    /// Takes in one record's series, then advances the watermark, pushing
-    /// every window it closes into `out`.
-    pub fn on_record(&mut self, spec: &DownsampleSpec, series: &[TimeSeries], out: &mut Vec<ClosedWindow>) {
+    /// Takes in one record's series, then advances the watermark, handing
+    /// every window it closes to `out`.
+    pub fn on_record(&mut self, spec: &DownsampleSpec, series: &[TimeSeries], out: &mut impl WindowSink) {
         self.note_spec(spec);
         for s in series {
             self.add(spec, s.labels.hash(), || s.labels.clone(), &s.samples);
@@ -83,25 +108,38 @@ impl PartitionState {
         self.advance(spec, out);
     }
 
-    /// [`PartitionState::on_record`] on a record value read in place
-    /// (`sluice_model::bus::view`): labels are only copied for series seen
-    /// for the first time. The value was checked when consumed; should it
-    /// not read, the series before the fault count and the rest do not, as
-    /// for any poison record. Returns the number of samples read.
-    pub fn on_record_value(
+    /// [`PartitionState::on_record`] on a record the consumer has read and
+    /// indexed: series are looked up by the fingerprint it computed, and
+    /// labels are only built for series seen for the first time. Returns
+    /// the number of samples read.
+    pub fn on_indexed(
         &mut self,
         spec: &DownsampleSpec,
-        value: &[u8],
-        out: &mut Vec<ClosedWindow>,
+        rec: &IndexedRecord,
+        out: &mut impl WindowSink,
     ) -> usize {
         self.note_spec(spec);
-        let mut read = 0;
-        let _ = sluice_model::bus::view::for_each_series(value, |s| {
-            read += s.samples.len();
-            self.add(spec, s.hash(), || s.to_labels(), s.samples);
-        });
+        for s in rec.series() {
+            self.add(spec, s.hash, || s.to_labels(), s.samples);
+        }
         self.advance(spec, out);
-        read
+        rec.sample_count()
+    }
+
+    /// [`PartitionState::on_record`] on borrowed series with their
+    /// fingerprints (`Labels::hash`): one "record" of a bounded input
+    /// replayed in time order, such as raw segments.
+    pub fn on_series<'a>(
+        &mut self,
+        spec: &DownsampleSpec,
+        series: impl IntoIterator<Item = (u64, &'a Labels, &'a [Sample])>,
+        out: &mut impl WindowSink,
+    ) {
+        self.note_spec(spec);
+        for (hash, labels, samples) in series {
+            self.add(spec, hash, || labels.clone(), samples);
+        }
+        self.advance(spec, out);
     }
 
     fn note_spec(&mut self, spec: &DownsampleSpec) {
@@ -130,7 +168,15 @@ impl PartitionState {
                 ..SeriesState::default()
             });
             // First sample for a timestamp wins, as everywhere else.
-            st.pending.entry(x.timestamp_ms).or_insert(x.value.to_bits());
+            let ts = x.timestamp_ms;
+            match st.pending.last() {
+                Some(&(last, _)) if last >= ts => {
+                    if let Err(i) = st.pending.binary_search_by_key(&ts, |p| p.0) {
+                        st.pending.insert(i, (ts, x.value.to_bits()));
+                    }
+                }
+                _ => st.pending.push((ts, x.value.to_bits())),
+            }
             self.max_event_ms = Some(
                 self.max_event_ms
                     .map_or(x.timestamp_ms, |m| m.max(x.timestamp_ms)),
@@ -138,7 +184,7 @@ impl PartitionState {
         }
     }
 
-    fn advance(&mut self, spec: &DownsampleSpec, out: &mut Vec<ClosedWindow>) {
+    fn advance(&mut self, spec: &DownsampleSpec, out: &mut impl WindowSink) {
         let (Some(max), Some(&finest)) = (self.max_event_ms, spec.resolutions_ms.first()) else {
             return;
         };
@@ -148,6 +194,19 @@ impl PartitionState {
         // every sample at or before the last finest boundary the watermark
         // has reached.
         let boundary = watermark.div_euclid(finest) * finest;
+        self.fold_to(spec, boundary, out);
+    }
+
+    /// Folds every sample at or before `boundary` and closes every window
+    /// that ends there or earlier, as the watermark reaching `boundary`
+    /// would (a multiple of the finest resolution). For a bounded input
+    /// that has been fed completely up to `boundary`: nothing later can
+    /// change those windows.
+    pub fn close_until(&mut self, spec: &DownsampleSpec, boundary: i64, out: &mut impl WindowSink) {
+        self.fold_to(spec, boundary, out);
+    }
+
+    fn fold_to(&mut self, spec: &DownsampleSpec, boundary: i64, out: &mut impl WindowSink) {
         if self.folded_until_ms.is_some_and(|f| boundary <= f) {
             return;
         }
@@ -175,10 +234,9 @@ pub fn window_start(ts: i64, res: i64) -> i64 {
 }
 
 impl SeriesState {
-    fn fold_until(&mut self, spec: &DownsampleSpec, boundary: i64, out: &mut Vec<ClosedWindow>) {
-        let later = self.pending.split_off(&(boundary + 1));
-        let ready = std::mem::replace(&mut self.pending, later);
-        for (ts, bits) in ready {
+    fn fold_until(&mut self, spec: &DownsampleSpec, boundary: i64, out: &mut impl WindowSink) {
+        let ready = self.pending.partition_point(|p| p.0 <= boundary);
+        for &(ts, bits) in &self.pending[..ready] {
             let value = f64::from_bits(bits);
             let counter = self.counter.adjust(value);
             for (tier, &res) in spec.resolutions_ms.iter().enumerate() {
@@ -187,27 +245,37 @@ impl SeriesState {
                     Some(w) if w.start_ms == start => w.add(ts, value, counter),
                     slot => {
                         if let Some(done) = slot.take() {
-                            out.push(ClosedWindow {
-                                tier,
-                                labels: self.labels.clone(),
-                                window: done,
-                            });
+                            out.closed(tier, &self.labels, &done);
                         }
                         *slot = Some(WindowAggregate::first(start, ts, value, counter));
                     }
                 }
             }
         }
+        self.pending.drain(..ready);
         // Windows that end at or before the boundary can get no more samples.
         for (tier, &res) in spec.resolutions_ms.iter().enumerate() {
             if self.open[tier].is_some_and(|w| w.start_ms + res <= boundary) {
                 let done = self.open[tier].take().expect("checked");
-                out.push(ClosedWindow {
-                    tier,
-                    labels: self.labels.clone(),
-                    window: done,
-                });
+                out.closed(tier, &self.labels, &done);
             }
         }
+    }
+}
+
+/// `pending` in checkpoints: a JSON object from timestamp to value bits,
+/// as when it was a `BTreeMap`, so checkpoints written before and after
+/// the change read alike.
+mod pending_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[(i64, u64)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(v.iter().map(|(t, b)| (t, b)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(i64, u64)>, D::Error> {
+        BTreeMap::<i64, u64>::deserialize(d).map(|m| m.into_iter().collect())
     }
 }

@@ -13,16 +13,15 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
+use sluice_ingest::publish::KafkaPublisher;
 use sluice_ingest::topics::ensure_topics;
-use sluice_model::TimeSeries;
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter};
 use tokio::sync::watch;
 use tracing::info;
 
-use super::partition::{ClosedWindow, DownsampleSpec, PartitionState};
-use super::window_series;
+use super::encode::{TierOutput, TierRecords};
+use super::partition::{DownsampleSpec, PartitionState};
 use crate::ProcessorError;
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::config::DownsampleConfig;
@@ -100,17 +99,18 @@ pub async fn run_downsampler(
         index: cfg.shard_index,
         count: cfg.shard_count,
     };
-    let consumer = BusConsumer::assign(kafka, &cfg.group_id, &input, shard, &resume)?.keeping_values();
+    let consumer = BusConsumer::assign(kafka, &cfg.group_id, &input, shard, &resume)?.indexing();
     if let Some(e) = load_error.into_inner() {
         return Err(e);
     }
+    let partitions: Vec<i32> = publishers.iter().map(KafkaPublisher::partitions).collect();
     let mut op = Downsampler {
         spec,
         publishers,
         store,
         states: restored.into_inner(),
         next_offsets: BTreeMap::new(),
-        closed: Vec::new(),
+        closed: TierRecords::new(&partitions),
         m: Metrics::new(),
     };
     info!(input = %input, tiers = ?tiers, partitions = ?consumer.partitions(), restored = op.states.len(), replay, "downsampler started");
@@ -133,8 +133,8 @@ struct Downsampler {
     /// Per partition, the offset after the last record the state reflects
     /// (since the last checkpoint).
     next_offsets: BTreeMap<i32, i64>,
-    /// Windows closed by the current batch, not yet written.
-    closed: Vec<ClosedWindow>,
+    /// Windows closed by the current batch, encoded, not yet written.
+    closed: TierRecords,
     m: Metrics,
 }
 
@@ -147,7 +147,7 @@ impl Operator for Downsampler {
         for rec in records {
             let st = self.states.entry(rec.partition).or_default();
             let late_before = st.late_dropped;
-            let read = st.on_record_value(&self.spec, &rec.value, &mut self.closed);
+            let read = st.on_indexed(&self.spec, &rec.indexed, &mut self.closed);
             self.m.late.inc_by(st.late_dropped - late_before);
             self.m.input.inc_by(read as u64);
             self.next_offsets.insert(rec.partition, rec.offset + 1);
@@ -157,8 +157,8 @@ impl Operator for Downsampler {
     /// Each partition's watermark moves with its records, so the batch has
     /// already closed its windows; write them.
     async fn on_watermark(&mut self, shutdown: &watch::Receiver<bool>) -> Result<(), ProcessorError> {
-        let closed = std::mem::take(&mut self.closed);
-        publish(&self.publishers, &closed, &self.m, shutdown).await
+        let closed = self.closed.take();
+        publish(&self.publishers, closed, &self.m, shutdown).await
     }
 
     async fn checkpoint(&mut self) -> Result<BTreeMap<i32, i64>, ProcessorError> {
@@ -177,24 +177,19 @@ impl Operator for Downsampler {
 /// unavailable: a checkpoint must never get ahead of its outputs.
 async fn publish(
     publishers: &[KafkaPublisher],
-    closed: &[ClosedWindow],
+    closed: Vec<TierOutput>,
     m: &Metrics,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<(), ProcessorError> {
-    let mut per_tier: Vec<Vec<TimeSeries>> = vec![Vec::new(); publishers.len()];
-    for w in closed {
-        per_tier[w.tier].extend(window_series(w));
-    }
-    for (tier, series) in per_tier.into_iter().enumerate() {
-        if series.is_empty() {
+    for (tier, out) in closed.into_iter().enumerate() {
+        if out.records.is_empty() {
             continue;
         }
-        let n = closed.iter().filter(|w| w.tier == tier).count() as u64;
         retry_until_written("writing windows", shutdown, || {
-            publishers[tier].write(series.clone())
+            publishers[tier].write_records(&out.records)
         })
         .await?;
-        m.windows.inc_by(n);
+        m.windows.inc_by(out.windows);
     }
     Ok(())
 }

@@ -81,7 +81,7 @@ fn record(partition: i32, offset: i64) -> BusRecord {
         partition,
         offset,
         series: Vec::new(),
-        value: Vec::new(),
+        indexed: Default::default(),
     }
 }
 

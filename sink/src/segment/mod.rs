@@ -23,6 +23,7 @@
 pub mod catalog;
 pub mod layout;
 pub mod meta;
+pub mod read;
 pub mod writer;
 
 /// Metric name column (the `__name__` label).

@@ -6,9 +6,10 @@ use std::process::Command;
 use super::free_port;
 use super::process::Proc;
 
-/// The binary cargo built for these tests.
+/// The binary cargo built for these tests, or the one `SLUICE_BIN` names
+/// (benchmarks run an older build against a newer one on the same box).
 pub(crate) fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+    std::env::var_os("SLUICE_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluice")), PathBuf::from)
 }
 
 /// A config for one test: broker, segment dir, API port, scrape targets.
