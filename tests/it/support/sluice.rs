@@ -6,9 +6,12 @@ use std::process::Command;
 use super::free_port;
 use super::process::Proc;
 
-/// The binary cargo built for these tests.
+/// The binary cargo built for these tests, or `$SLUICE_BINARY` (a
+/// benchmark's earlier build kept aside, for before/after figures).
 pub(crate) fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+    std::env::var_os("SLUICE_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluice")))
 }
 
 /// A config for one test: broker, segment dir, API port, scrape targets.
