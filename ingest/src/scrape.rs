@@ -253,7 +253,8 @@ impl SampleSink for Accepting<'_> {
         let labels = if self.target.metric_relabel.is_empty() {
             Some(labels)
         } else {
-            relabel(&labels, &self.target.metric_relabel).filter(|l| l.metric_name().is_some_and(|n| !n.is_empty()))
+            relabel(&labels, &self.target.metric_relabel)
+                .filter(|l| l.metric_name().is_some_and(|n| !n.is_empty()))
         };
         let kept = match labels {
             Some(l) => {
@@ -591,7 +592,14 @@ mod tests {
             ],
         );
         let limited = target("job_name: j\nlabel_limit: 3\nstatic_configs: [{targets: ['h:1']}]");
-        cached_equals_uncached(&limited, &["ok 1\nm{a=\"1\"} 2\n", "ok 1\n", "ok 1\nm{a=\"1\"} 2\nm{a=\"1\"} 3\n"]);
+        cached_equals_uncached(
+            &limited,
+            &[
+                "ok 1\nm{a=\"1\"} 2\n",
+                "ok 1\n",
+                "ok 1\nm{a=\"1\"} 2\nm{a=\"1\"} 3\n",
+            ],
+        );
         let sample_limit = target("job_name: j\nsample_limit: 2\nstatic_configs: [{targets: ['h:1']}]");
         cached_equals_uncached(&sample_limit, &["a 1\nb 1\n", "a 1\nb 1\nc 1\n", "a 1\nb 1\n"]);
     }

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
 command -v prometheus >/dev/null || { echo "prometheus not found (scripts/setup-test-deps.sh)" >&2; exit 1; }
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(prometheus --version 2>&1 | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD)"
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(prometheus --version 2>&1 | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- ingest model src 2>/dev/null || echo +uncommitted); sluice binary ${SLUICE_BINARY:-built here}"
 CARGO_PROFILE_DEV_OPT_LEVEL=${OPT_LEVEL:-3} cargo test --workspace --test it -- \
   --ignored --exact bench_ingest::bench_ingest_cpu --nocapture 2>&1 |
   grep -E "^\||^(targets|round|remote_write|broker|pipeline|note)|test result|panicked"

@@ -30,7 +30,9 @@ const NODE_COUNTERS: [&str; 8] = [
     "node_network_receive_drop_total",
     "node_network_transmit_drop_total",
 ];
-const CPU_MODES: [&str; 8] = ["idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user"];
+const CPU_MODES: [&str; 8] = [
+    "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user",
+];
 const CADVISOR_COUNTERS: [&str; 4] = [
     "container_network_receive_bytes_total",
     "container_network_transmit_bytes_total",
@@ -132,7 +134,12 @@ fn families(n: usize) -> Vec<Family> {
     let pods: Vec<(String, String, String)> = (0..PODS)
         .map(|p| {
             let ns = NAMESPACES[p % NAMESPACES.len()];
-            let pod = format!("app{:03}-{:08x}-{:05x}", p % 40, rnd(u32::MAX as u64), rnd(1 << 20));
+            let pod = format!(
+                "app{:03}-{:08x}-{:05x}",
+                p % 40,
+                rnd(u32::MAX as u64),
+                rnd(1 << 20)
+            );
             let uid = format!(
                 "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
                 rnd(u32::MAX as u64),
@@ -169,7 +176,8 @@ fn families(n: usize) -> Vec<Family> {
         let ns = NAMESPACES[s % NAMESPACES.len()];
         for code in ["200", "404", "500"] {
             for method in ["GET", "POST"] {
-                let labels = format!("code=\"{code}\",method=\"{method}\",namespace=\"{ns}\",service=\"svc-{s:02}\"");
+                let labels =
+                    format!("code=\"{code}\",method=\"{method}\",namespace=\"{ns}\",service=\"svc-{s:02}\"");
                 let rate = 1 + rnd(500);
                 for (i, le) in BUCKETS.iter().enumerate() {
                     // Cumulative buckets: each gets a larger share of the rate.
@@ -254,7 +262,10 @@ impl Exporters {
                 .route(
                     "/metrics",
                     get(|State(node): State<Arc<Node>>| async move {
-                        ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], node.render(node.scrapes.fetch_add(1, Ordering::Relaxed)))
+                        (
+                            [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                            node.render(node.scrapes.fetch_add(1, Ordering::Relaxed)),
+                        )
                     }),
                 )
                 .with_state(node.clone());
