@@ -6,6 +6,7 @@
 //! `last_error` for the target, and none of that scrape's samples are
 //! published — only the synthetic series and staleness markers.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use sluice_model::{Labels, METRIC_NAME, Sample, TimeSeries, stale_nan};
 
 use crate::config::ScrapeLimits;
-use crate::exposition::{self, Format};
+use crate::exposition::{self, Format, SampleSink};
 use crate::http_client::ScrapeClient;
 use crate::relabel::relabel;
 use crate::target::Target;
@@ -25,7 +26,7 @@ pub struct ScrapeOutcome {
     pub series: Vec<TimeSeries>,
     /// Why the scrape failed, if it did.
     pub error: Option<String>,
-    /// Wall time of the HTTP request and parse.
+    /// Wall time of the HTTP request, parse and labeling.
     pub duration: Duration,
     /// Samples in the exposition.
     pub samples_scraped: usize,
@@ -39,6 +40,23 @@ pub struct ScrapeOutcome {
 #[derive(Debug, Default)]
 pub struct ScrapeState {
     previous: HashMap<u64, Labels>,
+    /// Prometheus' scrape cache: what each series text of the text format
+    /// became (labels after the target's labels and metric relabeling,
+    /// and their hash), so a known line skips label parsing, relabeling,
+    /// the limit checks and hashing. Valid for the loop's life: the
+    /// target, its relabeling and limits never change within a loop.
+    /// Entries a successful scrape did not see are dropped.
+    cache: HashMap<Box<str>, Cached>,
+    /// Scrapes through the cache so far (to age its entries).
+    scrapes: u64,
+}
+
+#[derive(Debug)]
+struct Cached {
+    /// `None`: metric relabeling drops the series.
+    kept: Option<(Labels, u64)>,
+    /// The last scrape that saw it.
+    seen: u64,
 }
 
 impl ScrapeState {
@@ -104,7 +122,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// The series a scrape keeps, after labeling, relabeling and the limits.
 struct Accepted {
     series: Vec<TimeSeries>,
-    current: HashMap<u64, Labels>,
+    /// The label hash of each of `series`, in the same order.
+    hashes: Vec<u64>,
+    /// The same hashes as a set.
+    current: HashSet<u64>,
     /// Samples left after metric relabeling (counted up to a label limit
     /// error).
     post_relabel: usize,
@@ -112,57 +133,180 @@ struct Accepted {
     error: Option<String>,
 }
 
+impl Accepted {
+    fn failed(error: String) -> Self {
+        Accepted {
+            series: Vec::new(),
+            hashes: Vec::new(),
+            current: HashSet::new(),
+            post_relabel: 0,
+            error: Some(error),
+        }
+    }
+}
+
 /// Labels the scraped samples, applies `metric_relabel_configs`, and
 /// checks the job's limits as Prometheus does: a label limit stops the
 /// scrape at the first offending series, the sample limit is checked on
-/// the count after relabeling.
+/// the count after relabeling. (Parsed bodies without the cache: the
+/// OpenMetrics format.)
 fn accept(target: &Target, samples: Vec<exposition::ParsedSample>, t_ms: i64) -> Accepted {
-    let mut series = Vec::new();
-    let mut current: HashMap<u64, Labels> = HashMap::new();
-    let mut error = None;
+    let mut cache = HashMap::new();
+    let mut a = Accepting::new(target, t_ms, &mut cache, 0, samples.len());
     for s in samples {
-        let labels = target.merge_labels(&s.labels);
-        let labels = if target.metric_relabel.is_empty() {
-            labels
-        } else {
-            match relabel(&labels, &target.metric_relabel) {
-                Some(l) if l.metric_name().is_some_and(|n| !n.is_empty()) => l,
-                _ => continue,
-            }
-        };
-        if let Err(e) = check_label_limits(&labels, &target.limits) {
-            error = Some(e);
-            break;
+        a.parsed(None, s);
+    }
+    a.finish().0
+}
+
+/// A scrape being accepted sample by sample, as the parser hands them over.
+struct Accepting<'a> {
+    target: &'a Target,
+    t_ms: i64,
+    cache: &'a mut HashMap<Box<str>, Cached>,
+    scrape: u64,
+    out: Accepted,
+    /// Samples in the exposition.
+    scraped: usize,
+}
+
+impl<'a> Accepting<'a> {
+    fn new(
+        target: &'a Target,
+        t_ms: i64,
+        cache: &'a mut HashMap<Box<str>, Cached>,
+        scrape: u64,
+        expected: usize,
+    ) -> Self {
+        Accepting {
+            target,
+            t_ms,
+            cache,
+            scrape,
+            out: Accepted {
+                series: Vec::with_capacity(expected),
+                hashes: Vec::with_capacity(expected),
+                current: HashSet::with_capacity(expected),
+                post_relabel: 0,
+                error: None,
+            },
+            scraped: 0,
         }
-        let h = labels.hash();
+    }
+
+    /// Keeps a sample of a series that passed relabeling and the limits.
+    fn keep(&mut self, labels: Labels, h: u64, timestamp_ms: Option<i64>, value: f64) {
         // Prometheus drops a repeated series within one scrape.
-        if current.contains_key(&h) {
-            continue;
+        if !self.out.current.insert(h) {
+            return;
         }
-        let ts = match s.timestamp_ms {
-            Some(ts) if target.honor_timestamps => ts,
-            _ => t_ms,
+        let ts = match timestamp_ms {
+            Some(ts) if self.target.honor_timestamps => ts,
+            _ => self.t_ms,
         };
-        current.insert(h, labels.clone());
-        series.push(TimeSeries {
+        self.out.hashes.push(h);
+        self.out.series.push(TimeSeries {
             labels,
-            samples: vec![Sample::new(ts, s.value)],
+            samples: vec![Sample::new(ts, value)],
         });
     }
-    let post_relabel = current.len();
-    let limit = target.limits.sample_limit;
-    if error.is_none() && limit > 0 && post_relabel as u64 > limit {
-        error = Some("sample limit exceeded".to_string());
+
+    /// The result, with the sample limit checked; and the samples scraped.
+    fn finish(self) -> (Accepted, usize) {
+        let mut out = self.out;
+        out.post_relabel = out.current.len();
+        let limit = self.target.limits.sample_limit;
+        if out.error.is_none() && limit > 0 && out.post_relabel as u64 > limit {
+            out.error = Some("sample limit exceeded".to_string());
+        }
+        let out = match out.error {
+            Some(e) => Accepted {
+                post_relabel: out.post_relabel,
+                ..Accepted::failed(e)
+            },
+            None => out,
+        };
+        (out, self.scraped)
     }
-    if error.is_some() {
-        series.clear();
-        current.clear();
+}
+
+impl SampleSink for Accepting<'_> {
+    fn known(&mut self, series: &str, value: f64, timestamp_ms: Option<i64>) -> bool {
+        let Some(c) = self.cache.get_mut(series) else {
+            return false;
+        };
+        c.seen = self.scrape;
+        self.scraped += 1;
+        // After a label limit error the rest is only counted.
+        if self.out.error.is_none()
+            && let Some((labels, h)) = &c.kept
+        {
+            let (labels, h) = (labels.clone(), *h);
+            self.keep(labels, h, timestamp_ms, value);
+        }
+        true
     }
-    Accepted {
-        series,
-        current,
-        post_relabel,
-        error,
+
+    fn parsed(&mut self, series: Option<&str>, s: exposition::ParsedSample) {
+        self.scraped += 1;
+        if self.out.error.is_some() {
+            return;
+        }
+        let labels = self.target.merge_labels(s.labels);
+        let labels = if self.target.metric_relabel.is_empty() {
+            Some(labels)
+        } else {
+            relabel(&labels, &self.target.metric_relabel)
+                .filter(|l| l.metric_name().is_some_and(|n| !n.is_empty()))
+        };
+        let kept = match labels {
+            Some(l) => {
+                if let Err(e) = check_label_limits(&l, &self.target.limits) {
+                    self.out.error = Some(e);
+                    return;
+                }
+                let h = l.hash();
+                Some((l, h))
+            }
+            None => None,
+        };
+        if let Some(series) = series {
+            self.cache.insert(
+                series.into(),
+                Cached {
+                    kept: kept.clone(),
+                    seen: self.scrape,
+                },
+            );
+        }
+        if let Some((labels, h)) = kept {
+            self.keep(labels, h, s.timestamp_ms, s.value);
+        }
+    }
+}
+
+impl ScrapeState {
+    /// Parses a text-format body through the scrape cache and accepts it;
+    /// returns the result and the samples scraped.
+    fn accept_text(
+        &mut self,
+        target: &Target,
+        body: &[u8],
+        t_ms: i64,
+    ) -> (Accepted, usize, Vec<exposition::MetricMetadata>) {
+        self.scrapes += 1;
+        let scrape = self.scrapes;
+        let mut a = Accepting::new(target, t_ms, &mut self.cache, scrape, body.len() / 64);
+        match exposition::parse_text_with_cache(body, &mut a) {
+            Ok(metadata) => {
+                let (accepted, n) = a.finish();
+                if accepted.error.is_none() {
+                    self.cache.retain(|_, c| c.seen == scrape);
+                }
+                (accepted, n, metadata)
+            }
+            Err(e) => (Accepted::failed(e.to_string()), 0, Vec::new()),
+        }
     }
 }
 
@@ -217,27 +361,20 @@ pub async fn scrape_once(
     t_ms: i64,
 ) -> ScrapeOutcome {
     let started = Instant::now();
-    let parsed = match fetch(client, target).await {
-        Ok((body, format)) => exposition::parse(&body, format).map_err(|e| e.to_string()),
-        Err(e) => Err(e),
+    let (accepted, samples_scraped, metadata) = match fetch(client, target).await {
+        Ok((body, Format::PrometheusText)) => state.accept_text(target, &body, t_ms),
+        Ok((body, format)) => match exposition::parse(&body, format) {
+            Ok(expo) => {
+                let n = expo.samples.len();
+                (accept(target, expo.samples, t_ms), n, expo.metadata)
+            }
+            Err(e) => (Accepted::failed(e.to_string()), 0, Vec::new()),
+        },
+        Err(e) => (Accepted::failed(e), 0, Vec::new()),
     };
+    // Fetch, parse and labeling (Prometheus' scrape_duration_seconds also
+    // covers appending).
     let duration = started.elapsed();
-    let (accepted, samples_scraped, metadata) = match parsed {
-        Ok(expo) => {
-            let n = expo.samples.len();
-            (accept(target, expo.samples, t_ms), n, expo.metadata)
-        }
-        Err(e) => (
-            Accepted {
-                series: Vec::new(),
-                current: HashMap::new(),
-                post_relabel: 0,
-                error: Some(e),
-            },
-            0,
-            Vec::new(),
-        ),
-    };
     let mut outcome = report(target, state, t_ms, duration, samples_scraped, accepted);
     // Metadata of a scrape that failed a limit is not published either:
     // the scrape as a whole did not count.
@@ -251,12 +388,7 @@ pub async fn scrape_once(
 /// `target_limit` is exceeded): `up` 0 with `error`, and the target's
 /// series end, as in Prometheus.
 pub fn forced_failure(target: &Target, state: &mut ScrapeState, t_ms: i64, error: String) -> ScrapeOutcome {
-    let accepted = Accepted {
-        series: Vec::new(),
-        current: HashMap::new(),
-        post_relabel: 0,
-        error: Some(error),
-    };
+    let accepted = Accepted::failed(error);
     report(target, state, t_ms, Duration::ZERO, 0, accepted)
 }
 
@@ -271,19 +403,20 @@ fn report(
 ) -> ScrapeOutcome {
     let Accepted {
         mut series,
+        hashes,
         current,
         post_relabel,
         error,
     } = accepted;
+    let scraped = series.len();
     // Series that were there last time and are not now get a staleness
     // marker; after a failed scrape that is all of them, as in Prometheus.
     let gone: Vec<u64> = state
         .previous
         .keys()
-        .filter(|h| !current.contains_key(h))
+        .filter(|h| !current.contains(h))
         .copied()
         .collect();
-    let added = current.keys().filter(|h| !state.previous.contains_key(h)).count();
     for h in gone {
         if let Some(labels) = state.previous.remove(&h) {
             series.push(TimeSeries {
@@ -292,7 +425,15 @@ fn report(
             });
         }
     }
-    state.previous = current;
+    // Only new series are remembered: a series seen last time keeps its
+    // entry (same hash, same labels), so a steady target costs no copies.
+    let mut added = 0;
+    for (s, h) in series[..scraped].iter().zip(hashes) {
+        if let Entry::Vacant(e) = state.previous.entry(h) {
+            e.insert(s.labels.clone());
+            added += 1;
+        }
+    }
     let up = if error.is_none() { 1.0 } else { 0.0 };
     for (name, value) in [
         ("up", up),
@@ -415,6 +556,83 @@ mod tests {
                 "label_value_length_limit exceeded (metric: m, label name: v, value: \"abcdef\", length: 6, limit: 4)"
             )
         );
+    }
+
+    /// The scrape cache's answer for `bodies` scraped one after the other
+    /// must be the uncached one, scrape by scrape.
+    fn cached_equals_uncached(t: &Target, bodies: &[&str]) {
+        let mut state = ScrapeState::default();
+        for (i, body) in bodies.iter().enumerate() {
+            let t_ms = 1000 * (i as i64 + 1);
+            let (cached, n, cached_metadata) = state.accept_text(t, body.as_bytes(), t_ms);
+            let (plain, m, plain_metadata) = match exposition::parse(body.as_bytes(), Format::PrometheusText)
+            {
+                Ok(e) => {
+                    let n = e.samples.len();
+                    (accept(t, e.samples, t_ms), n, e.metadata)
+                }
+                Err(e) => (Accepted::failed(e.to_string()), 0, Vec::new()),
+            };
+            assert_eq!(cached_metadata, plain_metadata, "scrape {i}: {body:?}");
+            assert_eq!((n, &cached.error), (m, &plain.error), "scrape {i}: {body:?}");
+            assert_eq!(cached.series, plain.series, "scrape {i}: {body:?}");
+            assert_eq!(cached.hashes, plain.hashes);
+            assert_eq!(cached.post_relabel, plain.post_relabel);
+        }
+    }
+
+    #[test]
+    fn the_scrape_cache_answers_as_a_full_parse_does() {
+        let t = target(
+            "job_name: j\nstatic_configs: [{targets: ['h:1']}]\n\
+             metric_relabel_configs: [{source_labels: [__name__], regex: dropped, action: drop}]",
+        );
+        let body = "# TYPE a counter\na{x=\"1\",y=\"} 2\"} 1\n a{x=\"2\"}  2 17\nb 3\ndropped 4\nb 5\n\
+                    c{job=\"inner\"} 6\nh{le=\"+Inf\"} +Inf\n";
+        let changed = body.replace(" 1\n", " 10\n").replace("b 3", "b 7");
+        cached_equals_uncached(
+            &t,
+            &[
+                body,
+                &changed,
+                body,
+                // Known series text, bad rest: the full parse must reject it.
+                "a{x=\"1\",y=\"} 2\"} 1 2 3\n",
+                "a{x=\"2\"}1\n",
+                "b\n",
+                "b x\n",
+                body,
+                // A series gone and one new.
+                "a{x=\"1\",y=\"} 2\"} 1\nnew 1\n",
+                "# TYPE a counter\n# TYPE a gauge\nb 1\n",
+                body,
+            ],
+        );
+        let limited = target("job_name: j\nlabel_limit: 3\nstatic_configs: [{targets: ['h:1']}]");
+        cached_equals_uncached(
+            &limited,
+            &[
+                "ok 1\nm{a=\"1\"} 2\n",
+                "ok 1\n",
+                "ok 1\nm{a=\"1\"} 2\nm{a=\"1\"} 3\n",
+            ],
+        );
+        let sample_limit = target("job_name: j\nsample_limit: 2\nstatic_configs: [{targets: ['h:1']}]");
+        cached_equals_uncached(&sample_limit, &["a 1\nb 1\n", "a 1\nb 1\nc 1\n", "a 1\nb 1\n"]);
+    }
+
+    #[test]
+    fn the_scrape_cache_forgets_series_a_scrape_did_not_have() {
+        let t = target("job_name: j\nstatic_configs: [{targets: ['h:1']}]");
+        let mut state = ScrapeState::default();
+        state.accept_text(&t, b"a 1\nb 2\n", 1000);
+        assert_eq!(state.cache.len(), 2);
+        state.accept_text(&t, b"a 1\n", 2000);
+        assert_eq!(state.cache.keys().map(|k| &**k).collect::<Vec<_>>(), ["a"]);
+        // A failed scrape keeps what the cache had.
+        let (failed, _, _) = state.accept_text(&t, b"a 1\nb\n", 3000);
+        assert!(failed.error.is_some());
+        assert_eq!(state.cache.len(), 1);
     }
 
     #[test]

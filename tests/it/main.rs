@@ -14,6 +14,7 @@ mod alerting_live;
 mod alerting_shards;
 mod bench_alert;
 mod bench_downsample;
+mod bench_ingest;
 mod bench_load;
 mod bench_parse;
 mod bench_sink;

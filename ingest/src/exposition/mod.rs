@@ -236,19 +236,55 @@ pub fn parse(input: &[u8], format: Format) -> Result<Exposition, ParseError> {
 
 /// Parses a scrape response body.
 pub fn parse_with(input: &[u8], format: Format, options: &ParseOptions) -> Result<Exposition, ParseError> {
+    let input = utf8(input)?;
+    match format {
+        Format::PrometheusText => text::parse(input),
+        Format::OpenMetrics => openmetrics::parse(input, options),
+    }
+}
+
+/// Where [`parse_text_with_cache`] puts samples: lets a caller that
+/// remembers series (a scrape loop, like Prometheus' scrape cache) skip
+/// parsing the label sets it has seen before.
+pub trait SampleSink {
+    /// Whether to offer samples to [`Self::known`] at all.
+    fn caches(&self) -> bool {
+        true
+    }
+
+    /// A sample whose series text (the metric name and label set exactly
+    /// as written, e.g. `m{a="1"}`) was seen in a line that parsed before:
+    /// `true` when the sink took the sample; `false` has the line parsed in
+    /// full and handed to [`Self::parsed`].
+    fn known(&mut self, series: &str, value: f64, timestamp_ms: Option<i64>) -> bool;
+
+    /// A sample parsed and checked in full; `series` is its series text
+    /// (to remember) when the line has a clean one.
+    fn parsed(&mut self, series: Option<&str>, sample: ParsedSample);
+}
+
+/// Parses a Prometheus text 0.0.4 body into `sink`, with the same checks
+/// and errors as [`parse`]. A line whose series text the sink knows is
+/// only checked from the value on: its series text is the same bytes as
+/// a line that passed every check before.
+pub fn parse_text_with_cache(
+    input: &[u8],
+    sink: &mut impl SampleSink,
+) -> Result<Vec<MetricMetadata>, ParseError> {
+    let input = utf8(input)?;
+    text::parse_into(input, sink)
+}
+
+fn utf8(input: &[u8]) -> Result<&str, ParseError> {
     // One up-front check (fast, vectorised in std) lets the lexer slice
     // `&str`s freely instead of validating every label value.
-    let input = std::str::from_utf8(input).map_err(|e| {
+    std::str::from_utf8(input).map_err(|e| {
         let valid = &input[..e.valid_up_to()];
         ParseError {
             line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
             reason: "invalid UTF-8".to_string(),
         }
-    })?;
-    match format {
-        Format::PrometheusText => text::parse(input),
-        Format::OpenMetrics => openmetrics::parse(input, options),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -13,16 +13,40 @@ use std::collections::HashMap;
 use sluice_model::Label;
 
 use super::lexer::{self, Cursor, Dialect, Line};
-use super::{Exposition, MetricMetadata, MetricType, ParseError, ParsedSample, number};
+use super::{Exposition, MetricMetadata, MetricType, ParseError, ParsedSample, SampleSink, number};
 
 pub(super) fn parse(input: &str) -> Result<Exposition, ParseError> {
-    let mut out = Exposition {
-        samples: Vec::with_capacity(input.len() / 64),
-        metadata: Vec::new(),
-    };
-    // Family name -> index in `out.metadata`, and which lines it has seen.
+    let mut collect = Collect(Vec::with_capacity(input.len() / 64));
+    let metadata = parse_into(input, &mut collect)?;
+    Ok(Exposition {
+        samples: collect.0,
+        metadata,
+    })
+}
+
+/// Keeps every sample, parsed in full.
+struct Collect(Vec<ParsedSample>);
+
+impl SampleSink for Collect {
+    fn caches(&self) -> bool {
+        false
+    }
+    fn known(&mut self, _: &str, _: f64, _: Option<i64>) -> bool {
+        false
+    }
+    fn parsed(&mut self, _: Option<&str>, sample: ParsedSample) {
+        self.0.push(sample);
+    }
+}
+
+/// Parses `input`, handing each sample to `sink` (see [`SampleSink`]);
+/// returns the family metadata.
+pub(super) fn parse_into(input: &str, sink: &mut impl SampleSink) -> Result<Vec<MetricMetadata>, ParseError> {
+    let mut metadata_out = Vec::new();
+    // Family name -> index in `metadata_out`, and which lines it has seen.
     let mut families: HashMap<&str, (usize, bool, bool)> = HashMap::new();
     let mut scratch = Vec::new();
+    let caches = sink.caches();
     for line in lexer::lines(input) {
         let err = |reason: String| ParseError {
             line: line.number,
@@ -33,12 +57,41 @@ pub(super) fn parse(input: &str) -> Result<Exposition, ParseError> {
             continue;
         }
         if t.starts_with('#') {
-            metadata(t, &mut out.metadata, &mut families).map_err(err)?;
-        } else {
-            out.samples.push(sample(line, &mut scratch).map_err(err)?);
+            metadata(t, &mut metadata_out, &mut families).map_err(err)?;
+            continue;
         }
+        let split = if caches { split_series(t) } else { None };
+        if let Some((series, rest)) = split {
+            let mut c = Cursor::new(rest);
+            let blanks = c.skip_blanks();
+            if let Ok((value, ts)) = value_and_timestamp(&mut c, blanks)
+                && sink.known(series, value, ts)
+            {
+                continue;
+            }
+        }
+        // Unknown series, or a line the split cannot vouch for: the full
+        // parse checks everything and reports errors.
+        let sample = sample(line, &mut scratch).map_err(err)?;
+        sink.parsed(split.map(|(series, _)| series), sample);
     }
-    Ok(out)
+    Ok(metadata_out)
+}
+
+/// Splits a (left-trimmed) sample line into its series text — the metric
+/// name and label set exactly as written — and the rest (value,
+/// timestamp). Neither a value nor a timestamp can hold `{`, `}` or a
+/// blank, so the series text ends at the last `}` of a line with a `{`,
+/// else at the first blank. `None` for lines this cannot split; the full
+/// parse handles (and rejects) those.
+fn split_series(t: &str) -> Option<(&str, &str)> {
+    let b = t.as_bytes();
+    let end = if b.contains(&b'{') {
+        b.iter().rposition(|&c| c == b'}')? + 1
+    } else {
+        b.iter().position(|&c| c == b' ' || c == b'\t')?
+    };
+    Some(t.split_at(end))
 }
 
 /// `# HELP name text` or `# TYPE name type`; any other `#` line is a comment.
@@ -102,6 +155,18 @@ fn sample(line: Line<'_>, labels: &mut Vec<Label>) -> Result<ParsedSample, Strin
         c.label_set(Dialect::Text, labels)?;
         blanks = c.skip_blanks();
     }
+    let (value, timestamp_ms) = value_and_timestamp(&mut c, blanks)?;
+    lexer::normalize_labels(labels)?;
+    Ok(ParsedSample {
+        labels: lexer::with_metric_name(name, labels),
+        value,
+        timestamp_ms,
+    })
+}
+
+/// `value [timestamp_ms]` after a series, `blanks` being the blanks just
+/// skipped before it (at least one is needed).
+fn value_and_timestamp(c: &mut Cursor<'_>, blanks: usize) -> Result<(f64, Option<i64>), String> {
     if c.at_end() {
         return Err("missing value".to_string());
     }
@@ -126,12 +191,7 @@ fn sample(line: Line<'_>, labels: &mut Vec<Label>) -> Result<ParsedSample, Strin
             return Err(format!("unexpected {} after the timestamp", c.describe_next()));
         }
     }
-    lexer::normalize_labels(labels)?;
-    Ok(ParsedSample {
-        labels: lexer::with_metric_name(name, labels),
-        value,
-        timestamp_ms,
-    })
+    Ok((value, timestamp_ms))
 }
 
 #[cfg(test)]

@@ -28,16 +28,29 @@ pub(crate) struct Broker {
     pub(crate) port: u16,
     pub(crate) proc: Proc,
     dir: PathBuf,
+    storage: &'static str,
 }
 
 impl Broker {
     /// Starts tansu and waits until it accepts connections.
     pub(crate) fn start(dir: &Path) -> Broker {
+        Self::start_with(dir, "sqlite://bus.db")
+    }
+
+    /// Starts tansu keeping records in memory: for benchmarks that measure
+    /// the clients, so that the broker's disk writes (SQLite commits on a
+    /// shared disk) do not bound what the clients can produce.
+    pub(crate) fn start_in_memory(dir: &Path) -> Broker {
+        Self::start_with(dir, "memory://tansu/")
+    }
+
+    fn start_with(dir: &Path, storage: &'static str) -> Broker {
         let port = free_port();
         let b = Broker {
             port,
-            proc: Self::spawn(dir, port),
+            proc: Self::spawn(dir, port, storage),
             dir: dir.to_path_buf(),
+            storage,
         };
         b.wait_ready();
         b
@@ -49,13 +62,14 @@ impl Broker {
     }
 
     /// Starts the broker again on the same port and storage (its SQLite
-    /// file keeps topics, records and committed offsets).
+    /// file keeps topics, records and committed offsets; in memory, all is
+    /// lost).
     pub(crate) fn restart(&mut self) {
-        self.proc = Self::spawn(&self.dir, self.port);
+        self.proc = Self::spawn(&self.dir, self.port, self.storage);
         self.wait_ready();
     }
 
-    fn spawn(dir: &Path, port: u16) -> Proc {
+    fn spawn(dir: &Path, port: u16, storage: &str) -> Proc {
         std::fs::create_dir_all(dir).unwrap();
         let url = format!("tcp://127.0.0.1:{port}");
         let mut cmd = Command::new(tansu_binary());
@@ -68,7 +82,7 @@ impl Broker {
             "--advertised-listener-url",
             &url,
             "--storage-engine",
-            "sqlite://bus.db",
+            storage,
         ]);
         Proc::spawn("tansu", cmd, &dir.join("tansu.log"))
     }

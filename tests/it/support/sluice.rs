@@ -7,7 +7,7 @@ use super::free_port;
 use super::process::Proc;
 
 /// The binary cargo built for these tests, or the one `SLUICE_BIN` names
-/// (benchmarks run an older build against a newer one on the same box).
+/// (benchmarks run an earlier build against a newer one on the same box).
 pub(crate) fn binary() -> PathBuf {
     std::env::var_os("SLUICE_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluice")), PathBuf::from)
 }
