@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite drives, from package registries only:
 # Debian's prometheus (promtool), node exporter and alertmanager; DuckDB for
-# Python (an independent Parquet reader); openssl (test certificates); Debian's chromium (headless, for the
+# Python (an independent Parquet reader); psql (the Postgres listener's client); openssl (test certificates); Debian's chromium (headless, for the
 # expression browser's end-to-end test); moto's S3 server (a local S3 API
 # for the object-store tests) and pyarrow (its S3 client, for DuckDB); tansu (the Kafka-protocol broker,
 # built once into $HOME/.cache/sluice/tools).
@@ -17,6 +17,8 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v openssl >/dev/null || need_apt+=(openssl)
 # The Kafka TLS test fronts the broker with socat's TLS listener.
 command -v socat >/dev/null || need_apt+=(socat)
+# The Postgres wire-protocol test drives the real psql (libpq).
+psql --version >/dev/null 2>&1 || need_apt+=(postgresql-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -5,10 +5,12 @@
 //! DataFusion with file-level pruning by time and metric; the PromQL engine
 //! (`sluice-promql`) reads series through [`segments::source::SegmentSource`],
 //! which turns each selector into one pruned DataFusion scan; [`api`] serves
-//! it all over Prometheus' HTTP API, plus SQL ([`sql`]).
+//! it all over Prometheus' HTTP API, plus SQL ([`sql`]) over HTTP and the
+//! PostgreSQL wire protocol ([`pg`]).
 
 pub mod api;
 pub mod config;
+pub mod pg;
 pub mod promqltest;
 pub mod segments;
 pub mod server;

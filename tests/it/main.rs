@@ -28,6 +28,7 @@ mod fuzz_corpus;
 mod k8s_sd;
 mod kafka_security;
 mod openmetrics;
+mod pgwire;
 mod pipeline;
 mod promqltest;
 mod push;
