@@ -19,7 +19,6 @@ pub(crate) mod sqlstate {
     pub(crate) const SYNTAX_OR_ACCESS_RULE: &str = "42000";
     pub(crate) const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub(crate) const DATA_EXCEPTION: &str = "22000";
-    pub(crate) const PROTOCOL_VIOLATION: &str = "08P01";
     pub(crate) const QUERY_CANCELED: &str = "57014";
     pub(crate) const OUT_OF_MEMORY: &str = "53200";
     pub(crate) const IO_ERROR: &str = "58030";

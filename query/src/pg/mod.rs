@@ -30,7 +30,7 @@ use sluice_web::WebSecurity;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
+use pgwire::tokio::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use self::auth::Startup;
