@@ -16,9 +16,7 @@ use futures::Sink;
 use pgwire::api::ClientInfo;
 use pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use pgwire::api::auth::noop::NoopStartupHandler;
-use pgwire::api::auth::{
-    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
-};
+use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use sluice_web::WebSecurity;
@@ -56,10 +54,7 @@ impl StartupHandler for Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if self.require_tls
-            && !client.is_secure()
-            && matches!(message, PgWireFrontendMessage::Startup(_))
-        {
+        if self.require_tls && !client.is_secure() && matches!(message, PgWireFrontendMessage::Startup(_)) {
             // FATAL: the connection closes after the message.
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "FATAL".to_string(),
@@ -89,7 +84,9 @@ impl AuthSource for WebUsers {
     /// Never called: passwords are only checked ([`Self::verify_password`]),
     /// the file holds no password to hand out.
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        Err(PgWireError::InvalidPassword(login.user().unwrap_or_default().to_string()))
+        Err(PgWireError::InvalidPassword(
+            login.user().unwrap_or_default().to_string(),
+        ))
     }
 
     async fn verify_password(&self, login: &LoginInfo, presented: &[u8]) -> PgWireResult<Option<()>> {
@@ -98,7 +95,13 @@ impl AuthSource for WebUsers {
         if self.0.check_password(user, &password).await {
             Ok(None)
         } else {
-            Err(PgWireError::InvalidPassword(user.to_string()))
+            // Postgres' own words (pgwire capitalizes them): scripts and
+            // tools match on this text.
+            Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".to_string(),
+                "28P01".to_string(),
+                format!("password authentication failed for user \"{user}\""),
+            ))))
         }
     }
 }

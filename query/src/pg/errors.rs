@@ -106,7 +106,12 @@ mod tests {
 
     async fn code_of(sql: &str) -> &'static str {
         let ctx = SessionContext::new();
-        ctx.sql("create table t as values (1)").await.unwrap().collect().await.unwrap();
+        ctx.sql("create table t as values (1)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
         let e = match ctx.sql_with_options(sql, read_only()).await {
             Ok(df) => df.collect().await.unwrap_err(),
             Err(e) => e,

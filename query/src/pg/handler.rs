@@ -94,7 +94,12 @@ pub(crate) struct Parser(Runner);
 impl QueryParser for Parser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -134,7 +139,12 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
-    async fn do_query<C>(&self, _client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,
@@ -146,7 +156,9 @@ impl ExtendedQueryHandler for QueryHandler {
         let answer = self.runner.run(&stmt.statement.sql, params).await?;
         check_same_columns(&stmt.statement.described.schema, &answer.schema)?;
         let format = portal.result_column_format.clone();
-        Ok(Response::Query(query_response(answer, move |i| format.format_for(i))))
+        Ok(Response::Query(query_response(answer, move |i| {
+            format.format_for(i)
+        })))
     }
 }
 

@@ -17,6 +17,7 @@ mod auth;
 mod errors;
 mod handler;
 mod statement;
+mod text;
 mod types;
 
 use std::sync::Arc;
@@ -25,12 +26,12 @@ use std::time::Duration;
 use pgwire::api::PgWireServerHandlers;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::process_socket;
 use sluice_web::WebSecurity;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use pgwire::tokio::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use self::auth::Startup;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int16Type, Int32Type,
-    Int64Type, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
+    DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -24,6 +24,8 @@ use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use rust_decimal::Decimal;
+
+use super::text;
 
 /// The largest precision `rust_decimal` (Postgres `numeric` here) holds.
 const MAX_NUMERIC_PRECISION: u8 = 28;
@@ -48,9 +50,7 @@ pub(crate) fn pg_type(dt: &DataType) -> (Type, DataType) {
             (Type::NUMERIC, D::Decimal128(*p, *s))
         }
         D::Utf8 | D::LargeUtf8 | D::Utf8View => (Type::TEXT, D::Utf8),
-        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => {
-            (Type::BYTEA, D::Binary)
-        }
+        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => (Type::BYTEA, D::Binary),
         D::Timestamp(_, Some(tz)) => (
             Type::TIMESTAMPTZ,
             D::Timestamp(TimeUnit::Microsecond, Some(tz.clone())),
@@ -120,17 +120,18 @@ pub(crate) fn encode_rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> 
         .collect::<PgWireResult<Vec<_>>>()?;
     let mut encoder = DataRowEncoder::new(fields.clone());
     let mut rows = Vec::with_capacity(batch.num_rows());
+    let text: Vec<bool> = fields.iter().map(|f| f.format() == FieldFormat::Text).collect();
     for row in 0..batch.num_rows() {
-        for column in &columns {
-            encode_value(&mut encoder, column.as_ref(), row)?;
+        for (column, text) in columns.iter().zip(&text) {
+            encode_value(&mut encoder, column.as_ref(), row, *text)?;
         }
         rows.push(encoder.take_row());
     }
     Ok(rows)
 }
 
-/// One value of a normalized column.
-fn encode_value(enc: &mut DataRowEncoder, a: &dyn Array, row: usize) -> PgWireResult<()> {
+/// One value of a normalized column, in text format if `text`.
+fn encode_value(enc: &mut DataRowEncoder, a: &dyn Array, row: usize, text: bool) -> PgWireResult<()> {
     if a.is_null(row) {
         return enc.encode_field(&None::<i8>);
     }
@@ -139,6 +140,13 @@ fn encode_value(enc: &mut DataRowEncoder, a: &dyn Array, row: usize) -> PgWireRe
         DataType::Int16 => enc.encode_field(&a.as_primitive::<Int16Type>().value(row)),
         DataType::Int32 => enc.encode_field(&a.as_primitive::<Int32Type>().value(row)),
         DataType::Int64 => enc.encode_field(&a.as_primitive::<Int64Type>().value(row)),
+        // Text as Postgres prints floats, not as pgwire (ryu: `90.0`) does.
+        DataType::Float32 if text => {
+            enc.encode_field(&text::float4(a.as_primitive::<Float32Type>().value(row)))
+        }
+        DataType::Float64 if text => {
+            enc.encode_field(&text::float8(a.as_primitive::<Float64Type>().value(row)))
+        }
         DataType::Float32 => enc.encode_field(&a.as_primitive::<Float32Type>().value(row)),
         DataType::Float64 => enc.encode_field(&a.as_primitive::<Float64Type>().value(row)),
         DataType::Utf8 => enc.encode_field(&a.as_string::<i32>().value(row)),
@@ -150,6 +158,12 @@ fn encode_value(enc: &mut DataRowEncoder, a: &dyn Array, row: usize) -> PgWireRe
                 .and_then(|s| Decimal::try_from_i128_with_scale(v, s).ok())
                 .ok_or_else(|| encode_error(format!("numeric {v}e-{scale} does not fit 28 digits")))?;
             enc.encode_field(&d)
+        }
+        DataType::Timestamp(_, tz) if text => {
+            let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
+            let t = text::timestamp(us, tz.is_some())
+                .ok_or_else(|| encode_error(format!("timestamp {us}us is out of range")))?;
+            enc.encode_field(&t)
         }
         DataType::Timestamp(_, tz) => {
             let us = a.as_primitive::<TimestampMicrosecondType>().value(row);
@@ -224,14 +238,20 @@ mod tests {
             (DataType::Utf8, Type::TEXT),
             (DataType::Utf8View, Type::TEXT),
             (DataType::LargeUtf8, Type::TEXT),
-            (DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), Type::TEXT),
+            (
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                Type::TEXT,
+            ),
             (DataType::Int8, Type::INT2),
             (DataType::UInt16, Type::INT4),
             (DataType::UInt32, Type::INT8),
             (DataType::UInt64, Type::NUMERIC),
             (DataType::Float64, Type::FLOAT8),
             (DataType::Boolean, Type::BOOL),
-            (DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), Type::TIMESTAMPTZ),
+            (
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                Type::TIMESTAMPTZ,
+            ),
             (DataType::Timestamp(TimeUnit::Nanosecond, None), Type::TIMESTAMP),
             (DataType::Date64, Type::DATE),
             (DataType::Decimal128(38, 2), Type::TEXT),
@@ -250,7 +270,11 @@ mod tests {
             Field::new("name", DataType::Utf8View, true),
             Field::new("job", dict.data_type().clone(), true),
             Field::new("value", DataType::Float64, true),
-            Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+            Field::new(
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("naive", DataType::Timestamp(TimeUnit::Nanosecond, None), false),
             Field::new("small", DataType::Int8, false),
             Field::new("big", DataType::UInt64, false),
@@ -266,7 +290,11 @@ mod tests {
                     TimestampMillisecondArray::from(vec![1_699_920_000_000, 1_699_920_000_123, 0])
                         .with_timezone("UTC"),
                 ),
-                Arc::new(TimestampNanosecondArray::from(vec![1_699_920_000_000_000_001, 0, 0])),
+                Arc::new(TimestampNanosecondArray::from(vec![
+                    1_699_920_000_000_000_001,
+                    0,
+                    0,
+                ])),
                 Arc::new(Int8Array::from(vec![-128, 0, 127])),
                 Arc::new(UInt64Array::from(vec![u64::MAX, 0, 1])),
                 Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
@@ -294,14 +322,14 @@ mod tests {
                 s("a"),
                 s("up"),
                 s("1.5"),
-                s("2023-11-14 00:00:00+00:00"),
+                s("2023-11-14 00:00:00+00"),
                 s("2023-11-14 00:00:00"),
                 s("-128"),
                 s("18446744073709551615"),
                 s("t")
             ]
         );
-        assert_eq!(rows[1][3], s("2023-11-14 00:00:00.123+00:00"));
+        assert_eq!(rows[1][3], s("2023-11-14 00:00:00.123+00"));
         assert_eq!(rows[1][2], s("-0.25"));
         assert_eq!(rows[1][7], s("f"));
         // NULLs stay NULL whatever the type.
@@ -315,7 +343,11 @@ mod tests {
     fn binary_format_is_postgres_binary() {
         let schema = Schema::new(vec![
             Field::new("n", DataType::Int64, false),
-            Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+            Field::new(
+                "t",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("s", DataType::Utf8, false),
         ]);
         let batch = RecordBatch::try_new(
