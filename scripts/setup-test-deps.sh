@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite drives, from package registries only:
 # Debian's prometheus (promtool), node exporter and alertmanager; DuckDB for
-# Python (an independent Parquet reader); openssl (test certificates); Debian's chromium (headless, for the
+# Python (an independent Parquet reader); psql (the Postgres listener's client); openssl (test certificates); Debian's chromium (headless, for the
 # expression browser's end-to-end test); moto's S3 server (a local S3 API
 # for the object-store tests) and pyarrow (its S3 client, for DuckDB); tansu (the Kafka-protocol broker,
 # built once into $HOME/.cache/sluice/tools).
@@ -20,6 +20,8 @@ command -v socat >/dev/null || need_apt+=(socat)
 # The container image test packs with umoci and writes the archive with skopeo.
 command -v umoci >/dev/null || need_apt+=(umoci)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
+# The Postgres wire-protocol test drives the real psql (libpq).
+psql --version >/dev/null 2>&1 || need_apt+=(postgresql-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -2,8 +2,14 @@
 
 /// The error for a listen address that is not `ip:port`, with its config path.
 pub fn check_listen_address(path: &str, listen: &str) -> Option<String> {
-    listen
+    check_address(&format!("{path}.listen"), listen)
+}
+
+/// The error for an address that is not `ip:port`, for the key at `key`
+/// (for listeners with a key other than `listen`).
+pub fn check_address(key: &str, value: &str) -> Option<String> {
+    value
         .parse::<std::net::SocketAddr>()
         .is_err()
-        .then(|| format!("{path}.listen: {listen:?} is not an ip:port address"))
+        .then(|| format!("{key}: {value:?} is not an ip:port address"))
 }

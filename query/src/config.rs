@@ -11,6 +11,11 @@ pub struct QueryConfig {
     /// Pushgateway, Alertmanager and node exporter, 9090 to Prometheus;
     /// 9464 is unassigned among the Prometheus family's default ports.
     pub listen: String,
+    /// Listen address of SQL over the PostgreSQL wire protocol (`psql -h
+    /// HOST -p PORT`), empty for none (the default). Off unless asked for:
+    /// it is one more port, and 5432 is usually a real Postgres' (the docs
+    /// suggest 5433). The web config file's TLS and users apply to it.
+    pub postgres_listen: String,
     /// `--query.lookback-delta`.
     pub lookback_delta: PromDuration,
     /// `--query.timeout`.
@@ -34,6 +39,7 @@ impl Default for QueryConfig {
     fn default() -> Self {
         QueryConfig {
             listen: "127.0.0.1:9464".into(),
+            postgres_listen: String::new(),
             lookback_delta: PromDuration::from_secs(300),
             timeout: PromDuration::from_secs(120),
             max_samples: 50_000_000,
@@ -49,6 +55,16 @@ impl QueryConfig {
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();
         errs.extend(sluice_model::validate::check_listen_address(path, &self.listen));
+        if !self.postgres_listen.is_empty() {
+            let key = format!("{path}.postgres_listen");
+            match sluice_model::validate::check_address(&key, &self.postgres_listen) {
+                Some(e) => errs.push(e),
+                None if self.postgres_listen == self.listen => {
+                    errs.push(format!("{key}: {:?} is also {path}.listen", self.postgres_listen));
+                }
+                None => {}
+            }
+        }
         if self.lookback_delta.0.is_zero() {
             errs.push(format!("{path}.lookback_delta: must be greater than 0"));
         }
@@ -92,5 +108,22 @@ mod tests {
         assert_eq!(errs[0], "query.timeout: must be greater than 0");
         assert_eq!(errs[1], "query.max_concurrency: must be at least 1");
         assert!(errs[2].starts_with("query.max_source_resolution: "), "{errs:?}");
+    }
+
+    #[test]
+    fn postgres_listener_is_off_by_default_and_checked_when_set() {
+        assert_eq!(QueryConfig::default().postgres_listen, "");
+        let ok: QueryConfig = serde_yaml::from_str("{postgres_listen: '127.0.0.1:5433'}").unwrap();
+        assert!(ok.validate("query").is_empty());
+        let bad: QueryConfig = serde_yaml::from_str("{postgres_listen: 'localhost'}").unwrap();
+        assert_eq!(
+            bad.validate("query"),
+            ["query.postgres_listen: \"localhost\" is not an ip:port address"]
+        );
+        let same: QueryConfig = serde_yaml::from_str("{postgres_listen: '127.0.0.1:9464'}").unwrap();
+        assert_eq!(
+            same.validate("query"),
+            ["query.postgres_listen: \"127.0.0.1:9464\" is also query.listen"]
+        );
     }
 }

@@ -5,12 +5,14 @@
 //! DataFusion with file-level pruning by time and metric; the PromQL engine
 //! (`sluice-promql`) reads series through [`segments::source::SegmentSource`],
 //! which turns each selector into one pruned DataFusion scan; [`api`] serves
-//! it all over Prometheus' HTTP API, plus SQL ([`sql`]). Metric metadata
-//! comes from the bus instead ([`metric_metadata`]).
+//! it all over Prometheus' HTTP API, plus SQL ([`sql`]) over HTTP and the
+//! PostgreSQL wire protocol ([`pg`]). Metric metadata comes from the bus
+//! instead ([`metric_metadata`]).
 
 pub mod api;
 pub mod config;
 pub mod metric_metadata;
+pub mod pg;
 pub mod promql_plan;
 pub mod promqltest;
 pub mod segments;

@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::api::{AppState, QueryQueue, SharedTargets, router};
 use crate::metric_metadata::MetadataStore as MetricMetadataStore;
+use crate::pg::PgServer;
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::sql::{SqlService, session_config};
@@ -83,24 +84,43 @@ pub fn build_state(
     }
 }
 
-/// Serves the API on `cfg.listen`, with `web`'s TLS and auth, until
-/// `shutdown` turns true.
+/// Serves the API on `cfg.listen`, and SQL on `cfg.postgres_listen` when
+/// set, with `web`'s TLS and auth, until `shutdown` turns true.
 pub async fn serve(
     cfg: &QueryConfig,
     store: SegmentStore,
     tiers: &[TierTable],
     views: LocalViews,
     web: &sluice_web::WebSecurity,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), QueryLayerError> {
-    let listener = TcpListener::bind(&cfg.listen)
-        .await
-        .map_err(|e| QueryLayerError::Storage(format!("binding {}: {e}", cfg.listen)))?;
+    let listener = bind(&cfg.listen).await?;
+    // Bound before serving anything: a taken port fails the start.
+    let pg_listener = match cfg.postgres_listen.as_str() {
+        "" => None,
+        addr => Some(bind(addr).await?),
+    };
     info!(listen = %cfg.listen, scheme = web.scheme(), "query API listening");
-    let app = router(build_state(cfg, store, tiers, views));
-    sluice_web::serve(listener, app, web, async move {
-        let _ = shutdown.wait_for(|s| *s).await;
-    })
-    .await
-    .map_err(|e| QueryLayerError::Internal(format!("HTTP server: {e}")))
+    let state = build_state(cfg, store, tiers, views);
+    // The Postgres listener shares the SQL service and the query queue
+    // with `/api/v1/sql`: one `query.max_concurrency` for both.
+    let pg = pg_listener.map(|l| PgServer::new(l, state.sql.clone(), state.queue.clone(), web));
+    let app = router(state);
+    let mut http_shutdown = shutdown.clone();
+    let http = sluice_web::serve(listener, app, web, async move {
+        let _ = http_shutdown.wait_for(|s| *s).await;
+    });
+    let pg = async move {
+        if let Some(pg) = pg {
+            pg.serve(shutdown).await;
+        }
+    };
+    let (http, ()) = tokio::join!(http, pg);
+    http.map_err(|e| QueryLayerError::Internal(format!("HTTP server: {e}")))
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, QueryLayerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| QueryLayerError::Storage(format!("binding {addr}: {e}")))
 }

@@ -43,6 +43,16 @@ pub fn session_config() -> SessionConfig {
     cfg
 }
 
+/// What a statement may do: read. DDL (`CREATE TABLE ... LOCATION`), DML
+/// and other statements (`SET`, transactions) are refused while planning,
+/// so no client can reach a file or object beyond the segments.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
 impl SqlService {
     /// A service over the segments `index` catalogs.
     pub fn new(index: Arc<SegmentIndex>) -> Self {
@@ -91,12 +101,8 @@ impl SqlService {
     /// Runs one read-only statement.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryLayerError> {
         let ctx = self.session().await?;
-        let opts = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
         let df = ctx
-            .sql_with_options(sql, opts)
+            .sql_with_options(sql, read_only())
             .await
             .map_err(|e| QueryLayerError::BadQuery(e.to_string()))?;
         df.collect()

@@ -32,6 +32,7 @@ mod k8s_sd;
 mod kafka_security;
 mod metadata_api;
 mod openmetrics;
+mod pgwire;
 mod pipeline;
 mod promqltest;
 mod push;

@@ -47,6 +47,12 @@ impl BasicAuth {
         let Some((user, password)) = authorization.and_then(parse_basic) else {
             return false;
         };
+        self.check(user, password).await
+    }
+
+    /// Whether `user` exists and `password` is theirs (also for listeners
+    /// that take a password some other way, as the Postgres one does).
+    pub(crate) async fn check(&self, user: String, password: String) -> bool {
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         let key = (user, digest);
         if let Some(v) = self.lock().get(&key) {

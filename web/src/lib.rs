@@ -71,6 +71,28 @@ impl WebSecurity {
         if self.tls.is_some() { "https" } else { "http" }
     }
 
+    /// Whether `basic_auth_users` is set: every listener then asks for a
+    /// user and password.
+    pub fn requires_password(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Whether `user` and `password` match `basic_auth_users` (bcrypt, with
+    /// the same verdict cache as HTTP basic auth); false when no users are
+    /// configured. For listeners that are not HTTP (the Postgres one).
+    pub async fn check_password(&self, user: &str, password: &str) -> bool {
+        match &self.auth {
+            Some(a) => a.check(user.to_string(), password.to_string()).await,
+            None => false,
+        }
+    }
+
+    /// The TLS settings of `tls_server_config`, if set, for listeners that
+    /// are not HTTP (they set their own ALPN protocols on a copy).
+    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.clone()
+    }
+
     /// `app` behind the auth check and with the configured headers.
     pub fn protect(&self, app: Router) -> Router {
         let app = match &self.auth {

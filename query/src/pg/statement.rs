@@ -1,0 +1,145 @@
+//! Running one statement for the Postgres listener the way `/api/v1/sql`
+//! runs it: a fresh session from [`SqlService::session`] (so every table
+//! and function registered there is served here too), the same
+//! [`read_only`] options, and the same [`QueryQueue`] slot and
+//! `query.timeout` as every PromQL and SQL query.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ParamValues;
+use datafusion::common::ScalarValue;
+use datafusion::sql::parser::DFParserBuilder;
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use pgwire::error::PgWireResult;
+
+use super::errors::{self, from_datafusion, from_query_layer, from_queue};
+use crate::api::QueryQueue;
+use crate::sql::{SqlService, read_only, session_config};
+
+/// A planned statement's result columns and parameter types.
+#[derive(Debug, Clone)]
+pub(crate) struct Described {
+    /// The result's columns.
+    pub(crate) schema: SchemaRef,
+    /// `$1`, `$2`, ...: the type DataFusion inferred for each, if any.
+    pub(crate) params: Vec<Option<DataType>>,
+}
+
+/// A statement's answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The result's columns (also when there are no rows).
+    pub(crate) schema: SchemaRef,
+    /// The rows.
+    pub(crate) batches: Vec<RecordBatch>,
+}
+
+/// SQL for the Postgres listener: the SQL endpoint's service and queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Runner {
+    sql: SqlService,
+    queue: QueryQueue,
+}
+
+impl Runner {
+    pub(crate) fn new(sql: SqlService, queue: QueryQueue) -> Self {
+        Runner { sql, queue }
+    }
+
+    /// Plans `sql` without running it (for `Parse`/`Describe`): its result
+    /// columns and parameters. Not queued: planning reads no samples, as
+    /// the metadata endpoints are not queued either.
+    pub(crate) async fn describe(&self, sql: &str) -> PgWireResult<Described> {
+        let ctx = self.sql.session().await.map_err(|e| from_query_layer(&e))?;
+        let df = ctx
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(|e| from_datafusion(&e))?;
+        let types = df
+            .logical_plan()
+            .get_parameter_types()
+            .map_err(|e| from_datafusion(&e))?;
+        // Placeholders are `$1`..`$n`; a gap (only `$2`) still counts `$1`.
+        let n = types
+            .keys()
+            .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0);
+        let params = (1..=n)
+            .map(|i| types.get(&format!("${i}")).cloned().flatten())
+            .collect();
+        Ok(Described {
+            schema: Arc::new(df.schema().as_arrow().clone()),
+            params,
+        })
+    }
+
+    /// Runs `sql` with `params` for `$1`.. in a queue slot until
+    /// `query.timeout`, as the HTTP SQL endpoint does.
+    pub(crate) async fn run(&self, sql: &str, params: Vec<ScalarValue>) -> PgWireResult<Answer> {
+        let admitted = self.queue.admit().await.map_err(|e| from_queue(&e))?;
+        let service = self.sql.clone();
+        let sql = sql.to_string();
+        admitted
+            .run(async move {
+                let ctx = service.session().await.map_err(|e| from_query_layer(&e))?;
+                let mut df = ctx
+                    .sql_with_options(&sql, read_only())
+                    .await
+                    .map_err(|e| from_datafusion(&e))?;
+                if !params.is_empty() {
+                    df = df
+                        .with_param_values(ParamValues::from(params))
+                        .map_err(|e| from_datafusion(&e))?;
+                }
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await.map_err(|e| from_datafusion(&e))?;
+                Ok(Answer { schema, batches })
+            })
+            .await
+            .map_err(|e| from_queue(&e))?
+    }
+}
+
+/// The statements of a simple query, each to run in its own session as
+/// Postgres runs each in turn. One statement is returned as it came, so
+/// its errors point into the text the client sent; text that does not
+/// parse is returned whole, to fail with the planner's message.
+pub(crate) fn split(sql: &str) -> Vec<String> {
+    let cfg = session_config();
+    let Some(dialect) = dialect_from_str(cfg.options().sql_parser.dialect) else {
+        return vec![sql.to_string()];
+    };
+    let parsed = DFParserBuilder::new(sql)
+        .with_dialect(dialect.as_ref())
+        .build()
+        .and_then(|mut p| p.parse_statements());
+    match parsed {
+        Ok(stmts) if stmts.len() > 1 => stmts.iter().map(ToString::to_string).collect(),
+        _ => vec![sql.to_string()],
+    }
+}
+
+/// The error for a statement with more than one in an extended-protocol
+/// `Parse`, which Postgres refuses too.
+pub(crate) fn one_statement_only() -> pgwire::error::PgWireError {
+    errors::error(
+        errors::sqlstate::SYNTAX_ERROR,
+        "cannot insert multiple commands into a prepared statement",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_queries_split_into_their_statements() {
+        assert_eq!(split("select 1"), ["select 1"]);
+        assert_eq!(split(" select 1 ; "), [" select 1 ; "]);
+        assert_eq!(split("select 1; select 'a;b'"), ["SELECT 1", "SELECT 'a;b'"]);
+        assert_eq!(split("selec 1; select 2"), ["selec 1; select 2"]);
+    }
+}
