@@ -57,6 +57,20 @@ fn chunks(text: &str) -> Vec<String> {
 }
 
 /// Imports `file` into the segments in `store`.
+/// The sequence number the next import segment of `table` takes: import
+/// segments share one pseudo-partition and number themselves after the
+/// newest one already there.
+pub(crate) async fn next_import_seq(store: &SegmentStore, table: &str) -> anyhow::Result<i64> {
+    Ok(store
+        .list(table)
+        .await?
+        .iter()
+        .filter(|s| s.key.partition == IMPORT_PARTITION)
+        .map(|s| s.key.last_offset + 1)
+        .max()
+        .unwrap_or(0))
+}
+
 pub(crate) async fn import(
     file: &Path,
     store: &SegmentStore,
@@ -93,14 +107,7 @@ pub(crate) async fn import(
                 .push(Sample::new(ts, s.value));
         }
     }
-    let mut seq = store
-        .list(SAMPLES_TABLE)
-        .await?
-        .iter()
-        .filter(|s| s.key.partition == IMPORT_PARTITION)
-        .map(|s| s.key.last_offset + 1)
-        .max()
-        .unwrap_or(0);
+    let mut seq = next_import_seq(store, SAMPLES_TABLE).await?;
     for (_, series) in blocks {
         let mut series: Vec<TimeSeries> = series
             .into_values()

@@ -187,14 +187,7 @@ impl<'a> TierWriter<'a> {
     ) -> anyhow::Result<Self> {
         let mut next_seq = Vec::new();
         for t in &tables {
-            let seq = store
-                .list(t)
-                .await?
-                .iter()
-                .filter(|s| s.key.partition == IMPORT_PARTITION)
-                .map(|s| s.key.last_offset + 1)
-                .max()
-                .unwrap_or(0);
+            let seq = crate::import::next_import_seq(store, t).await?;
             next_seq.push(seq);
         }
         Ok(TierWriter {
