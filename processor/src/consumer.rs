@@ -26,6 +26,7 @@ use sluice_model::{TimeSeries, bus};
 use tracing::{info, warn};
 
 use crate::ProcessorError;
+use crate::bounded_close::BoundedClose;
 
 /// librdkafka reports reaching the end of a partition both as a consumer
 /// event and as a client error; it is an event here, so the error log
@@ -82,7 +83,7 @@ impl Shard {
 
 /// A consumer on one topic, reading its shard of partitions.
 pub struct BusConsumer {
-    consumer: StreamConsumer<StageContext>,
+    consumer: BoundedClose<StageContext>,
     topic: String,
     partitions: Vec<i32>,
     poison: Counter,
@@ -197,7 +198,7 @@ impl BusConsumer {
         sluice_model::health::global().ready(&sluice_model::health::consumer_check(group, topic));
         let reg = telemetry::global();
         Ok(BusConsumer {
-            consumer,
+            consumer: BoundedClose::new(consumer, format!("{group} on {topic}")),
             topic: topic.to_string(),
             partitions,
             poison: reg.counter(

@@ -8,6 +8,7 @@
 //! commits offsets only when the owner says the output derived from them is
 //! durable. The sink is its first user; downsampling and rules build on it.
 
+mod bounded_close;
 pub mod checkpoint;
 pub mod config;
 pub mod consumer;

@@ -23,6 +23,7 @@ mod broker_outage;
 mod browser;
 mod compaction;
 mod config_check;
+mod consumer_close;
 mod deploy;
 mod downsample;
 mod downsample_from_segments;
