@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
-use sluice_ingest::topics::ensure_topics;
+use sluice_ingest::topics::{ensure_rules_status_topic, ensure_topics};
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter, Gauge};
 use sluice_model::{Labels, Sample, TimeSeries};
@@ -33,6 +33,7 @@ use super::alerts_topic::{AlertsTopic, RecordIdentity};
 use super::config::{AlertingConfig, RuleEvalConfig};
 use super::evaluator::{EvalSettings, Evaluation, GroupProgress, StreamEvaluator, owns_group};
 use super::notifier::Notifier;
+use super::status_topic::StatusTopic;
 use super::watermark::Watermarks;
 use crate::ProcessorError;
 use crate::checkpoint::CheckpointStore;
@@ -116,11 +117,18 @@ pub async fn run_rule_evaluator(
     )
     .await
     .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
+    ensure_rules_status_topic(kafka)
+        .await
+        .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
 
-    let owned: Vec<RuleGroup> = groups
+    // Each owned group's position among all loaded groups: query roles
+    // merge the shards' groups back into this order.
+    let (orders, owned): (Vec<u64>, Vec<RuleGroup>) = groups
         .into_iter()
-        .filter(|g| owns_group(g, cfg.shard_index, cfg.shard_count))
-        .collect();
+        .enumerate()
+        .filter(|(_, g)| owns_group(g, cfg.shard_index, cfg.shard_count))
+        .map(|(i, g)| (i as u64, g))
+        .unzip();
     let settings = EvalSettings {
         default_interval_ms,
         lateness_ms: cfg.allowed_lateness.as_millis(),
@@ -137,6 +145,12 @@ pub async fn run_rule_evaluator(
     let alerts = AlertsTopic::new(kafka, alerts_topic_name.clone())?;
     let store = CheckpointStore::new(kafka, &state_topic)?;
     let state_partition = cfg.shard_index as i32;
+    let status_topic = StatusTopic::new(
+        kafka,
+        (cfg.shard_index, cfg.shard_count),
+        cfg.status_ttl.0,
+        orders,
+    )?;
 
     // Restore: group states, watermark, where to replay from, and what
     // was already published after the checkpoint.
@@ -190,7 +204,7 @@ pub async fn run_rule_evaluator(
         suppressed = already_published.len(),
         "rule evaluator started"
     );
-    publish_status(&eval, &status, 0.0);
+    publish_status(&eval, &status, &status_topic, 0.0);
 
     let mut op = RuleOperator {
         eval,
@@ -200,6 +214,7 @@ pub async fn run_rule_evaluator(
         already_published,
         notifier,
         status,
+        status_topic,
         store,
         state_partition,
         m,
@@ -225,6 +240,7 @@ struct RuleOperator {
     already_published: HashSet<RecordIdentity>,
     notifier: Option<(Notifier, tokio::task::JoinHandle<()>)>,
     status: SharedRulesStatus,
+    status_topic: StatusTopic,
     store: CheckpointStore,
     state_partition: i32,
     m: Metrics,
@@ -272,7 +288,7 @@ impl Operator for RuleOperator {
                     n.send(e.output.notifications.clone());
                 }
             }
-            publish_status(&self.eval, &self.status, took);
+            publish_status(&self.eval, &self.status, &self.status_topic, took);
         }
         let window_start = self.eval.window_start();
         for log in self.logs.values_mut() {
@@ -311,6 +327,10 @@ impl Operator for RuleOperator {
             alerts_end_offsets: self.alerts.end_offsets()?,
         };
         self.store.save_value(self.state_partition, &cp).await?;
+        // Also the status' heartbeat: without new samples no group
+        // evaluates, but the shard is alive and its groups' status stands.
+        self.status_topic
+            .publish(&self.status.read().unwrap_or_else(|e| e.into_inner()));
         // Everything before the new checkpoint is known; the set only
         // guards the replay right after a restart.
         self.already_published.clear();
@@ -367,8 +387,14 @@ async fn publish_outputs(
     Ok(())
 }
 
-/// Refreshes what the API shows.
-fn publish_status(eval: &StreamEvaluator, status: &SharedRulesStatus, eval_seconds: f64) {
+/// Refreshes what the API shows: in this process, and on the rules-status
+/// topic for query roles elsewhere.
+fn publish_status(
+    eval: &StreamEvaluator,
+    status: &SharedRulesStatus,
+    topic: &StatusTopic,
+    eval_seconds: f64,
+) {
     let groups = eval
         .groups
         .iter()
@@ -393,7 +419,9 @@ fn publish_status(eval: &StreamEvaluator, status: &SharedRulesStatus, eval_secon
                 .collect(),
         })
         .collect();
-    *status.write().unwrap_or_else(|e| e.into_inner()) = RulesStatus { groups };
+    let snapshot = RulesStatus { groups };
+    topic.publish(&snapshot);
+    *status.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
 }
 
 struct Metrics {
