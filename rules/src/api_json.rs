@@ -270,8 +270,8 @@ pub fn group_json(g: &GroupStatus) -> GroupJson {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LoadOptions, load_str};
     use crate::status::{GroupStatus, RuleStatus};
+    use crate::{LoadOptions, load_str};
 
     fn status() -> GroupStatus {
         let groups = load_str(

@@ -64,7 +64,8 @@ impl StatusRecord {
                 v.version
             ));
         }
-        let r: StatusRecord = serde_json::from_slice(bytes).map_err(|e| format!("invalid status record: {e}"))?;
+        let r: StatusRecord =
+            serde_json::from_slice(bytes).map_err(|e| format!("invalid status record: {e}"))?;
         let want = key(&r.group.file, &r.group.name);
         if want != record_key {
             return Err(format!(

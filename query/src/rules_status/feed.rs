@@ -47,7 +47,10 @@ pub async fn run_rules_status_feed(
 fn apply(store: &RulesStatusStore, m: &impl Message, invalid: &Counter) {
     let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
         invalid.inc();
-        warn!(offset = m.offset(), "rules status record without a UTF-8 key skipped");
+        warn!(
+            offset = m.offset(),
+            "rules status record without a UTF-8 key skipped"
+        );
         return;
     };
     let Some(value) = m.payload() else {
