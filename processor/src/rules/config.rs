@@ -178,3 +178,29 @@ impl AlertingConfig {
         errs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_ttl_must_outlast_two_checkpoints() {
+        let kafka = KafkaConfig::default();
+        assert!(
+            RuleEvalConfig::default()
+                .validate("rule_evaluation", &kafka)
+                .is_empty()
+        );
+        let short = RuleEvalConfig {
+            checkpoint_interval: PromDuration::from_secs(10),
+            status_ttl: PromDuration::from_secs(15),
+            ..RuleEvalConfig::default()
+        };
+        assert_eq!(
+            short.validate("rule_evaluation", &kafka),
+            [
+                "rule_evaluation.status_ttl: must be at least twice checkpoint_interval (10s): the status is refreshed at every checkpoint"
+            ]
+        );
+    }
+}
