@@ -145,7 +145,7 @@ pub async fn run_rule_evaluator(
     let alerts = AlertsTopic::new(kafka, alerts_topic_name.clone())?;
     let store = CheckpointStore::new(kafka, &state_topic)?;
     let state_partition = cfg.shard_index as i32;
-    let status_topic = StatusTopic::new(
+    let mut status_topic = StatusTopic::new(
         kafka,
         (cfg.shard_index, cfg.shard_count),
         cfg.status_ttl.0,
@@ -204,7 +204,9 @@ pub async fn run_rule_evaluator(
         suppressed = already_published.len(),
         "rule evaluator started"
     );
-    publish_status(&eval, &status, &status_topic, 0.0);
+    update_status(&eval, &status, 0.0);
+    // The restored state at once: a restart within status_ttl is not seen.
+    status_topic.publish(&status);
 
     let mut op = RuleOperator {
         eval,
@@ -288,8 +290,10 @@ impl Operator for RuleOperator {
                     n.send(e.output.notifications.clone());
                 }
             }
-            publish_status(&self.eval, &self.status, &self.status_topic, took);
+            update_status(&self.eval, &self.status, took);
+            self.status_topic.changed();
         }
+        self.status_topic.publish_if_due(&self.status);
         let window_start = self.eval.window_start();
         for log in self.logs.values_mut() {
             log.trim(window_start);
@@ -329,8 +333,7 @@ impl Operator for RuleOperator {
         self.store.save_value(self.state_partition, &cp).await?;
         // Also the status' heartbeat: without new samples no group
         // evaluates, but the shard is alive and its groups' status stands.
-        self.status_topic
-            .publish(&self.status.read().unwrap_or_else(|e| e.into_inner()));
+        self.status_topic.publish(&self.status);
         // Everything before the new checkpoint is known; the set only
         // guards the replay right after a restart.
         self.already_published.clear();
@@ -338,6 +341,8 @@ impl Operator for RuleOperator {
     }
 
     async fn on_stop(&mut self) {
+        // The last checkpoint's status, delivered before the process ends.
+        self.status_topic.flush().await;
         if let Some((_, task)) = self.notifier.take() {
             let _ = task.await;
         }
@@ -387,14 +392,9 @@ async fn publish_outputs(
     Ok(())
 }
 
-/// Refreshes what the API shows: in this process, and on the rules-status
-/// topic for query roles elsewhere.
-fn publish_status(
-    eval: &StreamEvaluator,
-    status: &SharedRulesStatus,
-    topic: &StatusTopic,
-    eval_seconds: f64,
-) {
+/// Refreshes what the API of this process shows (and what the next
+/// rules-status write carries).
+fn update_status(eval: &StreamEvaluator, status: &SharedRulesStatus, eval_seconds: f64) {
     let groups = eval
         .groups
         .iter()
@@ -419,9 +419,7 @@ fn publish_status(
                 .collect(),
         })
         .collect();
-    let snapshot = RulesStatus { groups };
-    topic.publish(&snapshot);
-    *status.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+    *status.write().unwrap_or_else(|e| e.into_inner()) = RulesStatus { groups };
 }
 
 struct Metrics {

@@ -3,24 +3,31 @@
 //! that a query role in another process can answer `/api/v1/rules` and
 //! `/api/v1/alerts`.
 //!
+//! Written at start (the restored state), after evaluation rounds (at most
+//! once per [`MIN_SPACING`]: a replay after a restart evaluates many rounds
+//! a second) and at every checkpoint (the heartbeat: with no new samples
+//! no group evaluates, but the shard is alive and its status stands).
 //! Best effort, never holding up evaluation: records are handed to the
 //! producer without waiting; a failed delivery is counted and logged, and
-//! the next publish (after the next evaluation round or checkpoint) covers
-//! it. Each record expires `status_ttl` after publishing, so a group whose
-//! shard stopped disappears from the query role's answers by itself.
+//! the next write covers it. Each record expires `status_ttl` after it was
+//! written, so a group whose shard stopped disappears from the query
+//! role's answers by itself.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sluice_model::clock::{SystemClock, TimeProvider};
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter};
 use sluice_rules::api_json::group_json;
-use sluice_rules::status::RulesStatus;
+use sluice_rules::status::{RulesStatus, SharedRulesStatus};
 use sluice_rules::status_record::{StatusRecord, VERSION, key};
 use tracing::warn;
 
 use crate::ProcessorError;
+
+/// The least time between writes after evaluation rounds.
+const MIN_SPACING: Duration = Duration::from_secs(1);
 
 /// Who publishes, and for how long a record holds.
 pub(crate) struct StatusTopic {
@@ -32,6 +39,9 @@ pub(crate) struct StatusTopic {
     /// Per owned group (the evaluator's order): its position among all
     /// loaded groups.
     orders: Vec<u64>,
+    /// Evaluated since the last write.
+    changed: bool,
+    last_write: Instant,
     published: Counter,
     failed: Counter,
 }
@@ -57,6 +67,8 @@ impl StatusTopic {
             shard_count: shard.1,
             ttl_ms: ttl.as_millis() as i64,
             orders,
+            changed: false,
+            last_write: Instant::now(),
             published: reg.counter(
                 "sluice_rules_status_records_total",
                 "Rule group status records written to the rules-status topic.",
@@ -70,9 +82,37 @@ impl StatusTopic {
         })
     }
 
-    /// Publishes every group of `status` (the evaluator's groups, in its
-    /// order) without waiting for the broker.
-    pub(crate) fn publish(&self, status: &RulesStatus) {
+    /// Notes that the status changed (an evaluation round ran).
+    pub(crate) fn changed(&mut self) {
+        self.changed = true;
+    }
+
+    /// Writes `status` if it changed and the last write is [`MIN_SPACING`] ago.
+    pub(crate) fn publish_if_due(&mut self, status: &SharedRulesStatus) {
+        if self.changed && self.last_write.elapsed() >= MIN_SPACING {
+            self.publish(status);
+        }
+    }
+
+    /// Writes every group of `status` (the evaluator's groups, in its
+    /// order) now, without waiting for the broker.
+    pub(crate) fn publish(&mut self, status: &SharedRulesStatus) {
+        self.write(&status.read().unwrap_or_else(|e| e.into_inner()));
+        self.changed = false;
+        self.last_write = Instant::now();
+    }
+
+    /// Waits (up to 5 s) until the records handed over are delivered.
+    pub(crate) async fn flush(&self) {
+        let producer = self.producer.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            use rdkafka::producer::Producer;
+            producer.flush(Duration::from_secs(5))
+        })
+        .await;
+    }
+
+    fn write(&self, status: &RulesStatus) {
         let now = SystemClock.now_ms();
         let mut deliveries = Vec::with_capacity(status.groups.len());
         for (g, order) in status.groups.iter().zip(&self.orders) {
