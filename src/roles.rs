@@ -16,6 +16,7 @@ use sluice_model::{Labels, PromDuration};
 use sluice_processor::rules::{RuleStage, run_rule_evaluator};
 use sluice_query::api::{SharedTargets, TargetInfo, TargetsView};
 use sluice_query::metric_metadata::{MetadataEntry, MetadataStore, run_metadata_feed};
+use sluice_query::rules_status::{RulesStatusStore, RulesView, run_rules_status_feed};
 use sluice_query::server::{LocalViews, TierTable};
 use sluice_rules::status::SharedRulesStatus;
 use sluice_sink::SinkTable;
@@ -305,6 +306,19 @@ async fn query_with_views(
         shutdown.clone(),
     ));
     views.metadata = Some(metadata);
+    // Rules and alerts: a process without its own evaluator follows what
+    // the process shards publish (`sluice all` reads its evaluator directly).
+    let rules_feed = if views.rules.is_none() {
+        let store = Arc::new(RulesStatusStore::new());
+        views.rules = Some(store.clone());
+        Some(tokio::spawn(run_rules_status_feed(
+            cfg.kafka.clone(),
+            store,
+            shutdown.clone(),
+        )))
+    } else {
+        None
+    };
     views.config_yaml = Some(Arc::new(crate::config_view::effective_yaml(&cfg)));
     let tiers: Vec<TierTable> = if cfg.downsample.enabled {
         cfg.downsample
@@ -323,6 +337,9 @@ async fn query_with_views(
         .await
         .context("query");
     feed.abort();
+    if let Some(f) = rules_feed {
+        f.abort();
+    }
     served
 }
 
@@ -384,7 +401,7 @@ pub(crate) async fn all(
     let rules = SharedRulesStatus::default();
     let views = LocalViews {
         targets: Some(view),
-        rules: Some(rules.clone()),
+        rules: Some(rules.clone() as Arc<dyn RulesView>),
         metadata: None,
         config_yaml: None,
     };

@@ -42,7 +42,17 @@ pub async fn ensure_topics(kafka: &KafkaConfig, topics: &[String]) -> Result<(),
 /// newest record of each key and the topic stays as small as the set of
 /// entries.
 pub async fn ensure_metadata_topic(kafka: &KafkaConfig) -> Result<(), IngestError> {
-    let topic = kafka.metadata_topic();
+    ensure_compacted(kafka, kafka.metadata_topic()).await
+}
+
+/// Creates the rules-status topic if missing: one partition (one small
+/// record per rule group, read whole by every query process) and
+/// `cleanup.policy=compact`, so the broker keeps each group's newest status.
+pub async fn ensure_rules_status_topic(kafka: &KafkaConfig) -> Result<(), IngestError> {
+    ensure_compacted(kafka, kafka.rules_status_topic()).await
+}
+
+async fn ensure_compacted(kafka: &KafkaConfig, topic: String) -> Result<(), IngestError> {
     let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(kafka.replication_factor))
         .set("cleanup.policy", "compact");
     create(kafka, vec![new]).await

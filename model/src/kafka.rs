@@ -94,6 +94,12 @@ impl KafkaConfig {
         format!("{}.metadata", self.topic_prefix)
     }
 
+    /// The compacted topic where rule-evaluating shards publish their
+    /// groups' status (for `/api/v1/rules` and `/api/v1/alerts`).
+    pub fn rules_status_topic(&self) -> String {
+        format!("{}.rules_status", self.topic_prefix)
+    }
+
     /// Problems with the values, each with its config path.
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();

@@ -6,8 +6,9 @@
 //! (`sluice-promql`) reads series through [`segments::source::SegmentSource`],
 //! which turns each selector into one pruned DataFusion scan; [`api`] serves
 //! it all over Prometheus' HTTP API, plus SQL ([`sql`]) over HTTP and the
-//! PostgreSQL wire protocol ([`pg`]). Metric metadata comes from the bus
-//! instead ([`metric_metadata`]).
+//! PostgreSQL wire protocol ([`pg`]). Metric metadata ([`metric_metadata`]) and,
+//! in a query role of its own, rule and alert status ([`rules_status`])
+//! come from the bus instead.
 
 pub mod api;
 pub mod config;
@@ -15,9 +16,11 @@ pub mod metric_metadata;
 pub mod pg;
 pub mod promql_plan;
 pub mod promqltest;
+pub mod rules_status;
 pub mod segments;
 pub mod server;
 pub mod sql;
+mod topic_feed;
 
 pub use config::QueryConfig;
 

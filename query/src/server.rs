@@ -13,19 +13,20 @@ use tracing::info;
 use crate::api::{AppState, QueryQueue, SharedTargets, router};
 use crate::metric_metadata::MetadataStore as MetricMetadataStore;
 use crate::pg::PgServer;
+use crate::rules_status::RulesView;
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::sql::{SqlService, session_config};
 use crate::{QueryConfig, QueryLayerError};
-use sluice_rules::status::SharedRulesStatus;
 
 /// What other roles in the same process share with the API.
 #[derive(Clone, Default)]
 pub struct LocalViews {
     /// The scrape workers' targets.
     pub targets: Option<SharedTargets>,
-    /// The rule evaluator's groups and alerts.
-    pub rules: Option<SharedRulesStatus>,
+    /// Rule groups and alerts: the evaluator in this process, or the
+    /// rules-status topic followed ([`crate::rules_status`]).
+    pub rules: Option<Arc<dyn RulesView>>,
     /// Metric metadata followed from the bus ([`crate::metric_metadata`]).
     pub metadata: Option<Arc<MetricMetadataStore>>,
     /// The process' effective config, secrets hidden (`status/config`).

@@ -16,6 +16,7 @@
 pub mod template;
 
 mod alerting;
+pub mod api_json;
 pub mod file;
 pub mod group;
 #[cfg(test)]
@@ -23,6 +24,7 @@ mod group_tests;
 mod overlay;
 mod recording;
 pub mod status;
+pub mod status_record;
 pub mod unittest;
 pub mod validate;
 

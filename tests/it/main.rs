@@ -41,6 +41,7 @@ mod remote_write;
 mod resolution;
 mod rules;
 mod rules_api;
+mod rules_api_split;
 mod s3_segments;
 mod scrape_auth;
 mod sink_exactly_once;

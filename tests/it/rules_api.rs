@@ -1,7 +1,9 @@
 //! `/api/v1/rules` and `/api/v1/alerts` side by side with Prometheus 2.42:
 //! both scrape the same node exporter and evaluate the same rule file; the
 //! answers must have Prometheus' shape (every key Prometheus 2.42 returns)
-//! and the same rules, states, labels and annotations.
+//! and the same rules, states, labels and annotations. A separate `sluice
+//! query` on the same broker, which knows the rules only from the
+//! rules-status topic, must answer the same as `sluice all` (timings aside).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -140,5 +142,44 @@ async fn rules_and_alerts_api_match_prometheus() {
             .len(),
         2
     );
+
+    // A query role of its own answers what `sluice all` answers.
+    let qdir = dir.path().join("query");
+    std::fs::create_dir_all(&qdir).unwrap();
+    let qcfg = TestConfig::new(&qdir, broker.address());
+    let _query = qcfg.start("query");
+    let qapi = qcfg.api();
+    for path in ["rules", "rules?type=alert", "rules?type=record", "alerts"] {
+        let (a, q) = eventually(wait, &format!("the query role's {path} as sluice all's"), || {
+            let (api, qapi) = (api.clone(), qapi.clone());
+            async move {
+                let (_, a) = get_json(&format!("{api}/api/v1/{path}")).await;
+                let (s, q) = get_json(&format!("{qapi}/api/v1/{path}")).await;
+                let (a, q) = (without_timings(a), without_timings(q));
+                (s == 200 && a == q).then_some((a, q))
+            }
+        })
+        .await;
+        assert_eq!(a, q);
+        eprintln!("query role's /api/v1/{path} equals sluice all's (timings aside)");
+    }
     drop(sluice);
+}
+
+/// `v` without `evaluationTime` and `lastEvaluation` (they differ between
+/// two reads a moment apart).
+fn without_timings(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                o.remove("evaluationTime");
+                o.remove("lastEvaluation");
+                o.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
 }

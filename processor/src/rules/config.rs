@@ -27,6 +27,11 @@ pub struct RuleEvalConfig {
     pub resend_delay: PromDuration,
     /// The URL templates see as `$externalURL`; alerts link back to it.
     pub external_url: String,
+    /// How long a group's published status (`<prefix>.rules_status`) is
+    /// shown by query roles in other processes without being refreshed;
+    /// it is refreshed after every evaluation round and every checkpoint,
+    /// so this is how long a stopped shard's groups stay listed.
+    pub status_ttl: PromDuration,
 }
 
 impl Default for RuleEvalConfig {
@@ -39,6 +44,7 @@ impl Default for RuleEvalConfig {
             shard_count: 1,
             resend_delay: PromDuration::from_secs(60),
             external_url: "http://localhost:9464".into(),
+            status_ttl: PromDuration::from_secs(60),
         }
     }
 }
@@ -68,6 +74,12 @@ impl RuleEvalConfig {
         }
         if self.checkpoint_interval.0.is_zero() {
             errs.push(format!("{path}.checkpoint_interval: must be greater than 0"));
+        }
+        if self.status_ttl.0 < 2 * self.checkpoint_interval.0 {
+            errs.push(format!(
+                "{path}.status_ttl: must be at least twice checkpoint_interval ({}): the status is refreshed at every checkpoint",
+                self.checkpoint_interval
+            ));
         }
         if self.resend_delay.0.is_zero() {
             errs.push(format!("{path}.resend_delay: must be greater than 0"));
@@ -164,5 +176,31 @@ impl AlertingConfig {
             }
         }
         errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_ttl_must_outlast_two_checkpoints() {
+        let kafka = KafkaConfig::default();
+        assert!(
+            RuleEvalConfig::default()
+                .validate("rule_evaluation", &kafka)
+                .is_empty()
+        );
+        let short = RuleEvalConfig {
+            checkpoint_interval: PromDuration::from_secs(10),
+            status_ttl: PromDuration::from_secs(15),
+            ..RuleEvalConfig::default()
+        };
+        assert_eq!(
+            short.validate("rule_evaluation", &kafka),
+            [
+                "rule_evaluation.status_ttl: must be at least twice checkpoint_interval (10s): the status is refreshed at every checkpoint"
+            ]
+        );
     }
 }

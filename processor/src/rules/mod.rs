@@ -8,7 +8,10 @@
 //! the watermark passes it ([`evaluator`]). Outputs: recorded series and
 //! `ALERTS`/`ALERTS_FOR_STATE` back onto the samples topic, one JSON
 //! record per alert state change on `<prefix>.alerts` ([`alert_record`],
-//! [`alerts_topic`]), and notifications to Alertmanager ([`notifier`]).
+//! [`alerts_topic`]), notifications to Alertmanager ([`notifier`]), and
+//! each group's status (rules, health, alerts) on the compacted
+//! `<prefix>.rules_status` for query roles in other processes
+//! ([`status_topic`]).
 //!
 //! Scaling: instances split the *groups* (a stable hash of file and group
 //! name), not the partitions, so an aggregation always sees every series;
@@ -21,6 +24,7 @@ pub mod config;
 mod evaluator;
 mod notifier;
 mod run;
+mod status_topic;
 mod watermark;
 mod window;
 

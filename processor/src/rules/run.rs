@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sluice_ingest::publish::{KafkaPublisher, SampleWriter};
-use sluice_ingest::topics::ensure_topics;
+use sluice_ingest::topics::{ensure_rules_status_topic, ensure_topics};
 use sluice_model::kafka::KafkaConfig;
 use sluice_model::telemetry::{self, Counter, Gauge};
 use sluice_model::{Labels, Sample, TimeSeries};
@@ -33,6 +33,7 @@ use super::alerts_topic::{AlertsTopic, RecordIdentity};
 use super::config::{AlertingConfig, RuleEvalConfig};
 use super::evaluator::{EvalSettings, Evaluation, GroupProgress, StreamEvaluator, owns_group};
 use super::notifier::Notifier;
+use super::status_topic::StatusTopic;
 use super::watermark::Watermarks;
 use crate::ProcessorError;
 use crate::checkpoint::CheckpointStore;
@@ -116,11 +117,18 @@ pub async fn run_rule_evaluator(
     )
     .await
     .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
+    ensure_rules_status_topic(kafka)
+        .await
+        .map_err(|e| ProcessorError::Kafka(e.to_string()))?;
 
-    let owned: Vec<RuleGroup> = groups
+    // Each owned group's position among all loaded groups: query roles
+    // merge the shards' groups back into this order.
+    let (orders, owned): (Vec<u64>, Vec<RuleGroup>) = groups
         .into_iter()
-        .filter(|g| owns_group(g, cfg.shard_index, cfg.shard_count))
-        .collect();
+        .enumerate()
+        .filter(|(_, g)| owns_group(g, cfg.shard_index, cfg.shard_count))
+        .map(|(i, g)| (i as u64, g))
+        .unzip();
     let settings = EvalSettings {
         default_interval_ms,
         lateness_ms: cfg.allowed_lateness.as_millis(),
@@ -137,6 +145,12 @@ pub async fn run_rule_evaluator(
     let alerts = AlertsTopic::new(kafka, alerts_topic_name.clone())?;
     let store = CheckpointStore::new(kafka, &state_topic)?;
     let state_partition = cfg.shard_index as i32;
+    let mut status_topic = StatusTopic::new(
+        kafka,
+        (cfg.shard_index, cfg.shard_count),
+        cfg.status_ttl.0,
+        orders,
+    )?;
 
     // Restore: group states, watermark, where to replay from, and what
     // was already published after the checkpoint.
@@ -190,7 +204,9 @@ pub async fn run_rule_evaluator(
         suppressed = already_published.len(),
         "rule evaluator started"
     );
-    publish_status(&eval, &status, 0.0);
+    update_status(&eval, &status, 0.0);
+    // The restored state at once: a restart within status_ttl is not seen.
+    status_topic.publish(&status);
 
     let mut op = RuleOperator {
         eval,
@@ -200,6 +216,7 @@ pub async fn run_rule_evaluator(
         already_published,
         notifier,
         status,
+        status_topic,
         store,
         state_partition,
         m,
@@ -225,6 +242,7 @@ struct RuleOperator {
     already_published: HashSet<RecordIdentity>,
     notifier: Option<(Notifier, tokio::task::JoinHandle<()>)>,
     status: SharedRulesStatus,
+    status_topic: StatusTopic,
     store: CheckpointStore,
     state_partition: i32,
     m: Metrics,
@@ -272,8 +290,10 @@ impl Operator for RuleOperator {
                     n.send(e.output.notifications.clone());
                 }
             }
-            publish_status(&self.eval, &self.status, took);
+            update_status(&self.eval, &self.status, took);
+            self.status_topic.changed();
         }
+        self.status_topic.publish_if_due(&self.status);
         let window_start = self.eval.window_start();
         for log in self.logs.values_mut() {
             log.trim(window_start);
@@ -311,6 +331,9 @@ impl Operator for RuleOperator {
             alerts_end_offsets: self.alerts.end_offsets()?,
         };
         self.store.save_value(self.state_partition, &cp).await?;
+        // Also the status' heartbeat: without new samples no group
+        // evaluates, but the shard is alive and its groups' status stands.
+        self.status_topic.publish(&self.status);
         // Everything before the new checkpoint is known; the set only
         // guards the replay right after a restart.
         self.already_published.clear();
@@ -318,6 +341,8 @@ impl Operator for RuleOperator {
     }
 
     async fn on_stop(&mut self) {
+        // The last checkpoint's status, delivered before the process ends.
+        self.status_topic.flush().await;
         if let Some((_, task)) = self.notifier.take() {
             let _ = task.await;
         }
@@ -367,8 +392,9 @@ async fn publish_outputs(
     Ok(())
 }
 
-/// Refreshes what the API shows.
-fn publish_status(eval: &StreamEvaluator, status: &SharedRulesStatus, eval_seconds: f64) {
+/// Refreshes what the API of this process shows (and what the next
+/// rules-status write carries).
+fn update_status(eval: &StreamEvaluator, status: &SharedRulesStatus, eval_seconds: f64) {
     let groups = eval
         .groups
         .iter()

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use sluice_promql::{Engine, MaxSourceResolution};
-use sluice_rules::status::SharedRulesStatus;
 
 use crate::metric_metadata::MetadataStore;
+use crate::rules_status::RulesView;
 use crate::segments::index::SegmentIndex;
 use crate::segments::source::SegmentSource;
 use crate::server::TierTable;
@@ -54,8 +54,9 @@ pub struct AppState {
     pub max_source_resolution: MaxSourceResolution,
     /// Scrape targets of the scrape workers in this process, if any.
     pub targets: Option<SharedTargets>,
-    /// Rule groups and alerts of the rule evaluator in this process, if any.
-    pub rules: Option<SharedRulesStatus>,
+    /// Rule groups and alerts: of the evaluator in this process, or
+    /// followed from the rules-status topic; `None`: none (answers empty).
+    pub rules: Option<Arc<dyn RulesView>>,
     /// Metric metadata from the bus; `None`: not followed (answers empty).
     pub metadata: Option<Arc<MetadataStore>>,
     /// The effective config as YAML, secrets hidden (`status/config`).

@@ -674,7 +674,7 @@
       out.append(el("h2", { text: "Active alerts (" + active.length + ")" }));
       out.append(active.length ? alertTable(active) : el("p", { class: "empty", text: groups.length
         ? "No alert is pending or firing."
-        : "No alerting rules here: the API reports the rule evaluator's rules and alerts when it shares the process (sluice all)." }));
+        : "No alerting rules here: none are loaded, or no rule evaluator (sluice process) has published its status on the rules-status topic within its status_ttl." }));
     } catch (e) {
       showError($("alerts-error"), e);
     }
