@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use sluice_model::TimeSeries;
 
+use crate::LeafResults;
 use crate::plan::SelectRequest;
 use crate::{Matcher, SeriesSource, SourceError};
 
@@ -17,6 +18,8 @@ use crate::{Matcher, SeriesSource, SourceError};
 #[derive(Debug, Default)]
 pub struct PrefetchedSource {
     reads: HashMap<String, Vec<TimeSeries>>,
+    /// The query's leaves, computed by the plan (see [`crate::leaves`]).
+    leaves: Option<LeafResults>,
 }
 
 impl PrefetchedSource {
@@ -29,10 +32,21 @@ impl PrefetchedSource {
     pub fn insert(&mut self, request: &SelectRequest, series: Vec<TimeSeries>) {
         self.reads.insert(request.key(), series);
     }
+
+    /// Records the results of the query's leaves, in
+    /// [`crate::Engine::plan_query`]'s order; the engine then takes them
+    /// instead of evaluating those nodes, and reads only the rest.
+    pub fn set_leaf_results(&mut self, results: LeafResults) {
+        self.leaves = Some(results);
+    }
 }
 
 #[async_trait]
 impl SeriesSource for PrefetchedSource {
+    fn leaf_results(&self) -> Option<&LeafResults> {
+        self.leaves.as_ref()
+    }
+
     async fn select(
         &self,
         matchers: &[Matcher],
