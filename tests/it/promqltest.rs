@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use sluice_promql::promqltest::run_dir;
 use sluice_promql::{Engine, EngineOptions};
-use sluice_query::promqltest::SegmentFactory;
+use sluice_query::promqltest::{EvalPath, SegmentFactory};
 
 use crate::support::testdata;
 
@@ -36,7 +36,7 @@ fn read_ratchet() -> BTreeMap<String, usize> {
 async fn promqltest_suites_through_segments_do_not_regress() {
     let scratch = tempfile::tempdir().unwrap();
     let engine = Engine::new(EngineOptions::default());
-    let factory = SegmentFactory::new(scratch.path().to_path_buf());
+    let factory = SegmentFactory::new(scratch.path().to_path_buf(), EvalPath::Source);
     let make = |s| factory.source(s);
     let mut counts = BTreeMap::new();
     for suite in SUITES {

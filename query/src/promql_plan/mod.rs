@@ -14,6 +14,7 @@ mod logical;
 pub mod nodes;
 mod normalize_exec;
 mod planner;
+pub mod run;
 pub mod range_function;
 pub mod range_manipulate;
 pub(crate) mod scan;

@@ -22,7 +22,7 @@ pub(crate) fn eval(
 /// Prometheus' info that `rate`/`increase` ran over a series whose name
 /// does not look like a counter's.
 pub(crate) fn counter_info(ev: &mut Evaluator<'_>, name: &str, arg: &Expr, out: &[Series]) {
-    if name == "delta" || name == "irate" || name == "idelta" {
+    if name != "rate" && name != "increase" {
         return;
     }
     for s in out {
