@@ -17,8 +17,8 @@ mod tier_from_segments;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sluice_query::promqltest::EvalPath;
 use clap::{Parser, Subcommand};
+use sluice_query::promqltest::EvalPath;
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -454,7 +454,11 @@ fn main() -> ExitCode {
             config,
             block_duration,
         } => return run_import(&file, &config, &block_duration),
-        Command::Test(TestCommand::Promql { paths, verbose, engine }) => {
+        Command::Test(TestCommand::Promql {
+            paths,
+            verbose,
+            engine,
+        }) => {
             let path = match engine {
                 PromqlEvalPath::Source => EvalPath::Source,
                 PromqlEvalPath::Plan => EvalPath::Plan,

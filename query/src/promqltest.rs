@@ -106,7 +106,13 @@ struct PlanTarget {
 
 #[async_trait]
 impl Target for PlanTarget {
-    async fn instant(&self, engine: &Engine, expr: &Expr, text: &str, t_ms: i64) -> Result<QueryResult, QueryError> {
+    async fn instant(
+        &self,
+        engine: &Engine,
+        expr: &Expr,
+        text: &str,
+        t_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         let spec = EvalSpec::new(text, expr.clone(), (t_ms, t_ms, 0), &engine.options);
         run_plan(&self.ctx, SAMPLES_TABLE, &self.table, engine, spec).await
     }

@@ -490,7 +490,12 @@ impl Engine {
 }
 
 /// The selectors of `expr` read raw: all but the leaves' own.
-fn raw_fetches<'e>(expr: &'e Expr, grid: Grid, lookback: i64, found: &[FoundLeaf<'e>]) -> Vec<plan::Fetch<'e>> {
+fn raw_fetches<'e>(
+    expr: &'e Expr,
+    grid: Grid,
+    lookback: i64,
+    found: &[FoundLeaf<'e>],
+) -> Vec<plan::Fetch<'e>> {
     let leaf_selectors: HashSet<usize> = found.iter().map(|f| selector_key(f.selector)).collect();
     let mut fetches = plan::plan(expr, grid.start, grid.end, lookback);
     fetches.retain(|f| !leaf_selectors.contains(&selector_key(f.selector)));

@@ -19,12 +19,12 @@
 use promql_parser::parser::{AtModifier, Call, Expr, VectorSelector};
 use sluice_model::TimeSeries;
 
+use crate::QueryError;
 use crate::eval::functions::unwrap_parens;
 use crate::eval::util::system_time_ms;
 use crate::eval::{Grid, dur_ms, offset_ms};
 use crate::plan::{SelectRequest, matcher_sets};
 use crate::steps::RangeFunction;
-use crate::QueryError;
 
 /// The steps of a leaf and where its windows end.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
@@ -123,7 +123,14 @@ pub(crate) fn find(expr: &Expr, grid: Grid, lookback_ms: i64) -> Result<Vec<Foun
 fn walk<'e>(e: &'e Expr, grid: Grid, lookback: i64, out: &mut Vec<FoundLeaf<'e>>) -> Result<(), QueryError> {
     match e {
         Expr::VectorSelector(vs) => {
-            if let Some(leaf) = leaf(vs, grid, LeafKind::Instant { lookback_ms: lookback }, lookback)? {
+            if let Some(leaf) = leaf(
+                vs,
+                grid,
+                LeafKind::Instant {
+                    lookback_ms: lookback,
+                },
+                lookback,
+            )? {
                 out.push(FoundLeaf {
                     leaf,
                     node: e,

@@ -131,7 +131,11 @@ mod leaf_tests {
         MemorySource::new(vec![
             series("x", "a", &ramp(1.0)),
             series("x", "b", &ramp(3.0)),
-            series("y", "a", &[(0, 5.0), (30_000, f64::from_bits(sluice_model::STALE_NAN_BITS))]),
+            series(
+                "y",
+                "a",
+                &[(0, 5.0), (30_000, f64::from_bits(sluice_model::STALE_NAN_BITS))],
+            ),
         ])
     }
 
@@ -178,7 +182,10 @@ mod leaf_tests {
         let mut results = Vec::new();
         for leaf in &plan.leaves {
             let r = &leaf.read;
-            results.push(compute(leaf, data.select(&r.matchers, r.start_ms, r.end_ms).await.unwrap()));
+            results.push(compute(
+                leaf,
+                data.select(&r.matchers, r.start_ms, r.end_ms).await.unwrap(),
+            ));
         }
         for r in &plan.reads {
             pre.insert(r, data.select(&r.matchers, r.start_ms, r.end_ms).await.unwrap());
@@ -196,8 +203,15 @@ mod leaf_tests {
     async fn missing_leaf_results_are_an_error() {
         let mut pre = PrefetchedSource::new();
         pre.set_leaf_results(Vec::new());
-        let err = Engine::default().instant(&pre, "rate(x[1m])", 60_000).await.unwrap_err();
-        assert!(err.to_string().contains("the plan computed 0 leaves, the query has 1"), "{err}");
+        let err = Engine::default()
+            .instant(&pre, "rate(x[1m])", 60_000)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the plan computed 0 leaves, the query has 1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -209,12 +223,22 @@ mod leaf_tests {
             ("absent_over_time(x[5m])", 0, 1),
             ("x[5m]", 0, 1),
             ("quantile_over_time(scalar(y), x[5m])", 1, 1),
-            ("holt_winters(x[5m], 2, 0.5)", 0, 1),
+            ("double_exponential_smoothing(x[5m], 2, 0.5)", 0, 1),
             ("x{a=\"1\" or b=\"2\"}", 0, 2),
-            ("sum(x) + rate(y[1m] offset 1m) + -predict_linear((x[5m]), -(60))", 3, 0),
+            (
+                "sum(x) + rate(y[1m] offset 1m) + -predict_linear((x[5m]), -(60))",
+                3,
+                0,
+            ),
         ] {
-            let plan = engine.plan_query(&parse_expr(q).unwrap(), 0, 60_000, 15_000).unwrap();
-            assert_eq!((plan.leaves.len(), plan.reads.len()), (leaves, reads), "{q}: {plan:?}");
+            let plan = engine
+                .plan_query(&parse_expr(q).unwrap(), 0, 60_000, 15_000)
+                .unwrap();
+            assert_eq!(
+                (plan.leaves.len(), plan.reads.len()),
+                (leaves, reads),
+                "{q}: {plan:?}"
+            );
         }
     }
 }

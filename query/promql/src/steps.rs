@@ -154,7 +154,11 @@ impl RangeFunction {
             return Err(format!("{name:?} is not a per-series range function"));
         };
         if params.len() != param_count(name) {
-            return Err(format!("{name} takes {} parameters, got {}", param_count(name), params.len()));
+            return Err(format!(
+                "{name} takes {} parameters, got {}",
+                param_count(name),
+                params.len()
+            ));
         }
         let mut p = [0.0; 2];
         p[..params.len()].copy_from_slice(params);
@@ -187,7 +191,9 @@ impl RangeFunction {
             return None;
         }
         match self.name {
-            "rate" | "increase" | "delta" | "irate" | "idelta" => rate::window_value(self.name, w, end, range_ms),
+            "rate" | "increase" | "delta" | "irate" | "idelta" => {
+                rate::window_value(self.name, w, end, range_ms)
+            }
             _ => over_time::window_value(self.name, w, step_ts, self.params),
         }
     }

@@ -97,10 +97,19 @@ impl PromEvalExec {
         }
         source.set_leaf_results(leaves);
         let result = if spec.step_ms == 0 {
-            engine.instant_expr(&source, expr, &spec.query, spec.start_ms).await
+            engine
+                .instant_expr(&source, expr, &spec.query, spec.start_ms)
+                .await
         } else {
             engine
-                .range_expr(&source, expr, &spec.query, spec.start_ms, spec.end_ms, spec.step_ms)
+                .range_expr(
+                    &source,
+                    expr,
+                    &spec.query,
+                    spec.start_ms,
+                    spec.end_ms,
+                    spec.step_ms,
+                )
                 .await
         };
         result.map_err(promql_err)

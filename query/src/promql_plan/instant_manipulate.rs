@@ -77,7 +77,11 @@ impl SeriesOp for InstantOp {
     }
 
     fn describe(&self) -> String {
-        format!("lookback={}, {}", duration(self.lookback_ms), describe_steps(&self.steps))
+        format!(
+            "lookback={}, {}",
+            duration(self.lookback_ms),
+            describe_steps(&self.steps)
+        )
     }
 
     fn apply(&self, input: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {

@@ -8,6 +8,7 @@
 //!         Projection: __name__, a, ..., __series_id__, __timestamp__, __value__
 //!           Filter: __timestamp__ >= .. AND __timestamp__ <= .. AND __name__ IN (...) AND ...
 //!             TableScan: samples
+//!   (the optimiser later folds the Projection into the TableScan)
 //!   PromInstantManipulate: lookback=5m, ...     (one per instant selector leaf)
 //!     PromSeriesNormalize: ...
 //!   PromSeriesNormalize: ...                     (one per raw read the engine still makes)

@@ -13,8 +13,8 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 use datafusion::prelude::SessionConfig;
 
 use super::eval_exec::PromEvalExec;
-use super::nodes::{PromEval, SeriesNormalize};
 use super::instant_manipulate::InstantManipulate;
+use super::nodes::{PromEval, SeriesNormalize};
 use super::normalize_exec::SeriesNormalizeExec;
 use super::range_function::RangeFunctionNode;
 use super::range_manipulate::RangeManipulate;

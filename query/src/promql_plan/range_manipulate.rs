@@ -30,7 +30,11 @@ pub const COL_WINDOW_OFFSETS: &str = "__window_offsets__";
 pub const COL_WINDOW_LENGTHS: &str = "__window_lengths__";
 
 fn list(name: &str, item: DataType) -> Field {
-    Field::new(name, DataType::List(Arc::new(Field::new("item", item, false))), false)
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", item, false))),
+        false,
+    )
 }
 
 /// The logical node.
@@ -104,7 +108,11 @@ impl SeriesOp for RangeOp {
     }
 
     fn describe(&self) -> String {
-        format!("range={}, {}", duration(self.range_ms), describe_steps(&self.steps))
+        format!(
+            "range={}, {}",
+            duration(self.range_ms),
+            describe_steps(&self.steps)
+        )
     }
 
     fn apply(&self, input: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {

@@ -99,7 +99,13 @@ pub(crate) fn duration(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "" };
     let mut rest = ms.unsigned_abs();
     let mut out = String::from(sign);
-    for (unit, len) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, len) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
         if rest >= len {
             out.push_str(&format!("{}{unit}", rest / len));
             rest %= len;

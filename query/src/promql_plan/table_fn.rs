@@ -73,9 +73,14 @@ impl PromqlFunction {
             }
             n => return plan_err!("{USAGE}: got {n} arguments"),
         };
-        let expr = sluice_promql::parse_expr(&query)
-            .map_err(|e| DataFusionError::Plan(format!("promql(): {e}")))?;
-        Ok(EvalSpec::new(&query, expr, (start_ms, end_ms, step_ms), &self.options))
+        let expr =
+            sluice_promql::parse_expr(&query).map_err(|e| DataFusionError::Plan(format!("promql(): {e}")))?;
+        Ok(EvalSpec::new(
+            &query,
+            expr,
+            (start_ms, end_ms, step_ms),
+            &self.options,
+        ))
     }
 }
 

@@ -98,7 +98,13 @@ async fn sql_rows(svc: &SqlService, query: &str) -> Vec<String> {
             .downcast_ref::<arrow::array::Float64Array>()
             .unwrap();
         for i in 0..b.num_rows() {
-            rows.push(format!("{}|{}|{}|{}", job.value(i), a.value(i), t.value(i), v.value(i)));
+            rows.push(format!(
+                "{}|{}|{}|{}",
+                job.value(i),
+                a.value(i),
+                t.value(i),
+                v.value(i)
+            ));
         }
     }
     rows
@@ -219,21 +225,28 @@ async fn explain_shows_the_promql_nodes_over_a_pruning_scan() {
             logical.push(cells[2].strip_prefix(' ').unwrap_or(cells[2]).trim_end());
         }
     }
+    // Each node one level (two spaces) below the one before; the
+    // optimiser folds the scan's projection into the TableScan.
     let tree = [
         "PromEval: query=sum by (job) (rate(x{a=~\"b.*\"}[1m])), range=[1970-01-01T00:01:00Z, 1970-01-01T00:05:00Z], step=30000ms",
-        "  PromRangeFunction: rate",
-        "    PromRangeManipulate: range=1m, steps=[1970-01-01T00:01:00Z, 1970-01-01T00:05:00Z] every 30s",
-        "      PromSeriesNormalize: read={__name__=\"x\", a=~\"b.*\"} [1970-01-01T00:00:00Z, 1970-01-01T00:05:00Z]",
-        "        Projection: ",
-        "          Filter: ",
-        "            TableScan: samples",
+        "PromRangeFunction: rate",
+        "PromRangeManipulate: range=1m, steps=[1970-01-01T00:01:00Z, 1970-01-01T00:05:00Z] every 30s",
+        "PromSeriesNormalize: read={__name__=\"x\", a=~\"b.*\"} [1970-01-01T00:00:00Z, 1970-01-01T00:05:00Z]",
+        "Filter: samples.__name__ = Dictionary(Int32, Utf8(\"x\"))",
+        "TableScan: samples projection=[__name__, a, job, __series_id__, __timestamp__, __value__]",
     ];
-    let mut at = 0;
-    for want in tree {
-        match logical[at..].iter().position(|l| l.starts_with(want)) {
-            Some(i) => at += i + 1,
-            None => panic!("missing {want:?} (in order) in\n{plan}"),
-        }
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let root = logical
+        .iter()
+        .position(|l| l.trim_start().starts_with(tree[0]))
+        .unwrap_or_else(|| panic!("no PromEval in\n{plan}"));
+    let base = indent(logical[root]);
+    for (depth, want) in tree.iter().enumerate() {
+        let line = logical.get(root + depth).copied().unwrap_or_default();
+        assert!(
+            line.trim_start().starts_with(want) && indent(line) == base + 2 * depth,
+            "expected {want:?} at depth {depth}, got {line:?} in\n{plan}"
+        );
     }
     for want in [
         "PromEvalExec",

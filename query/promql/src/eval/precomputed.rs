@@ -30,7 +30,10 @@ fn node_key(e: &Expr) -> usize {
 /// Pairs each found leaf with its result (same order); the series come
 /// out as the evaluator would produce them: sorted by labels, a value per
 /// step of the grid.
-pub(crate) fn leaf_values(found: &[FoundLeaf<'_>], results: &[Vec<TimeSeries>]) -> Result<LeafValues, QueryError> {
+pub(crate) fn leaf_values(
+    found: &[FoundLeaf<'_>],
+    results: &[Vec<TimeSeries>],
+) -> Result<LeafValues, QueryError> {
     if found.len() != results.len() {
         return Err(err_exec(format!(
             "the plan computed {} leaves, the query has {}",

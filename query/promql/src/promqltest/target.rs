@@ -14,7 +14,13 @@ use crate::{Engine, QueryError, QueryResult, SeriesSource};
 #[async_trait]
 pub trait Target: Send + Sync {
     /// `expr` (written as `text`) as an instant query at `t_ms`.
-    async fn instant(&self, engine: &Engine, expr: &Expr, text: &str, t_ms: i64) -> Result<QueryResult, QueryError>;
+    async fn instant(
+        &self,
+        engine: &Engine,
+        expr: &Expr,
+        text: &str,
+        t_ms: i64,
+    ) -> Result<QueryResult, QueryError>;
 
     /// `expr` (written as `text`) as a range query.
     async fn range(
@@ -33,7 +39,13 @@ pub struct SourceTarget(pub Arc<dyn SeriesSource>);
 
 #[async_trait]
 impl Target for SourceTarget {
-    async fn instant(&self, engine: &Engine, expr: &Expr, text: &str, t_ms: i64) -> Result<QueryResult, QueryError> {
+    async fn instant(
+        &self,
+        engine: &Engine,
+        expr: &Expr,
+        text: &str,
+        t_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         engine.instant_expr(self.0.as_ref(), expr, text, t_ms).await
     }
 

@@ -98,8 +98,8 @@ pub(crate) fn eval(
         }
         _ => {
             if matches!(name, "holt_winters" | "double_exponential_smoothing") {
-                for i in 0..grid.len() {
-                    check_smoothing(params[0][i], params[1][i])?;
+                for (&sf, &tf) in params[0].iter().zip(&params[1]) {
+                    check_smoothing(sf, tf)?;
                 }
             }
             let at = |k: usize, i: usize| params.get(k).map_or(0.0, |p| p[i]);
