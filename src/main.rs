@@ -142,7 +142,7 @@ enum TestCommand {
         #[arg(long, short = 'v')]
         verbose: bool,
         /// How each eval is evaluated over the written segments.
-        #[arg(long, value_enum, default_value_t = PromqlEvalPath::Plan)]
+        #[arg(long, value_enum, default_value_t = PromqlEvalPath::Source)]
         engine: PromqlEvalPath,
     },
     /// Prometheus rule unit-test files, like `promtool test rules`.
