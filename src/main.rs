@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sluice_query::promqltest::EvalPath;
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -140,6 +141,9 @@ enum TestCommand {
         /// Print every failing eval with its expected and actual result.
         #[arg(long, short = 'v')]
         verbose: bool,
+        /// How each eval is evaluated over the written segments.
+        #[arg(long, value_enum, default_value_t = PromqlEvalPath::Source)]
+        engine: PromqlEvalPath,
     },
     /// Prometheus rule unit-test files, like `promtool test rules`.
     Rules {
@@ -153,6 +157,15 @@ enum TestCommand {
         #[arg(long)]
         ignore_unknown_fields: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PromqlEvalPath {
+    /// The engine reading the segments (the HTTP API's path).
+    Source,
+    /// The DataFusion plan of the SQL `promql()` function (leaf nodes and
+    /// `PromEval`).
+    Plan,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -363,7 +376,7 @@ fn run_compact(config: &std::path::Path) -> ExitCode {
 }
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
-fn run_test_promql(paths: &[PathBuf], verbose: bool) -> ExitCode {
+fn run_test_promql(paths: &[PathBuf], verbose: bool, path: EvalPath) -> ExitCode {
     let scratch = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => {
@@ -374,7 +387,7 @@ fn run_test_promql(paths: &[PathBuf], verbose: bool) -> ExitCode {
     let Some(rt) = runtime("sluice test promql") else {
         return ExitCode::FAILURE;
     };
-    match rt.block_on(test_promql::run(paths, scratch.path())) {
+    match rt.block_on(test_promql::run(paths, scratch.path(), path)) {
         Ok(summary) => {
             for f in &summary.files {
                 for fail in &f.failures {
@@ -441,7 +454,17 @@ fn main() -> ExitCode {
             config,
             block_duration,
         } => return run_import(&file, &config, &block_duration),
-        Command::Test(TestCommand::Promql { paths, verbose }) => return run_test_promql(&paths, verbose),
+        Command::Test(TestCommand::Promql {
+            paths,
+            verbose,
+            engine,
+        }) => {
+            let path = match engine {
+                PromqlEvalPath::Source => EvalPath::Source,
+                PromqlEvalPath::Plan => EvalPath::Plan,
+            };
+            return run_test_promql(&paths, verbose, path);
+        }
         Command::Compact(a) => return run_compact(&a.config),
         Command::Test(TestCommand::Rules {
             files,

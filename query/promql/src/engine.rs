@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 use promql_parser::parser::{Expr, value::ValueType};
 use sluice_model::Sample;
 
-use crate::eval::{self, Annotations, Evaluator, Grid, Val};
+use std::collections::HashSet;
+
+use crate::eval::selector::selector_key;
+use crate::eval::{self, Annotations, Evaluator, Grid, Val, precomputed};
+use crate::leaves::{self, FoundLeaf, Leaf};
 use crate::plan::SelectRequest;
 use crate::resolution::{self, MaxSourceResolution, Reads};
 use crate::stats::{QueryStats, SampleCounter};
@@ -167,8 +171,9 @@ impl Engine {
         self.instant_expr_with(source, &expr, query, time_ms, opts).await
     }
 
-    /// [`Engine::instant`] on an already parsed expression.
-    pub(crate) async fn instant_expr(
+    /// [`Engine::instant`] on an already parsed expression; `text` is the
+    /// query as written (annotations point into it).
+    pub async fn instant_expr(
         &self,
         source: &dyn SeriesSource,
         expr: &Expr,
@@ -292,8 +297,9 @@ impl Engine {
             .await
     }
 
-    /// [`Engine::range`] on an already parsed expression.
-    pub(crate) async fn range_expr(
+    /// [`Engine::range`] on an already parsed expression; `text` is the
+    /// query as written (annotations point into it).
+    pub async fn range_expr(
         &self,
         source: &dyn SeriesSource,
         expr: &Expr,
@@ -405,6 +411,31 @@ impl Engine {
         plan::requests(&plan::plan(&expr, start_ms, end_ms, self.lookback_ms()))
     }
 
+    /// How a caller that runs the reads itself plans `expr` over
+    /// `[start_ms, end_ms]` every `step_ms` (0 for an instant query at
+    /// `start_ms`): the leaves it can compute ahead ([`crate::leaves`]) and
+    /// the raw reads the evaluator still makes. Hand the leaves' results
+    /// and the reads' data back through a [`crate::PrefetchedSource`].
+    pub fn plan_query(
+        &self,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryPlan, QueryError> {
+        let grid = Grid {
+            start: start_ms,
+            end: if step_ms == 0 { start_ms } else { end_ms },
+            step: step_ms.max(1),
+        };
+        let found = leaves::find(expr, grid, self.lookback_ms())?;
+        let fetches = raw_fetches(expr, grid, self.lookback_ms(), &found);
+        Ok(QueryPlan {
+            leaves: found.into_iter().map(|f| f.leaf).collect(),
+            reads: plan::requests(&fetches)?,
+        })
+    }
+
     async fn run(
         &self,
         source: &dyn SeriesSource,
@@ -416,7 +447,16 @@ impl Engine {
     ) -> Result<(Val, Annotations, Reads, QueryStats), QueryError> {
         let started = Instant::now();
         let lookback = self.lookback_ms();
-        let mut fetches = plan::plan(expr, grid.start, grid.end, lookback);
+        // A source holding precomputed leaves answers only the other reads.
+        let (found, leaf_values) = match source.leaf_results() {
+            Some(results) => {
+                let found = leaves::find(expr, grid, lookback)?;
+                let values = precomputed::leaf_values(&found, results)?;
+                (found, values)
+            }
+            None => (Vec::new(), Default::default()),
+        };
+        let mut fetches = raw_fetches(expr, grid, lookback, &found);
         let (tiered, reads) =
             resolution::plan_and_fetch(source, expr, &mut fetches, query_step, opts.max_source_resolution)
                 .await?;
@@ -429,6 +469,7 @@ impl Engine {
         let evaluating = Instant::now();
         let mut ev = Evaluator {
             data: &data,
+            leaves: &leaf_values,
             tiered: &tiered,
             lookback,
             max_samples: self.options.max_samples,
@@ -446,6 +487,30 @@ impl Engine {
         ev.counter.into_inner().finish(&mut stats);
         Ok((val, ev.annotations, reads, stats))
     }
+}
+
+/// The selectors of `expr` read raw: all but the leaves' own.
+fn raw_fetches<'e>(
+    expr: &'e Expr,
+    grid: Grid,
+    lookback: i64,
+    found: &[FoundLeaf<'e>],
+) -> Vec<plan::Fetch<'e>> {
+    let leaf_selectors: HashSet<usize> = found.iter().map(|f| selector_key(f.selector)).collect();
+    let mut fetches = plan::plan(expr, grid.start, grid.end, lookback);
+    fetches.retain(|f| !leaf_selectors.contains(&selector_key(f.selector)));
+    fetches
+}
+
+/// The plan of a query for a caller that runs its reads itself (see
+/// [`Engine::plan_query`]).
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    /// The leaves to compute ahead, in the order their results are handed
+    /// back.
+    pub leaves: Vec<Leaf>,
+    /// The raw reads the evaluator makes besides.
+    pub reads: Vec<SelectRequest>,
 }
 
 /// Raw samples in the fetched data, each shared read counted once.

@@ -14,6 +14,7 @@
 mod engine;
 mod eval;
 pub mod fuzz_check;
+pub mod leaves;
 mod needs;
 mod plan;
 mod prefetched;
@@ -21,18 +22,23 @@ pub mod promqltest;
 pub mod resolution;
 pub mod source;
 mod stats;
+pub mod steps;
 mod syntax;
 pub mod value;
 
 #[cfg(test)]
 mod smoke_tests;
 
-pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryOptions, QueryResult};
+pub use engine::{
+    Engine, EngineOptions, MAX_POINTS_PER_SERIES, QueryError, QueryOptions, QueryPlan, QueryResult,
+};
+pub use leaves::{Leaf, LeafKind, LeafResults, LeafSteps};
 pub use needs::{SelectorNeed, selector_needs};
 pub use plan::SelectRequest;
 pub use prefetched::PrefetchedSource;
 pub use resolution::{MaxSourceResolution, Reads};
 pub use source::{Aggregate, MatchOp, Matcher, MemorySource, SeriesSource, SourceError, Tier};
 pub use stats::QueryStats;
+pub use steps::RangeFunction;
 pub use syntax::parse_expr;
 pub use value::{InstantSample, RangeSeries, Value};

@@ -148,6 +148,13 @@ pub trait SeriesSource: Send + Sync {
         end_ms: i64,
     ) -> Result<Vec<TimeSeries>, SourceError>;
 
+    /// Results of the query's leaves computed ahead of evaluation (see
+    /// [`crate::Engine::plan_query`]); `None` (the default) when the
+    /// evaluator computes every node itself.
+    fn leaf_results(&self) -> Option<&crate::LeafResults> {
+        None
+    }
+
     /// The downsampled tiers this source can read (none by default).
     async fn tiers(&self) -> Result<Vec<Tier>, SourceError> {
         Ok(Vec::new())

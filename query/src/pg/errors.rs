@@ -4,8 +4,11 @@
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
 
+use sluice_promql::QueryError;
+
 use crate::QueryLayerError;
 use crate::api::response::ApiError;
+use crate::promql_plan::error::PromqlError;
 
 /// SQLSTATEs used here (PostgreSQL, Appendix A).
 pub(crate) mod sqlstate {
@@ -65,6 +68,13 @@ pub(crate) fn datafusion_code(e: &DataFusionError) -> &'static str {
             IO_ERROR
         }
         DataFusionError::ArrowError(..) | DataFusionError::Execution(_) => DATA_EXCEPTION,
+        // A failure of `promql()`, by Prometheus' error class.
+        DataFusionError::External(inner) => match inner.downcast_ref::<PromqlError>() {
+            Some(PromqlError(QueryError::Timeout(_))) => QUERY_CANCELED,
+            Some(PromqlError(QueryError::Source(_))) => IO_ERROR,
+            Some(_) => DATA_EXCEPTION,
+            None => INTERNAL_ERROR,
+        },
         _ => INTERNAL_ERROR,
     }
 }
@@ -128,5 +138,17 @@ mod tests {
         assert_eq!(code_of("create table u (a int)").await, "0A000");
         assert_eq!(code_of("insert into t values (2)").await, "0A000");
         assert_eq!(code_of("set datafusion.execution.batch_size = 1").await, "0A000");
+    }
+
+    #[test]
+    fn promql_failures_get_codes_by_their_class() {
+        use crate::promql_plan::error::promql_err;
+        let code = |e| datafusion_code(&promql_err(e).context("executing"));
+        assert_eq!(code(QueryError::Timeout("query execution".into())), "57014");
+        assert_eq!(code(QueryError::Execution("too many samples".into())), "22000");
+        assert_eq!(
+            code(QueryError::Source(sluice_promql::SourceError("disk".into()))),
+            "58030"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! [`PromEvalExec`]: runs Sluice's PromQL engine over the normalised reads
-//! its children produce, and emits the result as rows.
+//! [`PromEvalExec`]: runs Sluice's PromQL engine over its children — the
+//! query's precomputed leaves and the normalised raw reads — and emits the
+//! result as rows.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,9 +22,10 @@ use datafusion::physical_plan::{
 };
 use futures::stream;
 use sluice_model::Labels;
-use sluice_promql::{Engine, EngineOptions, PrefetchedSource, Value};
+use sluice_promql::{Engine, EngineOptions, PrefetchedSource, QueryResult, Value};
 use sluice_sink::segment::{COL_NAME, COL_SERIES_ID};
 
+use super::error::promql_err;
 use super::nodes::{EvalSpec, result_schema};
 use crate::segments::source::rows_to_series;
 
@@ -59,6 +61,58 @@ impl PromEvalExec {
             max_fetched_samples: self.spec.max_fetched_samples,
             timeout: Duration::from_millis(self.spec.timeout_ms),
         })
+    }
+}
+
+impl PromEvalExec {
+    /// Runs the children and evaluates the query over their results: the
+    /// engine's whole result (value, annotations, stats), of which
+    /// `execute` returns the value as rows.
+    pub(crate) async fn evaluate(&self, ctx: Arc<TaskContext>) -> DfResult<QueryResult> {
+        let engine = self.engine();
+        let spec = &self.spec;
+        let expr = spec.expr.expr.as_ref();
+        let plan = engine
+            .plan_query(expr, spec.start_ms, spec.end_ms, spec.step_ms)
+            .map_err(promql_err)?;
+        let n_leaves = plan.leaves.len();
+        if n_leaves + plan.reads.len() != self.inputs.len() {
+            return Err(DataFusionError::Internal(format!(
+                "PromEval has {} inputs for {} leaves and {} reads",
+                self.inputs.len(),
+                n_leaves,
+                plan.reads.len()
+            )));
+        }
+        let mut source = PrefetchedSource::new();
+        let mut leaves = Vec::with_capacity(n_leaves);
+        for (i, input) in self.inputs.iter().enumerate() {
+            let label_cols = label_columns(&input.schema());
+            let batches = collect(Arc::clone(input), Arc::clone(&ctx)).await?;
+            let series = rows_to_series(&batches, &label_cols).map_err(DataFusionError::Internal)?;
+            match i.checked_sub(n_leaves) {
+                None => leaves.push(series),
+                Some(r) => source.insert(&plan.reads[r], series),
+            }
+        }
+        source.set_leaf_results(leaves);
+        let result = if spec.step_ms == 0 {
+            engine
+                .instant_expr(&source, expr, &spec.query, spec.start_ms)
+                .await
+        } else {
+            engine
+                .range_expr(
+                    &source,
+                    expr,
+                    &spec.query,
+                    spec.start_ms,
+                    spec.end_ms,
+                    spec.step_ms,
+                )
+                .await
+        };
+        result.map_err(promql_err)
     }
 }
 
@@ -102,37 +156,11 @@ impl ExecutionPlan for PromEvalExec {
     }
 
     fn execute(&self, partition: usize, ctx: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
-        let engine = self.engine();
-        let spec = self.spec.clone();
-        let inputs = self.inputs.clone();
+        let this = PromEvalExec::new(self.inputs.clone(), self.spec.clone());
         let baseline = BaselineMetrics::new(&self.metrics, partition);
         let out = async move {
-            let requests = engine
-                .select_requests(&spec.query, spec.start_ms, spec.end_ms)
-                .map_err(exec_err)?;
-            if requests.len() != inputs.len() {
-                return Err(DataFusionError::Internal(format!(
-                    "PromEval has {} inputs for {} reads",
-                    inputs.len(),
-                    requests.len()
-                )));
-            }
-            let mut source = PrefetchedSource::new();
-            for (request, input) in requests.iter().zip(inputs) {
-                let label_cols = label_columns(&input.schema());
-                let batches = collect(input, Arc::clone(&ctx)).await?;
-                let series = rows_to_series(&batches, &label_cols).map_err(DataFusionError::Internal)?;
-                source.insert(request, series);
-            }
+            let result = this.evaluate(ctx).await?;
             let _timer = baseline.elapsed_compute().timer();
-            let result = if spec.step_ms == 0 {
-                engine.instant(&source, &spec.query, spec.start_ms).await
-            } else {
-                engine
-                    .range(&source, &spec.query, spec.start_ms, spec.end_ms, spec.step_ms)
-                    .await
-            }
-            .map_err(exec_err)?;
             let batch = value_to_batch(result.value)?;
             baseline.record_output(batch.num_rows());
             Ok(batch)
@@ -146,10 +174,6 @@ impl ExecutionPlan for PromEvalExec {
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
     }
-}
-
-fn exec_err(e: sluice_promql::QueryError) -> DataFusionError {
-    DataFusionError::Execution(format!("PromQL {}: {e}", e.error_type()))
 }
 
 /// The label columns of a read's rows: between the metric name and the

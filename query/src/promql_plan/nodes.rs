@@ -4,10 +4,15 @@
 //! - [`SeriesNormalize`] turns the rows of one read into series order:
 //!   sorted by series, then time, one sample per series and timestamp (a
 //!   series split across segments can repeat a sample).
-//! - [`PromEval`] evaluates the query's step semantics (lookback and
-//!   staleness, left-open range windows, range functions, aggregation,
-//!   vector matching, annotations) over the normalised reads, as Sluice's
-//!   PromQL engine; its output is one row per series and step.
+//! - `PromInstantManipulate`, `PromRangeManipulate` and `PromRangeFunction`
+//!   (one file each) compute the query's leaves over a normalised read:
+//!   instant selectors (lookback, staleness) and per-series range
+//!   functions over left-open windows.
+//! - [`PromEval`] evaluates the rest (aggregation, binary operators, other
+//!   functions, subqueries, name dropping, annotations) as Sluice's PromQL
+//!   engine over the leaves' results and the normalised reads of the
+//!   selectors that are not leaves; its output is one row per series and
+//!   step.
 //!
 //! The scans below them are plain DataFusion plans ([`super::scan`]), so
 //! time, metric-name and label filters reach the table provider and the
@@ -15,12 +20,14 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{DateTime, SecondsFormat};
 use datafusion::common::{DFSchema, DFSchemaRef, Result as DfResult};
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
+use promql_parser::parser::Expr as PromExpr;
 
 /// Columns of a PromQL result as a table.
 pub const COL_LABELS: &str = "labels";
@@ -99,11 +106,52 @@ impl UserDefinedLogicalNodeCore for SeriesNormalize {
     }
 }
 
+/// A parsed PromQL expression, compared and hashed by its canonical text.
+#[derive(Debug, Clone)]
+pub struct ParsedQuery {
+    pub(crate) expr: Arc<PromExpr>,
+    canonical: String,
+}
+
+impl ParsedQuery {
+    /// Wraps an expression.
+    pub fn new(expr: PromExpr) -> Self {
+        ParsedQuery {
+            canonical: expr.to_string(),
+            expr: Arc::new(expr),
+        }
+    }
+}
+
+impl PartialEq for ParsedQuery {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical == other.canonical
+    }
+}
+
+impl Eq for ParsedQuery {}
+
+impl Hash for ParsedQuery {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.canonical.hash(state);
+    }
+}
+
+impl PartialOrd for ParsedQuery {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.canonical.cmp(&other.canonical))
+    }
+}
+
 /// What a [`PromEval`] evaluates: the query, its times and the engine's
 /// limits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 pub struct EvalSpec {
+    /// The query as written (annotations point into it).
     pub(crate) query: String,
+    /// The query parsed (the promqltest harness pins `@` onto it, so it
+    /// need not be `query` parsed).
+    pub(crate) expr: ParsedQuery,
     pub(crate) start_ms: i64,
     pub(crate) end_ms: i64,
     /// 0 for an instant query.
@@ -112,6 +160,29 @@ pub struct EvalSpec {
     pub(crate) max_samples: usize,
     pub(crate) max_fetched_samples: usize,
     pub(crate) timeout_ms: u64,
+}
+
+impl EvalSpec {
+    /// `expr` (written as `query`) over `[start_ms, end_ms]` every
+    /// `step_ms` (0: an instant query at `start_ms`), with `options`.
+    pub fn new(
+        query: &str,
+        expr: PromExpr,
+        (start_ms, end_ms, step_ms): (i64, i64, i64),
+        options: &sluice_promql::EngineOptions,
+    ) -> Self {
+        EvalSpec {
+            query: query.to_string(),
+            expr: ParsedQuery::new(expr),
+            start_ms,
+            end_ms,
+            step_ms,
+            lookback_ms: options.lookback_delta_ms,
+            max_samples: options.max_samples,
+            max_fetched_samples: options.max_fetched_samples,
+            timeout_ms: options.timeout.as_millis() as u64,
+        }
+    }
 }
 
 impl fmt::Display for EvalSpec {
@@ -132,8 +203,9 @@ impl fmt::Display for EvalSpec {
     }
 }
 
-/// Evaluates a PromQL query over its normalised reads (one input per read,
-/// in the engine's read order).
+/// Evaluates a PromQL query: its inputs are the query's leaves, then the
+/// normalised raw reads, both in [`sluice_promql::Engine::plan_query`]'s
+/// order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PromEval {
     pub(crate) inputs: Vec<LogicalPlan>,

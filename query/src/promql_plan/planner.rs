@@ -13,12 +13,16 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 use datafusion::prelude::SessionConfig;
 
 use super::eval_exec::PromEvalExec;
+use super::instant_manipulate::InstantManipulate;
 use super::nodes::{PromEval, SeriesNormalize};
 use super::normalize_exec::SeriesNormalizeExec;
+use super::range_function::RangeFunctionNode;
+use super::range_manipulate::RangeManipulate;
+use super::series_exec::{SeriesExec, SeriesOp};
 use datafusion::catalog::Session;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 
-/// Plans [`PromEval`] and [`SeriesNormalize`] nodes.
+/// Plans the PromQL nodes.
 #[derive(Debug, Default)]
 struct PromExtensionPlanner;
 
@@ -37,6 +41,20 @@ impl ExtensionPlanner for PromExtensionPlanner {
         if let Some(n) = any.downcast_ref::<SeriesNormalize>() {
             let input = Arc::clone(&physical_inputs[0]);
             return Ok(Some(Arc::new(SeriesNormalizeExec::new(input, n.read.clone()))));
+        }
+        let input = physical_inputs.first().cloned();
+        let schema = Arc::clone(node.schema().inner());
+        let op: Option<Arc<dyn SeriesOp>> = if let Some(n) = any.downcast_ref::<InstantManipulate>() {
+            Some(Arc::new(n.op.clone()))
+        } else if let Some(n) = any.downcast_ref::<RangeManipulate>() {
+            Some(Arc::new(n.op.clone()))
+        } else if let Some(n) = any.downcast_ref::<RangeFunctionNode>() {
+            Some(Arc::new(n.op.clone()))
+        } else {
+            None
+        };
+        if let (Some(op), Some(input)) = (op, input) {
+            return Ok(Some(Arc::new(SeriesExec::new(input, op, schema))));
         }
         if let Some(n) = any.downcast_ref::<PromEval>() {
             return Ok(Some(Arc::new(PromEvalExec::new(

@@ -73,16 +73,14 @@ impl PromqlFunction {
             }
             n => return plan_err!("{USAGE}: got {n} arguments"),
         };
-        Ok(EvalSpec {
-            query,
-            start_ms,
-            end_ms,
-            step_ms,
-            lookback_ms: self.options.lookback_delta_ms,
-            max_samples: self.options.max_samples,
-            max_fetched_samples: self.options.max_fetched_samples,
-            timeout_ms: self.options.timeout.as_millis() as u64,
-        })
+        let expr =
+            sluice_promql::parse_expr(&query).map_err(|e| DataFusionError::Plan(format!("promql(): {e}")))?;
+        Ok(EvalSpec::new(
+            &query,
+            expr,
+            (start_ms, end_ms, step_ms),
+            &self.options,
+        ))
     }
 }
 

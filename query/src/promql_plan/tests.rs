@@ -66,73 +66,132 @@ fn text(batches: &[RecordBatch]) -> String {
 
 const QUERY: &str = r#"sum by (job) (rate(x{a=~"b.*"}[1m]))"#;
 
+/// Rows `job|a|t|value` of `promql(query, 60, 300, '30s')` through SQL.
+async fn sql_rows(svc: &SqlService, query: &str) -> Vec<String> {
+    let got = sql(
+        svc,
+        &format!(
+            "SELECT coalesce(labels['job'], '') AS job, coalesce(labels['a'], '') AS a, \
+             CAST(timestamp AS BIGINT) AS t, value FROM promql('{}', 60, 300, '30s') ORDER BY job, a, t",
+            query.replace('\'', "''")
+        ),
+    )
+    .await;
+    let mut rows = Vec::new();
+    for b in &got {
+        let s = |c: usize| {
+            b.column(c)
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let (job, a) = (s(0), s(1));
+        let t = b
+            .column(2)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        let v = b
+            .column(3)
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        for i in 0..b.num_rows() {
+            rows.push(format!(
+                "{}|{}|{}|{}",
+                job.value(i),
+                a.value(i),
+                t.value(i),
+                v.value(i)
+            ));
+        }
+    }
+    rows
+}
+
+fn sorted(rows: &[String]) -> Vec<String> {
+    let mut rows = rows.to_vec();
+    rows.sort();
+    rows
+}
+
+/// The same rows (sorted) from the engine reading through `SegmentSource` (the
+/// HTTP API's path).
+async fn engine_rows(index: Arc<SegmentIndex>, query: &str) -> Vec<String> {
+    let source = SegmentSource::new(
+        index,
+        datafusion::prelude::SessionContext::new_with_config(session_config()),
+    );
+    let want = Engine::default()
+        .range(&source, query, 60_000, 300_000, 30_000)
+        .await
+        .unwrap();
+    let Value::Matrix(want) = want.value else { panic!() };
+    let mut rows = Vec::new();
+    for s in &want {
+        for p in &s.samples {
+            rows.push(format!(
+                "{}|{}|{}|{}",
+                s.labels.get("job").unwrap_or(""),
+                s.labels.get("a").unwrap_or(""),
+                p.timestamp_ms,
+                p.value
+            ));
+        }
+    }
+    rows.sort();
+    rows
+}
+
 #[tokio::test]
 async fn range_rows_equal_the_engine_over_the_segment_source() {
     let dir = tempfile::tempdir().unwrap();
     let store = fixture(dir.path()).await;
     let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
     let svc = SqlService::new(index.clone());
-    let got = sql(
-        &svc,
-        &format!(
-            "SELECT labels['job'] AS job, CAST(timestamp AS BIGINT) AS t, value FROM promql('{}', 60, 300, '30s') ORDER BY job, t",
-            QUERY.replace('\'', "''")
-        ),
-    )
-    .await;
-    // The HTTP API's path: the engine reading through SegmentSource.
-    let source = SegmentSource::new(
-        index,
-        datafusion::prelude::SessionContext::new_with_config(session_config()),
-    );
-    let want = Engine::default()
-        .range(&source, QUERY, 60_000, 300_000, 30_000)
-        .await
-        .unwrap();
-    let Value::Matrix(want) = want.value else { panic!() };
-    let mut want_rows = Vec::new();
-    for s in &want {
-        for p in &s.samples {
-            want_rows.push(format!(
-                "{}|{}|{}",
-                s.labels.get("job").unwrap(),
-                p.timestamp_ms,
-                p.value
-            ));
-        }
-    }
-    let mut got_rows = Vec::new();
-    for b in &got {
-        let job = b
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::StringArray>()
-            .unwrap();
-        let t = b
-            .column(1)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .unwrap();
-        let v = b
-            .column(2)
-            .as_any()
-            .downcast_ref::<arrow::array::Float64Array>()
-            .unwrap();
-        for i in 0..b.num_rows() {
-            got_rows.push(format!("{}|{}|{}", job.value(i), t.value(i), v.value(i)));
-        }
-    }
-    assert_eq!(got_rows, want_rows);
+    let got = sql_rows(&svc, QUERY).await;
+    assert_eq!(sorted(&got), engine_rows(index, QUERY).await);
     // 2 jobs x 9 steps; api's rate is (1+2)/15 per second, db's 3/15.
-    assert_eq!(got_rows.len(), 18, "{}", text(&got));
+    assert_eq!(got.len(), 18, "{got:?}");
     for (row, job) in [(0, "api"), (9, "db")] {
-        let cells: Vec<&str> = got_rows[row].split('|').collect();
-        assert_eq!(cells[..2], [job, "60000"]);
+        let cells: Vec<&str> = got[row].split('|').collect();
+        assert_eq!(cells[..3], [job, "", "60000"]);
         assert!(
-            (cells[2].parse::<f64>().unwrap() - 0.2).abs() < 1e-12,
+            (cells[3].parse::<f64>().unwrap() - 0.2).abs() < 1e-12,
             "{}",
-            got_rows[row]
+            got[row]
         );
+    }
+}
+
+/// Leaves with offsets, `@`, parameters and name-keeping functions, and
+/// the nodes that stay with the evaluator (subqueries, `timestamp`,
+/// `absent_over_time`), agree with the engine over the segment source.
+#[tokio::test]
+async fn leaf_nodes_agree_with_the_engine_over_the_segment_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fixture(dir.path()).await;
+    let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
+    let svc = SqlService::new(index.clone());
+    for q in [
+        "x",
+        "x offset 1m",
+        "load @ 120 + x",
+        "rate(x[1m] offset 30s)",
+        "increase(x[2m] @ end())",
+        "quantile_over_time(0.5, x[2m])",
+        "last_over_time(x[1m])",
+        "predict_linear(x[2m], 60)",
+        "double_exponential_smoothing(x[2m], 0.5, 0.5)",
+        "timestamp(x)",
+        "max_over_time(rate(x[1m])[2m:30s])",
+        "absent_over_time(nope[1m])",
+        "sum by (job) (rate(x[1m])) / on(job) group_left sum by (job) (load)",
+    ] {
+        let got = sql_rows(&svc, q).await;
+        assert!(!got.is_empty(), "{q}: no rows");
+        assert_eq!(sorted(&got), engine_rows(index.clone(), q).await, "{q}");
     }
 }
 
@@ -148,11 +207,51 @@ async fn explain_shows_the_promql_nodes_over_a_pruning_scan() {
         )
         .await,
     );
-    for want in [
+    // The logical plan, as a tree: PromEval over the range function over
+    // the windows over the normalised read over the scan.
+    let mut logical = Vec::new();
+    let mut in_logical = false;
+    for l in plan.lines() {
+        let cells: Vec<&str> = l.split('|').collect();
+        if cells.len() < 4 {
+            continue;
+        }
+        match cells[1].trim() {
+            "logical_plan" => in_logical = true,
+            "" => {}
+            _ => in_logical = false,
+        }
+        if in_logical {
+            logical.push(cells[2].strip_prefix(' ').unwrap_or(cells[2]).trim_end());
+        }
+    }
+    // Each node one level (two spaces) below the one before; the
+    // optimiser folds the scan's projection into the TableScan.
+    let tree = [
         "PromEval: query=sum by (job) (rate(x{a=~\"b.*\"}[1m])), range=[1970-01-01T00:01:00Z, 1970-01-01T00:05:00Z], step=30000ms",
+        "PromRangeFunction: rate",
+        "PromRangeManipulate: range=1m, steps=[1970-01-01T00:01:00Z, 1970-01-01T00:05:00Z] every 30s",
         "PromSeriesNormalize: read={__name__=\"x\", a=~\"b.*\"} [1970-01-01T00:00:00Z, 1970-01-01T00:05:00Z]",
-        "TableScan: samples",
+        "Filter: samples.__name__ = Dictionary(Int32, Utf8(\"x\"))",
+        "TableScan: samples projection=[__name__, a, job, __series_id__, __timestamp__, __value__]",
+    ];
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let root = logical
+        .iter()
+        .position(|l| l.trim_start().starts_with(tree[0]))
+        .unwrap_or_else(|| panic!("no PromEval in\n{plan}"));
+    let base = indent(logical[root]);
+    for (depth, want) in tree.iter().enumerate() {
+        let line = logical.get(root + depth).copied().unwrap_or_default();
+        assert!(
+            line.trim_start().starts_with(want) && indent(line) == base + 2 * depth,
+            "expected {want:?} at depth {depth}, got {line:?} in\n{plan}"
+        );
+    }
+    for want in [
         "PromEvalExec",
+        "PromRangeFunctionExec: rate",
+        "PromRangeManipulateExec: range=1m",
         "PromSeriesNormalizeExec",
         "DataSourceExec",
         "pruning_predicate=",
@@ -166,6 +265,32 @@ async fn explain_shows_the_promql_nodes_over_a_pruning_scan() {
     ] {
         assert!(plan.contains(pushed), "missing {pushed:?} in\n{plan}");
     }
+}
+
+/// Instant selectors become `PromInstantManipulate`; selectors inside a
+/// subquery stay plain reads of `PromEval`.
+#[tokio::test]
+async fn explain_shows_instant_leaves_and_reads_left_to_the_evaluator() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fixture(dir.path()).await;
+    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let plan = text(
+        &sql(
+            &svc,
+            "EXPLAIN SELECT * FROM promql('load offset 1m + max_over_time(rate(x[1m])[2m:30s])', 300)",
+        )
+        .await,
+    );
+    for want in [
+        "PromEval: query=load offset 1m + max_over_time(rate(x[1m])[2m:30s]), at=1970-01-01T00:05:00Z",
+        "PromInstantManipulate: lookback=5m, at=1970-01-01T00:05:00Z, offset=1m",
+        "PromSeriesNormalize: read={__name__=\"load\"} [1969-12-31T23:59:00Z, 1970-01-01T00:04:00Z]",
+        "PromSeriesNormalize: read={__name__=\"x\"} [1970-01-01T00:02:00Z, 1970-01-01T00:05:00Z]",
+        "PromInstantManipulateExec: lookback=5m",
+    ] {
+        assert!(plan.contains(want), "missing {want:?} in\n{plan}");
+    }
+    assert!(!plan.contains("PromRangeFunction"), "{plan}");
 }
 
 #[tokio::test]

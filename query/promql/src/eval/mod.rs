@@ -10,6 +10,7 @@
 pub(crate) mod aggregate;
 pub(crate) mod binary;
 pub(crate) mod functions;
+pub(crate) mod precomputed;
 pub(crate) mod selector;
 pub(crate) mod subquery;
 pub(crate) mod util;
@@ -76,35 +77,15 @@ impl Matrix {
     /// The samples of series `s` inside the window of step `i`.
     pub(crate) fn window(&self, s: usize, i: usize) -> &[Sample] {
         let samples = &self.series[s].samples;
-        let end = self.ends[i];
-        let lo = samples.partition_point(|x| x.timestamp_ms <= end - self.range);
-        let hi = samples.partition_point(|x| x.timestamp_ms <= end);
-        &samples[lo..hi.max(lo)]
+        &samples[crate::steps::window(samples, self.ends[i], self.range)]
     }
-}
 
-impl Matrix {
-    /// The windows of series `s` for every step, in step order. Window ends
-    /// usually ascend (one per step), so two cursors walk the samples once
-    /// instead of binary-searching every window.
+    /// The windows of series `s` for every step, in step order.
     pub(crate) fn windows(&self, s: usize) -> Vec<&[Sample]> {
-        let ascending = self.ends.windows(2).all(|w| w[0] <= w[1]);
-        if !ascending {
-            return (0..self.ends.len()).map(|i| self.window(s, i)).collect();
-        }
         let samples = &self.series[s].samples;
-        let (mut lo, mut hi) = (0, 0);
-        self.ends
-            .iter()
-            .map(|&end| {
-                while hi < samples.len() && samples[hi].timestamp_ms <= end {
-                    hi += 1;
-                }
-                while lo < hi && samples[lo].timestamp_ms <= end - self.range {
-                    lo += 1;
-                }
-                &samples[lo..hi]
-            })
+        crate::steps::windows(samples, &self.ends, self.range)
+            .into_iter()
+            .map(|r| &samples[r])
             .collect()
     }
 }
@@ -156,6 +137,8 @@ impl Annotations {
 pub(crate) struct Evaluator<'a> {
     /// Fetched series per selector node (keyed by node address).
     pub(crate) data: &'a crate::plan::Fetched,
+    /// Leaves computed ahead of evaluation, by node (see [`crate::leaves`]).
+    pub(crate) leaves: &'a precomputed::LeafValues,
     /// Calls answered from a downsampled tier (see [`crate::resolution`]).
     pub(crate) tiered: &'a crate::resolution::TieredCalls,
     pub(crate) lookback: i64,
@@ -257,7 +240,21 @@ impl Evaluator<'_> {
         // for 9e12 steps, and the failed 73 TB allocation aborted the process
         // (found by fuzzing).
         self.check_samples(grid.len())?;
-        let v = match expr {
+        let v = if let Some(v) = self.precomputed(expr, grid)? {
+            v
+        } else {
+            self.eval_node(expr, grid)?
+        };
+        let points = match &v {
+            Val::Vector(vs) => vs.iter().map(|s| s.vals.iter().flatten().count()).sum(),
+            _ => 0,
+        };
+        self.check_samples(points)?;
+        Ok(v)
+    }
+
+    fn eval_node(&mut self, expr: &Expr, grid: Grid) -> Result<Val, QueryError> {
+        Ok(match expr {
             Expr::NumberLiteral(n) => Val::Scalar(vec![n.val; grid.len()]),
             Expr::StringLiteral(s) => Val::Str(s.val.clone()),
             Expr::Paren(p) => self.eval(&p.expr, grid)?,
@@ -291,13 +288,7 @@ impl Evaluator<'_> {
                     e.expr.name()
                 )));
             }
-        };
-        let points = match &v {
-            Val::Vector(vs) => vs.iter().map(|s| s.vals.iter().flatten().count()).sum(),
-            _ => 0,
-        };
-        self.check_samples(points)?;
-        Ok(v)
+        })
     }
 
     /// Evaluates an expression that must yield an instant vector.

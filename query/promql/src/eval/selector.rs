@@ -1,7 +1,7 @@
 //! Vector and matrix selectors over data fetched before evaluation.
 
 use promql_parser::parser::{MatrixSelector, VectorSelector};
-use sluice_model::{TimeSeries, is_stale_nan};
+use sluice_model::TimeSeries;
 
 use super::{Evaluator, Grid, Matrix, RawSeries, Series, dur_ms, offset_ms};
 use crate::QueryError;
@@ -42,33 +42,8 @@ pub(crate) fn eval_vector_selector(
     // Counted as we go so an oversized result fails before it is built.
     let mut points = 0usize;
     for ts in fetched(ev, vs) {
-        let mut any = false;
-        // Window ends ascend with the steps (or are all equal under `@`),
-        // so one cursor walks the samples once.
-        let mut hi = 0;
-        let vals: Vec<Option<f64>> = ends
-            .iter()
-            .map(|&t| {
-                if hi > 0 && ts.samples[hi - 1].timestamp_ms > t {
-                    // Not ascending after all (cannot happen today): restart.
-                    hi = 0;
-                }
-                while hi < ts.samples.len() && ts.samples[hi].timestamp_ms <= t {
-                    hi += 1;
-                }
-                let s = ts.samples[..hi].last()?;
-                if s.timestamp_ms <= t - lookback || is_stale_nan(s.value) {
-                    return None;
-                }
-                any = true;
-                Some(if timestamps {
-                    s.timestamp_ms as f64 / 1000.0
-                } else {
-                    s.value
-                })
-            })
-            .collect();
-        if any {
+        let vals = crate::steps::selector_values(&ts.samples, &ends, lookback, timestamps);
+        if vals.iter().any(Option::is_some) {
             for (q, v) in queryable.iter_mut().zip(&vals) {
                 *q += u64::from(v.is_some());
             }
@@ -105,16 +80,9 @@ pub(crate) fn build_matrix(
     ends: Vec<i64>,
     grid: Grid,
 ) -> Result<Matrix, QueryError> {
-    let lo = ends.iter().copied().min().unwrap_or(0) - range;
-    let hi = ends.iter().copied().max().unwrap_or(0);
     let mut series = Vec::new();
     for ts in data {
-        let samples: Vec<_> = ts
-            .samples
-            .iter()
-            .filter(|s| s.timestamp_ms > lo && s.timestamp_ms <= hi && !is_stale_nan(s.value))
-            .copied()
-            .collect();
+        let samples = crate::steps::range_samples(&ts.samples, &ends, range);
         if samples.is_empty() {
             continue;
         }

@@ -1,10 +1,12 @@
 //! A runner for Prometheus' `promqltest` scripts (`.test` files).
 //!
-//! The runner is generic over storage: every time the loaded data changes
-//! it hands the full set of series to a [`SourceFactory`] and evaluates the
-//! following `eval` commands against the source it returns. Tests use
-//! [`crate::MemorySource`]; the server can plug in its Parquet/DataFusion
-//! path to run the same scripts end to end.
+//! The runner is generic over storage and evaluation: every time the
+//! loaded data changes it hands the full set of series to a
+//! [`SourceFactory`] and evaluates the following `eval` commands against
+//! the [`Target`] it returns. Tests use the engine over
+//! [`crate::MemorySource`]; the server plugs in its Parquet segments, read
+//! by the engine ([`SourceTarget`]) or run as DataFusion plans, to run the
+//! same scripts end to end.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -35,9 +37,11 @@
 mod compare;
 mod parse;
 mod run;
+mod target;
 
 pub use parse::{SeriesDesc, SeriesDescError, parse_metric, parse_series_desc};
 pub use run::{
     Failure, FileResult, SourceFactory, SourceFuture, Summary, memory_source_factory, run_dir, run_file,
     run_script, skip_reason,
 };
+pub use target::{SourceTarget, Target};

@@ -13,11 +13,13 @@ use sluice_model::{Labels, Sample, TimeSeries};
 
 use super::compare::{check_outcome, check_values};
 use super::parse::{Command, Eval, EvalKind, SeqValue, parse_script};
+use super::target::{SourceTarget, Target};
 use crate::{Engine, SeriesSource};
 
-/// What a [`SourceFactory`] returns: the source, or why it could not be
-/// built (the evals that needed it then fail with that message).
-pub type SourceFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<dyn SeriesSource>, String>> + Send + 'a>>;
+/// What a [`SourceFactory`] returns: the target to evaluate against, or
+/// why it could not be built (the evals that needed it then fail with that
+/// message).
+pub type SourceFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<dyn Target>, String>> + Send + 'a>>;
 
 /// Builds the storage the evals of a script run against, from every series
 /// loaded so far (samples ascending by timestamp). Called lazily, once per
@@ -27,7 +29,10 @@ pub type SourceFactory<'a> = dyn Fn(Vec<TimeSeries>) -> SourceFuture<'a> + Send 
 
 /// A factory over [`crate::MemorySource`].
 pub fn memory_source_factory(series: Vec<TimeSeries>) -> SourceFuture<'static> {
-    Box::pin(async move { Ok(Arc::new(crate::MemorySource::new(series)) as Arc<dyn SeriesSource>) })
+    Box::pin(async move {
+        let source: Arc<dyn SeriesSource> = Arc::new(crate::MemorySource::new(series));
+        Ok(Arc::new(SourceTarget(source)) as Arc<dyn Target>)
+    })
 }
 
 /// One failed eval.
@@ -198,14 +203,14 @@ fn pin_at(e: &mut Expr, t: SystemTime) -> bool {
 
 struct State {
     data: BTreeMap<Labels, Vec<Sample>>,
-    source: Option<Arc<dyn SeriesSource>>,
+    source: Option<Arc<dyn Target>>,
     /// Label sets of native-histogram series that were not loaded (also
     /// the native versions `load_with_nhcb` would have created).
     histograms: BTreeSet<Labels>,
 }
 
 impl State {
-    async fn source(&mut self, factory: &SourceFactory<'_>) -> Result<Arc<dyn SeriesSource>, String> {
+    async fn source(&mut self, factory: &SourceFactory<'_>) -> Result<Arc<dyn Target>, String> {
         if let Some(s) = &self.source {
             return Ok(Arc::clone(s));
         }
@@ -351,7 +356,7 @@ fn skip_eval(ev: &Eval, st: &State) -> Option<String> {
     None
 }
 
-async fn run_eval(ev: &Eval, engine: &Engine, source: &dyn SeriesSource) -> Result<(), String> {
+async fn run_eval(ev: &Eval, engine: &Engine, source: &dyn Target) -> Result<(), String> {
     let expr = match parser::parse(&ev.expr) {
         Ok(e) => e,
         Err(e) => {
@@ -366,8 +371,8 @@ async fn run_eval(ev: &Eval, engine: &Engine, source: &dyn SeriesSource) -> Resu
             end_ms,
             step_ms,
         } => {
-            let r = engine
-                .range_expr(source, &expr, &ev.expr, start_ms, end_ms, step_ms)
+            let r = source
+                .range(engine, &expr, &ev.expr, start_ms, end_ms, step_ms)
                 .await;
             if let Some(res) = check_outcome(ev, &r)? {
                 check_values(ev, &res.value, Some((start_ms, end_ms, step_ms)))?;
@@ -402,11 +407,11 @@ async fn run_eval(ev: &Eval, engine: &Engine, source: &dyn SeriesSource) -> Resu
 async fn run_instant(
     ev: &Eval,
     engine: &Engine,
-    source: &dyn SeriesSource,
+    source: &dyn Target,
     expr: &Expr,
     t: i64,
 ) -> Result<(), String> {
-    let r = engine.instant_expr(source, expr, &ev.expr, t).await;
+    let r = source.instant(engine, expr, &ev.expr, t).await;
     let Some(res) = check_outcome(ev, &r)? else {
         return Ok(());
     };
@@ -421,8 +426,8 @@ async fn run_instant(
         return Ok(());
     }
     // The same expression as a range query must agree at `t`.
-    let r = engine
-        .range_expr(source, expr, &ev.expr, t - 60_000, t + 60_000, 60_000)
+    let r = source
+        .range(engine, expr, &ev.expr, t - 60_000, t + 60_000, 60_000)
         .await
         .map_err(|e| format!("range mode: unexpected error: {e}"))?;
     let crate::Value::Matrix(m) = r.value else {

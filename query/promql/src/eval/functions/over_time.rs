@@ -77,113 +77,7 @@ pub(crate) fn eval(
         .map(|a| ev.eval_scalar(a, grid))
         .collect::<Result<_, _>>()?;
     let m = ev.eval_matrix(marg, grid)?;
-    let steps: Vec<i64> = (0..grid.len()).map(|i| grid.ts(i)).collect();
     let out = match name {
-        "avg_over_time" => map_windows(&m, true, |_, _, w| Some(avg(w.iter().map(|s| s.value)))),
-        "sum_over_time" => map_windows(&m, true, |_, _, w| Some(window_sum(w))),
-        "min_over_time" => map_windows(&m, true, |_, _, w| Some(window_min(w))),
-        "max_over_time" => map_windows(&m, true, |_, _, w| Some(window_max(w))),
-        "count_over_time" => map_windows(&m, true, |_, _, w| Some(w.len() as f64)),
-        "present_over_time" => map_windows(&m, true, |_, _, _| Some(1.0)),
-        // last/first keep the metric name: they return a sample as is.
-        "last_over_time" => map_windows(&m, false, |_, _, w| w.last().map(|s| s.value)),
-        "first_over_time" => map_windows(&m, false, |_, _, w| w.first().map(|s| s.value)),
-        "ts_of_last_over_time" => {
-            map_windows(&m, true, |_, _, w| w.last().map(|s| s.timestamp_ms as f64 / 1e3))
-        }
-        "ts_of_first_over_time" => {
-            map_windows(&m, true, |_, _, w| w.first().map(|s| s.timestamp_ms as f64 / 1e3))
-        }
-        "ts_of_max_over_time" | "ts_of_min_over_time" => {
-            let max = name == "ts_of_max_over_time";
-            map_windows(&m, true, |_, _, w| {
-                let mut best = w[0];
-                for s in &w[1..] {
-                    let better = if max {
-                        s.value >= best.value
-                    } else {
-                        s.value <= best.value
-                    };
-                    if better || best.value.is_nan() {
-                        best = *s;
-                    }
-                }
-                Some(best.timestamp_ms as f64 / 1e3)
-            })
-        }
-        "stddev_over_time" => map_windows(&m, true, |_, _, w| Some(variance(w).sqrt())),
-        "stdvar_over_time" => map_windows(&m, true, |_, _, w| Some(variance(w))),
-        "quantile_over_time" => {
-            let q = &params[0];
-            // Prometheus warns per evaluated window, so only where there is data.
-            let mut bad = None;
-            let out = map_windows(&m, true, |_, i, w| {
-                if !(0.0..=1.0).contains(&q[i]) {
-                    bad = Some(q[i]);
-                }
-                Some(quantile(q[i], w.iter().map(|s| s.value).collect()))
-            });
-            if let Some(bad) = bad {
-                let pos = ev.pos(args[0]);
-                ev.annotations.warn(format!(
-                    "quantile value should be between 0 and 1, got {}{pos}",
-                    fmt_g(bad)
-                ));
-            }
-            out
-        }
-        "mad_over_time" => map_windows(&m, true, |_, _, w| {
-            let vals: Vec<f64> = w.iter().map(|s| s.value).collect();
-            if vals.iter().any(|v| v.is_nan()) {
-                return Some(f64::NAN);
-            }
-            let med = quantile(0.5, vals.clone());
-            Some(quantile(0.5, vals.iter().map(|v| (v - med).abs()).collect()))
-        }),
-        "deriv" => map_windows(&m, true, |_, _, w| {
-            if w.len() < 2 {
-                return None;
-            }
-            Some(linear_regression(w, w[0].timestamp_ms).0)
-        }),
-        "predict_linear" => {
-            let d = &params[0];
-            map_windows(&m, true, |_, i, w| {
-                if w.len() < 2 {
-                    return None;
-                }
-                let (slope, intercept) = linear_regression(w, steps[i]);
-                Some(intercept + slope * d[i])
-            })
-        }
-        "holt_winters" | "double_exponential_smoothing" => {
-            let (sf, tf) = (&params[0], &params[1]);
-            for i in 0..grid.len() {
-                if sf[i] <= 0.0 || sf[i] >= 1.0 {
-                    return Err(super::super::err_exec(format!(
-                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {:.6}",
-                        sf[i]
-                    )));
-                }
-                if tf[i] <= 0.0 || tf[i] >= 1.0 {
-                    return Err(super::super::err_exec(format!(
-                        "invalid trend factor. Expected: 0 < tf < 1, got: {:.6}",
-                        tf[i]
-                    )));
-                }
-            }
-            map_windows(&m, true, |_, i, w| smoothing(w, sf[i], tf[i]))
-        }
-        "resets" => map_windows(&m, true, |_, _, w| {
-            Some(w.windows(2).filter(|p| p[1].value < p[0].value).count() as f64)
-        }),
-        "changes" => map_windows(&m, true, |_, _, w| {
-            Some(
-                w.windows(2)
-                    .filter(|p| !(p[1].value == p[0].value || (p[1].value.is_nan() && p[0].value.is_nan())))
-                    .count() as f64,
-            )
-        }),
         "absent_over_time" => {
             let n = grid.len();
             let vals: Vec<Option<f64>> = (0..n)
@@ -202,9 +96,124 @@ pub(crate) fn eval(
                 vec![]
             }
         }
-        _ => unreachable!("dispatched by handles()"),
+        _ => {
+            if matches!(name, "holt_winters" | "double_exponential_smoothing") {
+                for (&sf, &tf) in params[0].iter().zip(&params[1]) {
+                    check_smoothing(sf, tf)?;
+                }
+            }
+            let at = |k: usize, i: usize| params.get(k).map_or(0.0, |p| p[i]);
+            // Prometheus warns about a bad quantile per evaluated window,
+            // so only where there is data.
+            let mut bad_quantile = None;
+            let out = map_windows(&m, !keeps_metric_name(name), |_, i, w| {
+                if name == "quantile_over_time" && !(0.0..=1.0).contains(&params[0][i]) {
+                    bad_quantile = Some(params[0][i]);
+                }
+                window_value(name, w, grid.ts(i), [at(0, i), at(1, i)])
+            });
+            if let Some(q) = bad_quantile {
+                quantile_warning(ev, q, args[0]);
+            }
+            out
+        }
     };
     Ok(Val::Vector(out))
+}
+
+/// The over-time functions that return a sample as is keep its name.
+pub(crate) fn keeps_metric_name(name: &str) -> bool {
+    matches!(name, "last_over_time" | "first_over_time")
+}
+
+/// Prometheus' warning for a `quantile_over_time` quantile outside [0, 1].
+pub(crate) fn quantile_warning(ev: &mut Evaluator<'_>, q: f64, q_arg: &Expr) {
+    let pos = ev.pos(q_arg);
+    ev.annotations.warn(format!(
+        "quantile value should be between 0 and 1, got {}{pos}",
+        fmt_g(q)
+    ));
+}
+
+/// Refuses smoothing and trend factors outside (0, 1), as Prometheus.
+pub(crate) fn check_smoothing(sf: f64, tf: f64) -> Result<(), QueryError> {
+    if sf <= 0.0 || sf >= 1.0 {
+        return Err(super::super::err_exec(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+        )));
+    }
+    if tf <= 0.0 || tf >= 1.0 {
+        return Err(super::super::err_exec(format!(
+            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+        )));
+    }
+    Ok(())
+}
+
+/// The value of over-time function `name` (any but `absent_over_time`) on
+/// one non-empty window `w`, evaluated at step time `step_ts`, with its
+/// scalar parameters `p` at that step (`quantile_over_time`'s quantile,
+/// `predict_linear`'s duration, the smoothing and trend factors).
+pub(crate) fn window_value(name: &str, w: &[Sample], step_ts: i64, p: [f64; 2]) -> Option<f64> {
+    match name {
+        "avg_over_time" => Some(avg(w.iter().map(|s| s.value))),
+        "sum_over_time" => Some(window_sum(w)),
+        "min_over_time" => Some(window_min(w)),
+        "max_over_time" => Some(window_max(w)),
+        "count_over_time" => Some(w.len() as f64),
+        "present_over_time" => Some(1.0),
+        "last_over_time" => w.last().map(|s| s.value),
+        "first_over_time" => w.first().map(|s| s.value),
+        "ts_of_last_over_time" => w.last().map(|s| s.timestamp_ms as f64 / 1e3),
+        "ts_of_first_over_time" => w.first().map(|s| s.timestamp_ms as f64 / 1e3),
+        "ts_of_max_over_time" | "ts_of_min_over_time" => {
+            let max = name == "ts_of_max_over_time";
+            let mut best = *w.first()?;
+            for s in &w[1..] {
+                let better = if max {
+                    s.value >= best.value
+                } else {
+                    s.value <= best.value
+                };
+                if better || best.value.is_nan() {
+                    best = *s;
+                }
+            }
+            Some(best.timestamp_ms as f64 / 1e3)
+        }
+        "stddev_over_time" => Some(variance(w).sqrt()),
+        "stdvar_over_time" => Some(variance(w)),
+        "quantile_over_time" => Some(quantile(p[0], w.iter().map(|s| s.value).collect())),
+        "mad_over_time" => {
+            let vals: Vec<f64> = w.iter().map(|s| s.value).collect();
+            if vals.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
+            }
+            let med = quantile(0.5, vals.clone());
+            Some(quantile(0.5, vals.iter().map(|v| (v - med).abs()).collect()))
+        }
+        "deriv" => {
+            if w.len() < 2 {
+                return None;
+            }
+            Some(linear_regression(w, w[0].timestamp_ms).0)
+        }
+        "predict_linear" => {
+            if w.len() < 2 {
+                return None;
+            }
+            let (slope, intercept) = linear_regression(w, step_ts);
+            Some(intercept + slope * p[0])
+        }
+        "holt_winters" | "double_exponential_smoothing" => smoothing(w, p[0], p[1]),
+        "resets" => Some(w.windows(2).filter(|p| p[1].value < p[0].value).count() as f64),
+        "changes" => Some(
+            w.windows(2)
+                .filter(|p| !(p[1].value == p[0].value || (p[1].value.is_nan() && p[0].value.is_nan())))
+                .count() as f64,
+        ),
+        _ => None,
+    }
 }
 
 /// Variance with Kahan-compensated running mean (Prometheus 3).

@@ -3,7 +3,7 @@
 use promql_parser::parser::Expr;
 use sluice_model::Sample;
 
-use super::{Evaluator, Grid, Val, map_windows};
+use super::{Evaluator, Grid, Series, Val, map_windows};
 use crate::QueryError;
 
 pub(crate) fn eval(
@@ -13,37 +13,42 @@ pub(crate) fn eval(
     grid: Grid,
 ) -> Result<Val, QueryError> {
     let m = ev.eval_matrix(args[0], grid)?;
-    let range = m.range;
-    let out = match name {
-        "rate" | "increase" | "delta" => {
-            let is_counter = name != "delta";
-            let is_rate = name == "rate";
-            let ends = m.ends.clone();
-            let out = map_windows(&m, true, |_, i, w| {
-                extrapolated_rate(w, ends[i] - range, ends[i], range, is_counter, is_rate)
-            });
-            if is_counter {
-                for s in &out {
-                    if let Some(name) = s.labels.metric_name()
-                        && !["_total", "_sum", "_count", "_bucket"]
-                            .iter()
-                            .any(|suf| name.ends_with(suf))
-                    {
-                        let pos = ev.pos(args[0]);
-                        ev.annotations.info(format!(
-                                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{pos}"
-                            ));
-                    }
-                }
-            }
-            out
-        }
-        _ => {
-            let is_rate = name == "irate";
-            map_windows(&m, true, |_, _, w| instant_value(w, is_rate))
-        }
-    };
+    let (range, ends) = (m.range, &m.ends);
+    let out = map_windows(&m, true, |_, i, w| window_value(name, w, ends[i], range));
+    counter_info(ev, name, args[0], &out);
     Ok(Val::Vector(out))
+}
+
+/// Prometheus' info that `rate`/`increase` ran over a series whose name
+/// does not look like a counter's.
+pub(crate) fn counter_info(ev: &mut Evaluator<'_>, name: &str, arg: &Expr, out: &[Series]) {
+    if name != "rate" && name != "increase" {
+        return;
+    }
+    for s in out {
+        if let Some(metric) = s.labels.metric_name()
+            && !["_total", "_sum", "_count", "_bucket"]
+                .iter()
+                .any(|suf| metric.ends_with(suf))
+        {
+            let pos = ev.pos(arg);
+            ev.annotations.info(format!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}{pos}"
+            ));
+        }
+    }
+}
+
+/// `name` (`rate`, `increase`, `delta`, `irate`, `idelta`) over one window
+/// `(end - range, end]`.
+pub(crate) fn window_value(name: &str, w: &[Sample], end: i64, range: i64) -> Option<f64> {
+    match name {
+        "rate" | "increase" | "delta" => {
+            extrapolated_rate(w, end - range, end, range, name != "delta", name == "rate")
+        }
+        "irate" | "idelta" => instant_value(w, name == "irate"),
+        _ => None,
+    }
 }
 
 /// Prometheus' `extrapolatedRate`: the increase between first and last
