@@ -182,7 +182,7 @@ fn write_point(out: &mut Vec<u8>, ms: i64, v: f64) {
     // The text of format_value never needs escaping (digits, '.', '-',
     // NaN, +Inf, -Inf); finite values as format_value prints them.
     if v.is_finite() {
-        let _ = write!(out, "{v}");
+        sluice_model::float_text::write_go_decimal(out, v);
     } else {
         out.extend_from_slice(format_value(v).as_bytes());
     }
@@ -236,9 +236,10 @@ pub fn format_value(v: f64) -> String {
     } else if v == f64::NEG_INFINITY {
         "-Inf".into()
     } else {
-        // Rust's Display is the shortest round-trip form without exponent,
-        // as Go's 'f', -1.
-        format!("{v}")
+        let mut out = Vec::with_capacity(24);
+        sluice_model::float_text::write_go_decimal(&mut out, v);
+        // Digits, '-' and '.' only.
+        String::from_utf8(out).expect("ASCII")
     }
 }
 
