@@ -52,8 +52,8 @@ pub struct ScrapeState {
     previous: HashMap<u64, Arc<EncodedSeries>, FastHash>,
     /// Prometheus' scrape cache: what each series text of the text format
     /// became (labels after the target's labels and metric relabeling,
-    /// and their hash), so a known line skips label parsing, relabeling,
-    /// the limit checks and hashing. Valid for the loop's life: the
+    /// with their hash and bus encoding), so a known line skips label
+    /// parsing, relabeling, the limit checks, hashing and encoding. Valid for the loop's life: the
     /// target, its relabeling and limits never change within a loop.
     /// Entries a successful scrape did not see are dropped.
     cache: HashMap<Box<str>, Cached, FastHash>,
@@ -165,9 +165,7 @@ fn accept(target: &Target, samples: Vec<exposition::ParsedSample>, t_ms: i64) ->
     let mut a = Accepting::new(target, t_ms, &mut cache, 0, samples.len());
     for s in samples {
         a.scraped += 1;
-        if a.out.error.is_none() {
-            a.accept_parsed(None, s);
-        }
+        a.accept_parsed(None, s);
     }
     a.finish().0
 }
@@ -257,10 +255,11 @@ impl SampleSink for Accepting<'_> {
 
     fn parsed(&mut self, series: Option<&str>, s: exposition::SampleView<'_>) {
         self.scraped += 1;
-        if self.out.error.is_some() {
-            return;
+        // After a label limit error the rest is only counted (and needs
+        // no owned labels).
+        if self.out.error.is_none() {
+            self.accept_parsed(series, s.to_parsed());
         }
-        self.accept_parsed(series, s.to_parsed());
     }
 }
 
@@ -464,7 +463,10 @@ fn report(
     }
     debug_assert!(series.iter().all(|s| s.labels.get(METRIC_NAME).is_some()));
     ScrapeOutcome {
-        batch: SeriesBatch { encoded: kept, series },
+        batch: SeriesBatch {
+            encoded: kept,
+            series,
+        },
         error,
         duration,
         samples_scraped,

@@ -41,7 +41,11 @@ async fn produce(publisher: &KafkaPublisher, encoded: bool) -> (f64, f64) {
         let sample = |i: usize| Sample::new(ts, (step * 1500 + i as i64) as f64);
         let delivery = if encoded {
             let batch = SeriesBatch {
-                encoded: cached.iter().enumerate().map(|(i, s)| (s.clone(), sample(i))).collect(),
+                encoded: cached
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.clone(), sample(i)))
+                    .collect(),
                 series: Vec::new(),
             };
             publisher.submit_batch(batch)

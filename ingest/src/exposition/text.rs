@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 
 use super::lexer::{self, Cursor, Dialect, Line, RawLabel};
-use super::{Exposition, MetricMetadata, MetricType, ParseError, ParsedSample, SampleSink, SampleView, number};
+use super::{
+    Exposition, MetricMetadata, MetricType, ParseError, ParsedSample, SampleSink, SampleView, number,
+};
 
 pub(super) fn parse(input: &str) -> Result<Exposition, ParseError> {
     let mut collect = Collect(Vec::with_capacity(input.len() / 64));

@@ -27,12 +27,6 @@ impl EncodedSeries {
     /// Hashes and encodes `labels`.
     pub fn new(labels: Labels) -> Self {
         let hash = labels.hash();
-        Self::with_hash(labels, hash)
-    }
-
-    /// [`Self::new`] for a caller that already has `labels.hash()`.
-    pub fn with_hash(labels: Labels, hash: u64) -> Self {
-        debug_assert_eq!(hash, labels.hash());
         let size: usize = labels
             .iter()
             .map(|l| field_len(label_len(&l.name, &l.value)))
@@ -102,7 +96,12 @@ mod tests {
         let long = "v".repeat(300);
         let sets = [
             Labels::new([("__name__", "up")]),
-            Labels::new([("__name__", "m"), ("job", "j"), ("instance", "h:1"), ("le", "+Inf")]),
+            Labels::new([
+                ("__name__", "m"),
+                ("job", "j"),
+                ("instance", "h:1"),
+                ("le", "+Inf"),
+            ]),
             Labels::new([("__name__", "m"), ("long", long.as_str()), ("ünï", "çödé")]),
         ];
         let samples = [
