@@ -14,7 +14,7 @@ use sluice_model::{Label, Labels, METRIC_NAME};
 /// One `name="value"` pair as written in the line, the value unescaped
 /// (borrowed unless it had escapes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawLabel<'a> {
+pub(super) struct RawLabel<'a> {
     pub(super) name: &'a str,
     pub(super) value: Cow<'a, str>,
 }

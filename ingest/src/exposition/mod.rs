@@ -40,7 +40,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use lexer::RawLabel;
+use lexer::RawLabel;
 pub use suite::{CaseOutcome, CaseReport, SuiteReport, run_openmetrics_suite, run_openmetrics_suite_with};
 
 use sluice_model::Labels;
