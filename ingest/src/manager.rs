@@ -20,7 +20,6 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use sluice_model::TimeSeries;
 use sluice_model::clock::TimeProvider;
 use sluice_model::telemetry::{self, Counter};
 use tokio::sync::{mpsc, watch};
@@ -32,7 +31,7 @@ use crate::config::{GlobalConfig, ScrapeConfig};
 use crate::discovery::{DiscoveryUpdate, TargetSets};
 use crate::exposition::MetricMetadata;
 use crate::http_client::{ScrapeClient, install_crypto_provider};
-use crate::publish::SampleWriter;
+use crate::publish::{SampleWriter, SeriesBatch};
 use crate::scrape::{ScrapeState, forced_failure, scrape_once};
 use crate::shard::ScrapeShard;
 use crate::target::Target;
@@ -359,7 +358,7 @@ impl<W: SampleWriter> ScrapeLoop<W> {
             // The loop does not wait for Kafka: it keeps its schedule while
             // the broker is slow or away, and the producer's budget bounds
             // what waits (past it, samples are dropped and counted).
-            if let Some(delivery) = self.publish(outcome.series) {
+            if let Some(delivery) = self.publish(outcome.batch) {
                 tokio::spawn(delivery.in_current_span());
             }
             if let Some(entries) = metadata.offer(&outcome.metadata, t_ms) {
@@ -399,12 +398,12 @@ impl<W: SampleWriter> ScrapeLoop<W> {
     /// Kafka finally does not take them. Refused at once (budget full):
     /// counted as dropped now. The target stays up either way: a full
     /// buffer is not the target's fault.
-    fn publish(&self, series: Vec<TimeSeries>) -> Option<impl Future<Output = ()> + Send + 'static> {
-        if series.is_empty() {
+    fn publish(&self, batch: SeriesBatch) -> Option<impl Future<Output = ()> + Send + 'static> {
+        if batch.is_empty() {
             return None;
         }
-        let n: usize = series.iter().map(|s| s.samples.len()).sum();
-        match self.writer.submit(series) {
+        let n = batch.samples();
+        match self.writer.submit_batch(batch) {
             Ok(delivery) => {
                 let failed = self.dropped.kafka.clone();
                 Some(async move {
@@ -458,7 +457,7 @@ mod tests {
 
     use sluice_model::bus::PbMetricMetadata;
     use sluice_model::clock::SystemClock;
-    use sluice_model::{Labels, is_stale_nan};
+    use sluice_model::{Labels, TimeSeries, is_stale_nan};
 
     use super::*;
     use crate::discovery::TargetGroup;

@@ -8,22 +8,32 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use sluice_model::bus::EncodedSeries;
 use sluice_model::{Labels, METRIC_NAME, Sample, TimeSeries, stale_nan};
 
 use crate::config::ScrapeLimits;
 use crate::exposition::{self, Format, SampleSink};
 use crate::http_client::ScrapeClient;
+use crate::publish::SeriesBatch;
 use crate::relabel::relabel;
 use crate::target::Target;
+
+/// Hashing for the scrape's maps: keys are series text or label hashes
+/// from the exposition, not attacker-chosen in a way that matters here (a
+/// target can only slow its own loop), and SipHash over every line's
+/// series text was a visible share of a scrape.
+type FastHash = foldhash::fast::RandomState;
 
 /// What one scrape produced.
 #[derive(Debug)]
 pub struct ScrapeOutcome {
-    /// Series to publish: scraped samples, staleness markers, synthetic series.
-    pub series: Vec<TimeSeries>,
+    /// Series to publish: scraped samples and staleness markers (encoded),
+    /// synthetic series (plain).
+    pub batch: SeriesBatch,
     /// Why the scrape failed, if it did.
     pub error: Option<String>,
     /// Wall time of the HTTP request, parse and labeling.
@@ -39,22 +49,23 @@ pub struct ScrapeOutcome {
 /// scrape produced, so the ones that vanish get a staleness marker.
 #[derive(Debug, Default)]
 pub struct ScrapeState {
-    previous: HashMap<u64, Labels>,
+    previous: HashMap<u64, Arc<EncodedSeries>, FastHash>,
     /// Prometheus' scrape cache: what each series text of the text format
     /// became (labels after the target's labels and metric relabeling,
-    /// and their hash), so a known line skips label parsing, relabeling,
-    /// the limit checks and hashing. Valid for the loop's life: the
+    /// with their hash and bus encoding), so a known line skips label
+    /// parsing, relabeling, the limit checks, hashing and encoding. Valid for the loop's life: the
     /// target, its relabeling and limits never change within a loop.
     /// Entries a successful scrape did not see are dropped.
-    cache: HashMap<Box<str>, Cached>,
+    cache: HashMap<Box<str>, Cached, FastHash>,
     /// Scrapes through the cache so far (to age its entries).
     scrapes: u64,
 }
 
 #[derive(Debug)]
 struct Cached {
-    /// `None`: metric relabeling drops the series.
-    kept: Option<(Labels, u64)>,
+    /// `None`: metric relabeling drops the series. Else its final labels,
+    /// hashed and encoded for the bus once.
+    kept: Option<Arc<EncodedSeries>>,
     /// The last scrape that saw it.
     seen: u64,
 }
@@ -62,14 +73,15 @@ struct Cached {
 impl ScrapeState {
     /// Staleness markers for every series of the last scrape: used when the
     /// target goes away.
-    pub fn stale_all(&mut self, t_ms: i64) -> Vec<TimeSeries> {
-        self.previous
-            .drain()
-            .map(|(_, labels)| TimeSeries {
-                labels,
-                samples: vec![Sample::new(t_ms, stale_nan())],
-            })
-            .collect()
+    pub fn stale_all(&mut self, t_ms: i64) -> SeriesBatch {
+        SeriesBatch {
+            encoded: self
+                .previous
+                .drain()
+                .map(|(_, s)| (s, Sample::new(t_ms, stale_nan())))
+                .collect(),
+            series: Vec::new(),
+        }
     }
 }
 
@@ -121,11 +133,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// The series a scrape keeps, after labeling, relabeling and the limits.
 struct Accepted {
-    series: Vec<TimeSeries>,
-    /// The label hash of each of `series`, in the same order.
-    hashes: Vec<u64>,
-    /// The same hashes as a set.
-    current: HashSet<u64>,
+    /// One sample per series, in input order.
+    kept: Vec<(Arc<EncodedSeries>, Sample)>,
+    /// The label hashes of `kept`, as a set.
+    current: HashSet<u64, FastHash>,
     /// Samples left after metric relabeling (counted up to a label limit
     /// error).
     post_relabel: usize,
@@ -136,9 +147,8 @@ struct Accepted {
 impl Accepted {
     fn failed(error: String) -> Self {
         Accepted {
-            series: Vec::new(),
-            hashes: Vec::new(),
-            current: HashSet::new(),
+            kept: Vec::new(),
+            current: HashSet::default(),
             post_relabel: 0,
             error: Some(error),
         }
@@ -151,10 +161,11 @@ impl Accepted {
 /// the count after relabeling. (Parsed bodies without the cache: the
 /// OpenMetrics format.)
 fn accept(target: &Target, samples: Vec<exposition::ParsedSample>, t_ms: i64) -> Accepted {
-    let mut cache = HashMap::new();
+    let mut cache = HashMap::default();
     let mut a = Accepting::new(target, t_ms, &mut cache, 0, samples.len());
     for s in samples {
-        a.parsed(None, s);
+        a.scraped += 1;
+        a.accept_parsed(None, s);
     }
     a.finish().0
 }
@@ -163,7 +174,7 @@ fn accept(target: &Target, samples: Vec<exposition::ParsedSample>, t_ms: i64) ->
 struct Accepting<'a> {
     target: &'a Target,
     t_ms: i64,
-    cache: &'a mut HashMap<Box<str>, Cached>,
+    cache: &'a mut HashMap<Box<str>, Cached, FastHash>,
     scrape: u64,
     out: Accepted,
     /// Samples in the exposition.
@@ -174,7 +185,7 @@ impl<'a> Accepting<'a> {
     fn new(
         target: &'a Target,
         t_ms: i64,
-        cache: &'a mut HashMap<Box<str>, Cached>,
+        cache: &'a mut HashMap<Box<str>, Cached, FastHash>,
         scrape: u64,
         expected: usize,
     ) -> Self {
@@ -184,9 +195,8 @@ impl<'a> Accepting<'a> {
             cache,
             scrape,
             out: Accepted {
-                series: Vec::with_capacity(expected),
-                hashes: Vec::with_capacity(expected),
-                current: HashSet::with_capacity(expected),
+                kept: Vec::with_capacity(expected),
+                current: HashSet::with_capacity_and_hasher(expected, FastHash::default()),
                 post_relabel: 0,
                 error: None,
             },
@@ -195,20 +205,16 @@ impl<'a> Accepting<'a> {
     }
 
     /// Keeps a sample of a series that passed relabeling and the limits.
-    fn keep(&mut self, labels: Labels, h: u64, timestamp_ms: Option<i64>, value: f64) {
+    fn keep(&mut self, series: Arc<EncodedSeries>, timestamp_ms: Option<i64>, value: f64) {
         // Prometheus drops a repeated series within one scrape.
-        if !self.out.current.insert(h) {
+        if !self.out.current.insert(series.hash()) {
             return;
         }
         let ts = match timestamp_ms {
             Some(ts) if self.target.honor_timestamps => ts,
             _ => self.t_ms,
         };
-        self.out.hashes.push(h);
-        self.out.series.push(TimeSeries {
-            labels,
-            samples: vec![Sample::new(ts, value)],
-        });
+        self.out.kept.push((series, Sample::new(ts, value)));
     }
 
     /// The result, with the sample limit checked; and the samples scraped.
@@ -239,16 +245,28 @@ impl SampleSink for Accepting<'_> {
         self.scraped += 1;
         // After a label limit error the rest is only counted.
         if self.out.error.is_none()
-            && let Some((labels, h)) = &c.kept
+            && let Some(series) = &c.kept
         {
-            let (labels, h) = (labels.clone(), *h);
-            self.keep(labels, h, timestamp_ms, value);
+            let series = series.clone();
+            self.keep(series, timestamp_ms, value);
         }
         true
     }
 
-    fn parsed(&mut self, series: Option<&str>, s: exposition::ParsedSample) {
+    fn parsed(&mut self, series: Option<&str>, s: exposition::SampleView<'_>) {
         self.scraped += 1;
+        // After a label limit error the rest is only counted (and needs
+        // no owned labels).
+        if self.out.error.is_none() {
+            self.accept_parsed(series, s.to_parsed());
+        }
+    }
+}
+
+impl Accepting<'_> {
+    /// Labels, relabels and checks one fully parsed sample, and remembers
+    /// what its series text became.
+    fn accept_parsed(&mut self, series: Option<&str>, s: exposition::ParsedSample) {
         if self.out.error.is_some() {
             return;
         }
@@ -265,8 +283,7 @@ impl SampleSink for Accepting<'_> {
                     self.out.error = Some(e);
                     return;
                 }
-                let h = l.hash();
-                Some((l, h))
+                Some(Arc::new(EncodedSeries::new(l)))
             }
             None => None,
         };
@@ -279,8 +296,8 @@ impl SampleSink for Accepting<'_> {
                 },
             );
         }
-        if let Some((labels, h)) = kept {
-            self.keep(labels, h, s.timestamp_ms, s.value);
+        if let Some(series) = kept {
+            self.keep(series, s.timestamp_ms, s.value);
         }
     }
 }
@@ -402,13 +419,12 @@ fn report(
     accepted: Accepted,
 ) -> ScrapeOutcome {
     let Accepted {
-        mut series,
-        hashes,
+        mut kept,
         current,
         post_relabel,
         error,
     } = accepted;
-    let scraped = series.len();
+    let scraped = kept.len();
     // Series that were there last time and are not now get a staleness
     // marker; after a failed scrape that is all of them, as in Prometheus.
     let gone: Vec<u64> = state
@@ -418,22 +434,20 @@ fn report(
         .copied()
         .collect();
     for h in gone {
-        if let Some(labels) = state.previous.remove(&h) {
-            series.push(TimeSeries {
-                labels,
-                samples: vec![Sample::new(t_ms, stale_nan())],
-            });
+        if let Some(s) = state.previous.remove(&h) {
+            kept.push((s, Sample::new(t_ms, stale_nan())));
         }
     }
     // Only new series are remembered: a series seen last time keeps its
-    // entry (same hash, same labels), so a steady target costs no copies.
+    // entry (same hash, same labels).
     let mut added = 0;
-    for (s, h) in series[..scraped].iter().zip(hashes) {
-        if let Entry::Vacant(e) = state.previous.entry(h) {
-            e.insert(s.labels.clone());
+    for (s, _) in &kept[..scraped] {
+        if let Entry::Vacant(e) = state.previous.entry(s.hash()) {
+            e.insert(s.clone());
             added += 1;
         }
     }
+    let mut series = Vec::with_capacity(5);
     let up = if error.is_none() { 1.0 } else { 0.0 };
     for (name, value) in [
         ("up", up),
@@ -449,7 +463,10 @@ fn report(
     }
     debug_assert!(series.iter().all(|s| s.labels.get(METRIC_NAME).is_some()));
     ScrapeOutcome {
-        series,
+        batch: SeriesBatch {
+            encoded: kept,
+            series,
+        },
         error,
         duration,
         samples_scraped,
@@ -484,8 +501,12 @@ mod tests {
             .samples
     }
 
+    fn series(out: &ScrapeOutcome) -> Vec<TimeSeries> {
+        out.batch.clone().into_series()
+    }
+
     fn value(out: &ScrapeOutcome, name: &str) -> f64 {
-        out.series
+        series(out)
             .iter()
             .find(|s| s.labels.metric_name() == Some(name))
             .map(|s| s.samples[0].value)
@@ -503,7 +524,7 @@ mod tests {
         let ok = accept(&t, samples("a 1\nb 1\ndropped 1\n"), 1000);
         assert!(ok.error.is_none());
         let out = report(&t, &mut state, 1000, Duration::ZERO, 3, ok);
-        assert_eq!(out.series.len(), 2 + 5);
+        assert_eq!(out.batch.samples(), 2 + 5);
         // Three: the scrape fails, keeps nothing and ends the earlier series.
         let over = accept(&t, samples("a 1\nb 1\nc 1\ndropped 1\n"), 2000);
         assert_eq!(over.error.as_deref(), Some("sample limit exceeded"));
@@ -512,8 +533,8 @@ mod tests {
         assert_eq!(value(&out, "up"), 0.0);
         assert_eq!(value(&out, "scrape_samples_scraped"), 4.0);
         assert_eq!(value(&out, "scrape_samples_post_metric_relabeling"), 3.0);
-        let scraped: Vec<_> = out
-            .series
+        let all = series(&out);
+        let scraped: Vec<_> = all
             .iter()
             .filter(|s| {
                 !s.labels.metric_name().unwrap().starts_with("scrape_")
@@ -533,7 +554,7 @@ mod tests {
             a.error.as_deref(),
             Some("label_limit exceeded (metric: metric_with_labels, number of labels: 4, limit: 3)")
         );
-        assert!(a.series.is_empty());
+        assert!(a.kept.is_empty());
 
         // `__name__` counts as a label name (8 bytes), as in Prometheus.
         let t = target("job_name: j\nlabel_name_length_limit: 8\nstatic_configs: [{targets: ['h:1']}]");
@@ -575,8 +596,26 @@ mod tests {
             };
             assert_eq!(cached_metadata, plain_metadata, "scrape {i}: {body:?}");
             assert_eq!((n, &cached.error), (m, &plain.error), "scrape {i}: {body:?}");
-            assert_eq!(cached.series, plain.series, "scrape {i}: {body:?}");
-            assert_eq!(cached.hashes, plain.hashes);
+            assert_eq!(cached.kept, plain.kept, "scrape {i}: {body:?}");
+            // The records written from the cache's encoded labels are the
+            // bytes the plain series encode to.
+            let plain_series: Vec<TimeSeries> = plain
+                .kept
+                .iter()
+                .map(|(s, sample)| TimeSeries {
+                    labels: s.labels().clone(),
+                    samples: vec![*sample],
+                })
+                .collect();
+            let batch = SeriesBatch {
+                encoded: cached.kept.clone(),
+                series: Vec::new(),
+            };
+            assert_eq!(
+                crate::publish::encode_batch_records(&batch, 1),
+                crate::publish::encode_records(plain_series, 1),
+                "scrape {i}: {body:?}"
+            );
             assert_eq!(cached.post_relabel, plain.post_relabel);
         }
     }
@@ -644,7 +683,7 @@ mod tests {
         let out = forced_failure(&t, &mut state, 2000, "target_limit exceeded".into());
         assert_eq!(value(&out, "up"), 0.0);
         assert!(
-            out.series
+            series(&out)
                 .iter()
                 .any(|s| s.labels.metric_name() == Some("a") && is_stale_nan(s.samples[0].value))
         );

@@ -17,6 +17,7 @@ mod bench_downsample;
 mod bench_ingest;
 mod bench_load;
 mod bench_parse;
+mod bench_produce;
 mod bench_sink;
 mod bench_tier_query;
 mod broker_outage;

@@ -1,11 +1,46 @@
 //! Byte-level scanning shared by both text formats: line splitting, metric and
 //! label names, quoted label values and label sets.
 //!
-//! Everything borrows from the (already UTF-8 validated) input; the only
-//! allocations are the label names and values that end up in the parsed
-//! sample, so a scrape costs one `Vec<Label>` plus its strings per sample.
+//! Everything borrows from the (already UTF-8 validated) input: a label set
+//! is a reused `Vec` of [`RawLabel`]s pointing into the line (a value is
+//! copied only when it has escapes), so checking a line allocates nothing.
+//! Owned strings are made only for the samples a caller keeps
+//! ([`with_metric_name`]).
+
+use std::borrow::Cow;
 
 use sluice_model::{Label, Labels, METRIC_NAME};
+
+/// One `name="value"` pair as written in the line, the value unescaped
+/// (borrowed unless it had escapes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RawLabel<'a> {
+    pub(super) name: &'a str,
+    pub(super) value: Cow<'a, str>,
+}
+
+/// Byte classes for names: bit 0 may start a label name, bit 1 may follow
+/// in one, bit 2 `:` (metric names only). A table lookup per byte instead
+/// of four comparisons.
+const NAME_START: u8 = 1;
+const NAME_REST: u8 = 2;
+const COLON: u8 = 4;
+static NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphabetic() || b == b'_' {
+            t[c] = NAME_START | NAME_REST;
+        } else if b.is_ascii_digit() {
+            t[c] = NAME_REST;
+        } else if b == b':' {
+            t[c] = COLON;
+        }
+        c += 1;
+    }
+    t
+};
 
 /// One input line.
 #[derive(Debug, Clone, Copy)]
@@ -140,39 +175,44 @@ impl<'a> Cursor<'a> {
     fn ident(&mut self, colons: bool) -> &'a str {
         let start = self.pos;
         let b = self.bytes();
+        let extra = if colons { COLON } else { 0 };
         let mut i = start;
-        while i < b.len() {
-            let c = b[i];
-            let ok = c.is_ascii_alphabetic()
-                || c == b'_'
-                || (colons && c == b':')
-                || (i > start && c.is_ascii_digit());
-            if !ok {
-                break;
-            }
+        if i < b.len() && NAME_CLASS[b[i] as usize] & (NAME_START | extra) != 0 {
             i += 1;
+            while i < b.len() && NAME_CLASS[b[i] as usize] & (NAME_REST | extra) != 0 {
+                i += 1;
+            }
         }
         self.pos = i;
         &self.s[start..i]
     }
 
-    /// A `"`-quoted label value, unescaped into `out`. `\\`, `\"` and `\n`
-    /// are escapes; any other backslash is kept literally, which is what
+    /// A `"`-quoted label value, unescaped. `\\`, `\"` and `\n` are
+    /// escapes; any other backslash is kept literally, which is what
     /// Prometheus and the OpenMetrics reference parser do (the suite's
-    /// `label_escaping` case has `"\foo"`).
-    pub(super) fn quoted_value(&mut self, out: &mut String) -> Result<(), String> {
+    /// `label_escaping` case has `"\foo"`). Borrowed unless it had escapes.
+    pub(super) fn quoted_value(&mut self) -> Result<Cow<'a, str>, String> {
         self.expect(b'"', "expected '\"' to open the label value")?;
         let b = self.bytes();
+        let start = self.pos;
+        let Some(i) = memchr::memchr2(b'"', b'\\', &b[start..]) else {
+            return Err("unterminated label value".to_string());
+        };
+        if b[start + i] == b'"' {
+            self.pos = start + i + 1;
+            return Ok(Cow::Borrowed(&self.s[start..start + i]));
+        }
+        let mut out = String::with_capacity(i + 16);
         loop {
             let rest = &b[self.pos..];
-            let Some(i) = rest.iter().position(|&c| c == b'"' || c == b'\\') else {
+            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
                 return Err("unterminated label value".to_string());
             };
             let j = self.pos + i;
             out.push_str(&self.s[self.pos..j]);
             if b[j] == b'"' {
                 self.pos = j + 1;
-                return Ok(());
+                return Ok(Cow::Owned(out));
             }
             match b.get(j + 1) {
                 Some(b'\\') => out.push('\\'),
@@ -193,7 +233,7 @@ impl<'a> Cursor<'a> {
 
     /// A `{name="value",...}` set starting at `{`, appended to `out` in input
     /// order (the caller sorts and checks duplicates).
-    pub(super) fn label_set(&mut self, dialect: Dialect, out: &mut Vec<Label>) -> Result<(), String> {
+    pub(super) fn label_set(&mut self, dialect: Dialect, out: &mut Vec<RawLabel<'a>>) -> Result<(), String> {
         let blanks = dialect == Dialect::Text;
         self.expect(b'{', "expected '{'")?;
         if blanks {
@@ -211,12 +251,8 @@ impl<'a> Cursor<'a> {
             if blanks {
                 self.skip_blanks();
             }
-            let mut value = String::new();
-            self.quoted_value(&mut value)?;
-            out.push(Label {
-                name: name.to_owned(),
-                value,
-            });
+            let value = self.quoted_value()?;
+            out.push(RawLabel { name, value });
             if blanks {
                 self.skip_blanks();
             }
@@ -239,32 +275,46 @@ impl<'a> Cursor<'a> {
 /// Sorts labels by name, rejects duplicate names and an explicit
 /// `__name__`, and drops empty values (Prometheus: `l=""` means "no label").
 /// Validation of the sample's labels happens on the result.
-pub(super) fn normalize_labels(labels: &mut Vec<Label>) -> Result<(), String> {
-    labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    for w in labels.windows(2) {
-        if w[0].name == w[1].name {
+pub(super) fn normalize_labels(labels: &mut Vec<RawLabel<'_>>) -> Result<(), String> {
+    // Exporters nearly always write labels sorted: check before sorting.
+    if !labels.is_sorted_by(|a, b| a.name < b.name) {
+        labels.sort_unstable_by(|a, b| a.name.cmp(b.name));
+        if let Some(w) = labels.windows(2).find(|w| w[0].name == w[1].name) {
             return Err(format!("duplicate label name {:?}", w[0].name));
         }
     }
-    if labels.iter().any(|l| l.name == METRIC_NAME) {
+    if labels.binary_search_by(|l| l.name.cmp(METRIC_NAME)).is_ok() {
         return Err(format!("label {METRIC_NAME:?} is reserved for the metric name"));
     }
-    labels.retain(|l| !l.value.is_empty());
+    if labels.iter().any(|l| l.value.is_empty()) {
+        labels.retain(|l| !l.value.is_empty());
+    }
     Ok(())
 }
 
-/// Moves normalized labels plus `__name__` into an exactly sized, sorted
-/// label set. `labels` is left empty with its capacity, so callers reuse it
-/// as scratch and each sample costs one allocation for its label vector.
-pub(super) fn with_metric_name(name: &str, labels: &mut Vec<Label>) -> Labels {
-    let at = labels.partition_point(|l| l.name.as_str() < METRIC_NAME);
+/// Copies normalized labels plus `__name__` into an exactly sized, sorted,
+/// owned label set. `labels` is left empty with its capacity, so callers
+/// reuse it as scratch.
+pub(super) fn with_metric_name(name: &str, labels: &mut Vec<RawLabel<'_>>) -> Labels {
+    let owned = owned_with_metric_name(name, labels);
+    labels.clear();
+    owned
+}
+
+/// [`with_metric_name`] without consuming the borrowed labels.
+pub(super) fn owned_with_metric_name(name: &str, labels: &[RawLabel<'_>]) -> Labels {
+    let at = labels.partition_point(|l| l.name < METRIC_NAME);
+    let owned = |l: &RawLabel<'_>| Label {
+        name: l.name.to_owned(),
+        value: l.value.clone().into_owned(),
+    };
     let mut out = Vec::with_capacity(labels.len() + 1);
-    out.extend(labels.drain(..at));
+    out.extend(labels[..at].iter().map(owned));
     out.push(Label {
         name: METRIC_NAME.to_string(),
         value: name.to_string(),
     });
-    out.append(labels);
+    out.extend(labels[at..].iter().map(owned));
     Labels::from_sorted(out)
 }
 
@@ -312,7 +362,10 @@ mod tests {
         if !c.at_end() {
             return Err("trailing".into());
         }
-        Ok(out.into_iter().map(|l| (l.name, l.value)).collect())
+        Ok(out
+            .into_iter()
+            .map(|l| (l.name.to_string(), l.value.into_owned()))
+            .collect())
     }
 
     #[test]
@@ -343,11 +396,11 @@ mod tests {
 
     #[test]
     fn normalize_sorts_rejects_duplicates_and_drops_empty() {
-        let mk = |v: &[(&str, &str)]| -> Vec<Label> {
+        let mk = |v: &[(&'static str, &'static str)]| -> Vec<RawLabel<'static>> {
             v.iter()
-                .map(|(n, v)| Label {
-                    name: n.to_string(),
-                    value: v.to_string(),
+                .map(|(n, v)| RawLabel {
+                    name: n,
+                    value: Cow::Borrowed(*v),
                 })
                 .collect()
         };

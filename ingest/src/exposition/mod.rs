@@ -40,6 +40,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+use lexer::RawLabel;
 pub use suite::{CaseOutcome, CaseReport, SuiteReport, run_openmetrics_suite, run_openmetrics_suite_with};
 
 use sluice_model::Labels;
@@ -174,6 +175,42 @@ pub struct ParsedSample {
     pub timestamp_ms: Option<i64>,
 }
 
+/// A sample of the text format as the parser hands it to a [`SampleSink`]:
+/// checked in full, borrowed from the exposition (label values with
+/// escapes aside). Its labels are sorted by name, without `__name__` and
+/// empty values. A sink that keeps it makes a [`ParsedSample`] with
+/// [`Self::to_parsed`]; one that only looks allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleView<'v> {
+    name: &'v str,
+    labels: &'v [RawLabel<'v>],
+    /// The value.
+    pub value: f64,
+    /// Milliseconds since the epoch, if the exposition gave a timestamp.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl<'v> SampleView<'v> {
+    /// The metric name.
+    pub fn metric_name(&self) -> &'v str {
+        self.name
+    }
+
+    /// The labels other than `__name__`, sorted by name.
+    pub fn labels(&self) -> impl ExactSizeIterator<Item = (&'v str, &'v str)> + '_ {
+        self.labels.iter().map(|l| (l.name, &*l.value))
+    }
+
+    /// An owned copy, as [`parse`] returns samples.
+    pub fn to_parsed(&self) -> ParsedSample {
+        ParsedSample {
+            labels: lexer::owned_with_metric_name(self.name, self.labels),
+            value: self.value,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
 /// Everything parsed from one scrape.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Exposition {
@@ -260,7 +297,7 @@ pub trait SampleSink {
 
     /// A sample parsed and checked in full; `series` is its series text
     /// (to remember) when the line has a clean one.
-    fn parsed(&mut self, series: Option<&str>, sample: ParsedSample);
+    fn parsed(&mut self, series: Option<&str>, sample: SampleView<'_>);
 }
 
 /// Parses a Prometheus text 0.0.4 body into `sink`, with the same checks

@@ -7,9 +7,7 @@
 
 use std::collections::HashSet;
 
-use sluice_model::Label;
-
-use super::lexer::{self, Cursor, Dialect, Line};
+use super::lexer::{self, Cursor, Dialect, Line, RawLabel};
 use super::validate::{self, FamilyChecker, SampleRef, Suffix};
 use super::{
     CreatedSeries, Exposition, MetricMetadata, MetricType, ParseError, ParseOptions, ParsedSample, number,
@@ -70,7 +68,7 @@ struct Parser<'a, 'o> {
     /// Sample names owned by already closed families.
     claimed: HashSet<String>,
     /// Label buffer reused across samples.
-    scratch: Vec<Label>,
+    scratch: Vec<RawLabel<'a>>,
     out: Exposition,
 }
 
@@ -268,7 +266,7 @@ fn metadata_line(line: &str) -> Result<(&str, &str, &str), String> {
 
 /// `name[{labels}] value [timestamp] [# {labels} value [timestamp]]`, single
 /// spaces only, nothing trailing.
-fn parse_sample_line<'a>(text: &'a str, labels: &mut Vec<Label>) -> Result<SampleLine<'a>, String> {
+fn parse_sample_line<'a>(text: &'a str, labels: &mut Vec<RawLabel<'a>>) -> Result<SampleLine<'a>, String> {
     let mut c = Cursor::new(text);
     let name = c.metric_name()?;
     if c.peek() == Some(b'{') {

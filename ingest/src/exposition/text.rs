@@ -10,10 +10,10 @@
 
 use std::collections::HashMap;
 
-use sluice_model::Label;
-
-use super::lexer::{self, Cursor, Dialect, Line};
-use super::{Exposition, MetricMetadata, MetricType, ParseError, ParsedSample, SampleSink, number};
+use super::lexer::{self, Cursor, Dialect, Line, RawLabel};
+use super::{
+    Exposition, MetricMetadata, MetricType, ParseError, ParsedSample, SampleSink, SampleView, number,
+};
 
 pub(super) fn parse(input: &str) -> Result<Exposition, ParseError> {
     let mut collect = Collect(Vec::with_capacity(input.len() / 64));
@@ -34,8 +34,8 @@ impl SampleSink for Collect {
     fn known(&mut self, _: &str, _: f64, _: Option<i64>) -> bool {
         false
     }
-    fn parsed(&mut self, _: Option<&str>, sample: ParsedSample) {
-        self.0.push(sample);
+    fn parsed(&mut self, _: Option<&str>, sample: SampleView<'_>) {
+        self.0.push(sample.to_parsed());
     }
 }
 
@@ -72,8 +72,14 @@ pub(super) fn parse_into(input: &str, sink: &mut impl SampleSink) -> Result<Vec<
         }
         // Unknown series, or a line the split cannot vouch for: the full
         // parse checks everything and reports errors.
-        let sample = sample(line, &mut scratch).map_err(err)?;
-        sink.parsed(split.map(|(series, _)| series), sample);
+        let (name, value, timestamp_ms) = sample(line, &mut scratch).map_err(err)?;
+        let view = SampleView {
+            name,
+            labels: &scratch,
+            value,
+            timestamp_ms,
+        };
+        sink.parsed(split.map(|(series, _)| series), view);
     }
     Ok(metadata_out)
 }
@@ -86,10 +92,10 @@ pub(super) fn parse_into(input: &str, sink: &mut impl SampleSink) -> Result<Vec<
 /// parse handles (and rejects) those.
 fn split_series(t: &str) -> Option<(&str, &str)> {
     let b = t.as_bytes();
-    let end = if b.contains(&b'{') {
-        b.iter().rposition(|&c| c == b'}')? + 1
+    let end = if memchr::memchr(b'{', b).is_some() {
+        memchr::memrchr(b'}', b)? + 1
     } else {
-        b.iter().position(|&c| c == b' ' || c == b'\t')?
+        memchr::memchr2(b' ', b'\t', b)?
     };
     Some(t.split_at(end))
 }
@@ -144,8 +150,9 @@ fn metadata<'a>(
     Ok(())
 }
 
-/// `name[{labels}] value [timestamp_ms]`, blank-separated.
-fn sample(line: Line<'_>, labels: &mut Vec<Label>) -> Result<ParsedSample, String> {
+/// `name[{labels}] value [timestamp_ms]`, blank-separated: the metric
+/// name, value and timestamp; the labels, normalized, in `labels`.
+fn sample<'a>(line: Line<'a>, labels: &mut Vec<RawLabel<'a>>) -> Result<(&'a str, f64, Option<i64>), String> {
     labels.clear();
     let mut c = Cursor::new(line.text);
     c.skip_blanks();
@@ -157,11 +164,7 @@ fn sample(line: Line<'_>, labels: &mut Vec<Label>) -> Result<ParsedSample, Strin
     }
     let (value, timestamp_ms) = value_and_timestamp(&mut c, blanks)?;
     lexer::normalize_labels(labels)?;
-    Ok(ParsedSample {
-        labels: lexer::with_metric_name(name, labels),
-        value,
-        timestamp_ms,
-    })
+    Ok((name, value, timestamp_ms))
 }
 
 /// `value [timestamp_ms]` after a series, `blanks` being the blanks just

@@ -8,8 +8,7 @@
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use sluice_model::Label;
-
+use super::lexer::RawLabel;
 use super::{MetricType, Validation, number};
 
 /// The part of a sample name after its family name.
@@ -87,7 +86,7 @@ pub(super) fn claimed_names(kind: MetricType, family: &str) -> impl Iterator<Ite
 pub(super) struct SampleRef<'x> {
     pub(super) suffix: Suffix,
     /// Sorted, without `__name__` and empty values.
-    pub(super) labels: &'x [Label],
+    pub(super) labels: &'x [RawLabel<'x>],
     pub(super) value: f64,
     pub(super) timestamp_ms: Option<i64>,
     pub(super) has_exemplar: bool,
@@ -158,7 +157,7 @@ impl FamilyChecker {
     /// where all samples are one group.
     fn check_labels_and_value<'f>(&self, family: &'f str, s: &SampleRef<'_>) -> Result<GroupBy<'f>, String> {
         let v = s.value;
-        let get = |name: &str| s.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str());
+        let get = |name: &str| s.labels.iter().find(|l| l.name == name).map(|l| &*l.value);
         if s.suffix.is_counter_like() && v.is_nan() {
             return Err(format!("{} samples must not be NaN", s.suffix.as_str()));
         }
@@ -341,7 +340,7 @@ enum GroupBy<'f> {
     Nothing,
 }
 
-fn group_key(labels: &[Label], by: GroupBy<'_>) -> u64 {
+fn group_key(labels: &[RawLabel<'_>], by: GroupBy<'_>) -> u64 {
     let skip = match by {
         GroupBy::Nothing => return 0,
         GroupBy::All => None,
@@ -349,7 +348,7 @@ fn group_key(labels: &[Label], by: GroupBy<'_>) -> u64 {
     };
     // Fixed keys: the hash only has to be consistent within one parse.
     let mut h = DefaultHasher::new();
-    for l in labels.iter().filter(|l| Some(l.name.as_str()) != skip) {
+    for l in labels.iter().filter(|l| Some(l.name) != skip) {
         l.name.hash(&mut h);
         l.value.hash(&mut h);
     }

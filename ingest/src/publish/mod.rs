@@ -12,12 +12,14 @@
 //! callers push back (remote_write answers 503, scrapes count dropped
 //! samples) instead of queueing without end.
 
+mod batch;
 mod budget;
 mod context;
 mod metadata;
 #[cfg(test)]
 mod mock_tests;
 
+pub use batch::{SeriesBatch, encode_batch_records};
 pub use budget::{Budget, Full};
 pub use metadata::MetadataCache;
 
@@ -64,6 +66,12 @@ pub trait SampleWriter: Send + Sync + 'static {
     /// means none of them was queued; `Ok` gives the acknowledgement to
     /// wait for.
     fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError>;
+
+    /// [`Self::submit`] for a scrape's batch; a writer that can write
+    /// encoded series as they are overrides it.
+    fn submit_batch(&self, batch: SeriesBatch) -> Result<Delivery, IngestError> {
+        self.submit(batch.into_series())
+    }
 
     /// Queues metric metadata (TYPE/HELP/UNIT of metric families) for the
     /// metadata topic, like [`Self::submit`]. A writer may leave out
@@ -250,6 +258,10 @@ pub fn encode_records(series: Vec<TimeSeries>, partitions: i32) -> Vec<(i32, Vec
 impl SampleWriter for KafkaPublisher {
     fn submit(&self, series: Vec<TimeSeries>) -> Result<Delivery, IngestError> {
         self.submit_records(&encode_records(series, self.partitions))
+    }
+
+    fn submit_batch(&self, batch: SeriesBatch) -> Result<Delivery, IngestError> {
+        self.submit_records(&encode_batch_records(&batch, self.partitions))
     }
 
     fn submit_metadata(&self, metadata: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError> {

@@ -6,6 +6,7 @@
 //! [`FORMAT_V1`] so the format can evolve; consumers reject versions they do
 //! not know. `docs/bus-format.md` is the user-facing description.
 
+mod encoded;
 pub mod indexed;
 pub mod metadata;
 pub mod view;
@@ -13,6 +14,8 @@ pub mod view;
 use prost::Message;
 
 use crate::{Label, Labels, Sample, TimeSeries};
+
+pub use encoded::{EncodedSeries, put_encoded_series};
 
 /// Kafka record header naming the value's format.
 pub const FORMAT_HEADER: &str = "sluice-format";
@@ -147,6 +150,11 @@ where
         put_string(out, 1, name);
         put_string(out, 2, value);
     }
+    put_samples(out, samples);
+}
+
+/// The `samples` fields of a `prometheus.TimeSeries`.
+fn put_samples(out: &mut Vec<u8>, samples: &[Sample]) {
     for x in samples {
         put_key(out, 2, 2);
         put_varint(out, sample_len(x) as u64);

@@ -1,0 +1,140 @@
+//! Series whose labels are encoded once and written into many records.
+//!
+//! A scrape loop publishes the same series every interval. Encoding its
+//! labels into protobuf, hashing them for the partition, and cloning and
+//! dropping the owned label set on every scrape was most of what a scrape
+//! cost after parsing (BENCHMARKS.md, "Scrape → Kafka"); an
+//! [`EncodedSeries`] keeps the label bytes and the hash with the labels,
+//! and [`put_encoded_series`] writes a record's `timeseries` field from
+//! them, byte for byte what [`super::put_series`] writes for the same
+//! labels and samples.
+
+use crate::{Labels, Sample};
+
+use super::{field_len, label_len, put_key, put_string, put_varint, sample_len};
+
+/// A label set with its hash ([`Labels::hash`], which picks the
+/// partition) and its protobuf encoding (the `labels` fields of a
+/// `prometheus.TimeSeries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedSeries {
+    labels: Labels,
+    hash: u64,
+    encoded_labels: Box<[u8]>,
+}
+
+impl EncodedSeries {
+    /// Hashes and encodes `labels`.
+    pub fn new(labels: Labels) -> Self {
+        let hash = labels.hash();
+        let size: usize = labels
+            .iter()
+            .map(|l| field_len(label_len(&l.name, &l.value)))
+            .sum();
+        let mut out = Vec::with_capacity(size);
+        for l in labels.iter() {
+            put_key(&mut out, 1, 2);
+            put_varint(&mut out, label_len(&l.name, &l.value) as u64);
+            put_string(&mut out, 1, &l.name);
+            put_string(&mut out, 2, &l.value);
+        }
+        EncodedSeries {
+            labels,
+            hash,
+            encoded_labels: out.into_boxed_slice(),
+        }
+    }
+
+    /// The labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// [`Labels::hash`] of the labels.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The partition of `partitions` this series belongs on
+    /// ([`crate::partition_for`] of its labels).
+    pub fn partition(&self, partitions: i32) -> i32 {
+        (self.hash % partitions.max(1) as u64) as i32
+    }
+
+    /// The bytes of the labels' protobuf fields.
+    pub fn encoded_labels(&self) -> &[u8] {
+        &self.encoded_labels
+    }
+
+    /// The bytes [`put_encoded_series`] appends for this series and these samples.
+    pub fn encoded_len(&self, samples: &[Sample]) -> usize {
+        field_len(self.body_len(samples))
+    }
+
+    fn body_len(&self, samples: &[Sample]) -> usize {
+        self.encoded_labels.len() + samples.iter().map(|x| field_len(sample_len(x))).sum::<usize>()
+    }
+}
+
+/// Appends one `timeseries` field of a `WriteRequest`: `series`' encoded
+/// labels and `samples`, as [`super::put_series`] would encode them.
+pub fn put_encoded_series(out: &mut Vec<u8>, series: &EncodedSeries, samples: &[Sample]) {
+    put_key(out, 1, 2);
+    put_varint(out, series.body_len(samples) as u64);
+    out.extend_from_slice(&series.encoded_labels);
+    super::put_samples(out, samples);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TimeSeries;
+    use crate::bus::{decode, encode, put_series, series_encoded_len};
+
+    #[test]
+    fn encoded_series_write_the_bytes_put_series_writes() {
+        let long = "v".repeat(300);
+        let sets = [
+            Labels::new([("__name__", "up")]),
+            Labels::new([
+                ("__name__", "m"),
+                ("job", "j"),
+                ("instance", "h:1"),
+                ("le", "+Inf"),
+            ]),
+            Labels::new([("__name__", "m"), ("long", long.as_str()), ("ünï", "çödé")]),
+        ];
+        let samples = [
+            vec![Sample::new(0, 0.0)],
+            vec![Sample::new(1_700_000_000_000, -0.0)],
+            vec![Sample::new(-5, f64::NAN), Sample::new(7, 1e300)],
+        ];
+        for labels in &sets {
+            let e = EncodedSeries::new(labels.clone());
+            assert_eq!(e.hash(), labels.hash());
+            assert_eq!(e.partition(7), crate::partition_for(labels, 7));
+            for s in &samples {
+                let mut old = Vec::new();
+                put_series(
+                    &mut old,
+                    labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+                    s,
+                );
+                let mut new = Vec::new();
+                put_encoded_series(&mut new, &e, s);
+                assert_eq!(new, old, "{labels}");
+                assert_eq!(
+                    e.encoded_len(s),
+                    series_encoded_len(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())), s)
+                );
+                let ts = TimeSeries {
+                    labels: labels.clone(),
+                    samples: s.clone(),
+                };
+                assert_eq!(new, encode(std::slice::from_ref(&ts)));
+                let back = decode(None, &new).unwrap();
+                assert_eq!(back[0].labels, *labels);
+            }
+        }
+    }
+}
