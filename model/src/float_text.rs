@@ -129,9 +129,11 @@ mod tests {
     /// usually hold. Every difference must be such a tie.
     #[test]
     fn go_decimal_equals_display_but_rounds_ties_to_even() {
-        // Python: repr(2127524128142182.25) == '2127524128142182.2'.
-        assert_eq!(go_decimal(2127524128142182.25), "2127524128142182.2");
-        assert_eq!(format!("{}", 2127524128142182.25), "2127524128142182.3");
+        // 2127524128142182.25 exactly, halfway between the two shortest
+        // candidates; Python: repr(...) == '2127524128142182.2'.
+        let tie = f64::from_bits(0x431e_3be3_3fa2_cd99);
+        assert_eq!(go_decimal(tie), "2127524128142182.2");
+        assert_eq!(format!("{tie}"), "2127524128142182.3");
 
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = || {
