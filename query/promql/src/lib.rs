@@ -14,6 +14,7 @@
 mod engine;
 mod eval;
 pub mod fuzz_check;
+mod go_strings;
 pub mod leaves;
 mod needs;
 mod plan;

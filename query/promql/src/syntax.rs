@@ -25,7 +25,12 @@ const MAX_DURATION_SECS: f64 = (1u64 << 63) as f64 / 1e9;
 /// "duration out of range"), as Prometheus words it for `bad_data`.
 pub fn parse_expr(query: &str) -> Result<Expr, String> {
     check_number_durations(query)?;
-    parser::parse(query)
+    let mut expr = parser::parse(query)?;
+    let non_utf8 = crate::go_strings::non_utf8_literals(query);
+    if !non_utf8.is_empty() {
+        crate::go_strings::mark_invalid_destinations(&mut expr, &non_utf8);
+    }
+    Ok(expr)
 }
 
 /// Rejects a number in a duration position (after `[`, a subquery's `:`,
