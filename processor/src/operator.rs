@@ -147,22 +147,65 @@ pub async fn run<O: Operator, S: RecordSource>(
         for p in source.take_caught_up() {
             op.on_caught_up(p);
         }
+        if stopping {
+            return stop(op, source, &opts, &shutdown).await;
+        }
         op.on_watermark(&shutdown).await?;
         let now = opts.clock.now_ms();
         op.on_tick(now);
-        if stopping || now - last_checkpoint_ms >= every_ms {
-            let next = op.checkpoint().await?;
-            if let Err(e) = source.commit(&next) {
-                warn!(stage = op.name(), error = %e, "offset commit failed");
-            }
+        if now - last_checkpoint_ms >= every_ms {
+            checkpoint(op, source).await?;
             last_checkpoint_ms = now;
         }
-        if stopping {
-            op.on_stop().await;
-            info!(stage = op.name(), "stopped");
-            return Ok(());
-        }
     }
+}
+
+/// How long a stopping stage waits for its last outputs, checkpoint and
+/// `on_stop`. With the broker gone a Kafka write waits for librdkafka's
+/// delivery timeout (5 minutes), which would hold the whole process.
+const STOP_WITHIN: Duration = Duration::from_secs(15);
+
+/// The last round of a stopping stage: outputs due at the watermark, a
+/// checkpoint, then `on_stop`, bounded by [`STOP_WITHIN`]. Past it the stage
+/// stops without a new checkpoint, so the next start replays from the
+/// previous one (outputs written meanwhile are written again, as after a
+/// crash).
+async fn stop<O: Operator, S: RecordSource>(
+    op: &mut O,
+    source: &S,
+    opts: &RunOptions,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), ProcessorError> {
+    let deadline = tokio::time::Instant::now() + STOP_WITHIN;
+    let last_round = async {
+        op.on_watermark(shutdown).await?;
+        op.on_tick(opts.clock.now_ms());
+        checkpoint(op, source).await
+    };
+    let outcome = tokio::time::timeout_at(deadline, last_round).await;
+    match outcome {
+        Ok(r) => r?,
+        Err(_) => warn!(
+            stage = op.name(),
+            "last outputs and checkpoint not acknowledged within {STOP_WITHIN:?} (broker unreachable?); \
+             the next start replays from the previous checkpoint"
+        ),
+    }
+    if tokio::time::timeout_at(deadline, op.on_stop()).await.is_err() {
+        warn!(stage = op.name(), "stop did not finish within {STOP_WITHIN:?}");
+    }
+    info!(stage = op.name(), "stopped");
+    Ok(())
+}
+
+/// Writes a checkpoint, then commits the offsets it covers to the group.
+async fn checkpoint<O: Operator, S: RecordSource>(op: &mut O, source: &S) -> Result<(), ProcessorError> {
+    let next = op.checkpoint().await?;
+    // The group's offsets only show lag (the checkpoint is the truth).
+    if let Err(e) = source.commit(&next) {
+        warn!(stage = op.name(), error = %e, "offset commit failed");
+    }
+    Ok(())
 }
 
 /// Retries `write` while it fails (Kafka away), so an output is never
