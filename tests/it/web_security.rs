@@ -91,11 +91,18 @@ async fn https_and_basic_auth_guard_every_listener_and_prometheus_writes_through
     let (api, rw) = (cfg.listen_port, cfg.receive_port);
     let http = client(&pki, false);
 
-    eventually(Duration::from_secs(60), "the query API over HTTPS", || {
-        let req = http.get(url(api, "/-/healthy")).basic_auth(USER, Some(PASSWORD));
-        async move { status(req).await.ok().filter(|s| s.is_success()) }
-    })
-    .await;
+    // The two listeners come up independently (the receive listener after
+    // the scrape role has checked its topics): wait for both.
+    for (port, what) in [
+        (api, "the query API over HTTPS"),
+        (rw, "the receive listener over HTTPS"),
+    ] {
+        eventually(Duration::from_secs(60), what, || {
+            let req = http.get(url(port, "/-/healthy")).basic_auth(USER, Some(PASSWORD));
+            async move { status(req).await.ok().filter(|s| s.is_success()) }
+        })
+        .await;
+    }
 
     // Every listener, every way of getting it wrong.
     for (port, path) in [
