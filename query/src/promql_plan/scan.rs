@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use datafusion::common::{Result as DfResult, ScalarValue};
-use datafusion::datasource::provider_as_source;
+use datafusion::datasource::{TableProvider, provider_as_source};
 use datafusion::functions::expr_fn::regexp_like;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, col, lit};
 use datafusion::prelude::ident;
@@ -29,6 +29,11 @@ use crate::segments::table::SegmentTable;
 pub(crate) struct SelectorScan {
     pub(crate) plan: LogicalPlan,
     pub(crate) label_cols: Vec<String>,
+    /// The plan's parts, for building its execution plan directly
+    /// (`segments::source`): the filter over the table's columns, and the
+    /// projection as indices into the table's schema.
+    pub(crate) filter: Expr,
+    pub(crate) projection: Vec<usize>,
 }
 
 /// Plans the rows of `table` (named `table_name`) that match `matchers` in
@@ -67,16 +72,23 @@ pub(crate) fn selector_scan(
             return Ok(None);
         }
     }
-    let mut projection = vec![col(COL_NAME)];
-    projection.extend(label_cols.iter().map(|l| ident(l.clone())));
-    projection.extend([col(COL_SERIES_ID), col(COL_TIMESTAMP), col(COL_VALUE)]);
+    let mut columns = vec![COL_NAME];
+    columns.extend(label_cols.iter().map(String::as_str));
+    columns.extend([COL_SERIES_ID, COL_TIMESTAMP, COL_VALUE]);
+    let schema = table.schema();
+    let projection = columns
+        .iter()
+        .map(|c| schema.index_of(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let plan = LogicalPlanBuilder::scan(table_name, provider_as_source(table), None)?
-        .filter(filter)?
-        .project(projection)?
+        .filter(filter.clone())?
+        .project(columns.iter().map(|c| ident(*c)))?
         .build()?;
     Ok(Some(SelectorScan {
         plan,
         label_cols: label_cols.into_iter().collect(),
+        filter,
+        projection,
     }))
 }
 

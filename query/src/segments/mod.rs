@@ -3,5 +3,6 @@
 //! ([`source`]).
 
 pub mod index;
+mod parquet_exec;
 pub mod source;
 pub mod table;

@@ -16,12 +16,16 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMillisecondType, UInt64Type};
 use async_trait::async_trait;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::datasource::TableProvider;
+use datafusion::physical_plan::execute_stream;
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use sluice_model::{AGGR_LABEL, Label, Labels, METRIC_NAME, Sample, TimeSeries};
 use sluice_promql::{Aggregate, MatchOp, Matcher, SeriesSource, SourceError, Tier};
+use sluice_sink::segment::meta::SegmentMeta;
 
 use super::index::SegmentIndex;
+use super::parquet_exec::read_exec;
 use super::table::SegmentTable;
 use crate::promql_plan::scan::selector_scan;
 
@@ -86,16 +90,28 @@ impl SegmentSource {
             .await
             .map_err(|e| SourceError(e.to_string()))?;
         let table = Arc::new(SegmentTable::new(segments, index.store()));
-        let scan = selector_scan(index.table(), table, matchers, start_ms, end_ms)
+        let scan = selector_scan(index.table(), Arc::clone(&table), matchers, start_ms, end_ms)
             .map_err(|e| SourceError(format!("planning scan: {e}")))?;
         let Some(scan) = scan else {
             return Ok(Vec::new());
         };
         let scanning = |e: datafusion::error::DataFusionError| SourceError(format!("scanning segments: {e}"));
-        let mut stream = DataFrame::new(self.ctx.state(), scan.plan)
-            .execute_stream()
-            .await
-            .map_err(scanning)?;
+        let state = self.ctx.state();
+        let files: Vec<&Arc<SegmentMeta>> = table.segments().iter().collect();
+        let direct = read_exec(
+            &state,
+            index.store(),
+            table.schema(),
+            &files,
+            scan.filter,
+            scan.projection,
+        )
+        .map_err(scanning)?;
+        let exec = match direct {
+            Some(exec) => exec,
+            None => state.create_physical_plan(&scan.plan).await.map_err(scanning)?,
+        };
+        let mut stream = execute_stream(exec, state.task_ctx()).map_err(scanning)?;
         let mut batches = Vec::new();
         let mut rows = 0usize;
         while let Some(batch) = stream.next().await {

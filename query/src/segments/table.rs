@@ -14,8 +14,6 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{Result as DfResult, ScalarValue};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
@@ -24,6 +22,8 @@ use sluice_sink::segment::meta::SegmentMeta;
 use sluice_sink::segment::writer::{label_type, timestamp_type};
 use sluice_sink::segment::{COL_NAME, COL_SERIES_ID, COL_TIMESTAMP, COL_VALUE};
 use sluice_sink::store::SegmentStore;
+
+use super::parquet_exec::scan_exec;
 
 /// A point-in-time view of a table's segments.
 #[derive(Debug)]
@@ -219,17 +219,7 @@ impl TableProvider for SegmentTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        let urls = files
-            .iter()
-            .map(|s| ListingTableUrl::parse(self.store.url_of(&s.location)))
-            .collect::<DfResult<Vec<_>>>()?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(self.schema.clone());
-        ListingTable::try_new(config)?
-            .scan(state, projection, filters, limit)
-            .await
+        scan_exec(state, &self.store, self.schema.clone(), &files, projection, limit)
     }
 }
 
