@@ -85,8 +85,15 @@ pub(super) async fn config(State(st): State<AppState>) -> Response {
 
 pub(super) async fn flags(State(st): State<AppState>) -> Response {
     let o = &st.engine.options;
+    // Prometheus lists its enabled feature flags comma-separated.
+    let features = if o.experimental_functions {
+        "promql-experimental-functions"
+    } else {
+        ""
+    };
     success(
         json!({
+            "enable-feature": features,
             "query.lookback-delta": sluice_model::PromDuration(std::time::Duration::from_millis(o.lookback_delta_ms as u64)).to_string(),
             "query.max-concurrency": st.queue.max_concurrency().to_string(),
             "query.max-samples": o.max_samples.to_string(),
