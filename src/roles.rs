@@ -265,6 +265,7 @@ async fn run_process(
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             ),
             status,
+            experimental_functions: cfg.query.experimental_functions,
         };
         run_rule_evaluator(stage, shutdown.clone())
             .await

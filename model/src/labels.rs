@@ -130,6 +130,19 @@ impl Labels {
     pub fn hash(&self) -> u64 {
         hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
+
+    /// Prometheus' own `labels.Hash()`: xxHash64 (seed 0) over the same
+    /// framing. PromQL results that depend on the hash value itself
+    /// (`limit_ratio` keeps a series by where its hash falls in
+    /// `[0, 2^64)`) must use this one to pick the series Prometheus picks;
+    /// [`Labels::hash`] stays xxh3 because stored series ids depend on it.
+    pub fn prometheus_hash(&self) -> u64 {
+        let mut buf = Vec::with_capacity(self.0.iter().map(|l| l.name.len() + l.value.len() + 2).sum());
+        frame(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())), |b| {
+            buf.extend_from_slice(b)
+        });
+        xxhash_rust::xxh64::xxh64(&buf, 0)
+    }
 }
 
 /// [`Labels::hash`] of sorted `(name, value)` pairs that are not (yet) a
@@ -233,6 +246,24 @@ mod tests {
         assert_eq!(l.to_string(), r#"up{instance="h:1", job="n\"x"}"#);
         l.remove("instance");
         assert_eq!(l.get("instance"), None);
+    }
+
+    /// Values from the reference C xxHash (Debian's libxxhash0, `XXH64`
+    /// with seed 0, called through Python's ctypes) over the framed bytes
+    /// `name 0xff value 0xff ...`; the same library gives the xxh64
+    /// reference vector `XXH64("") = 0xef46db3751d8e999`.
+    #[test]
+    fn prometheus_hash_is_xxh64_of_the_framed_pairs() {
+        assert_eq!(Labels::default().prometheus_hash(), 0xef46db3751d8e999);
+        let l = Labels::new([("job", "node"), ("__name__", "up")]);
+        assert_eq!(l.prometheus_hash(), 0x01585e2399cc2df6);
+        let l = Labels::new([
+            ("__name__", "http_requests"),
+            ("job", "api-server"),
+            ("instance", "0"),
+            ("group", "production"),
+        ]);
+        assert_eq!(l.prometheus_hash(), 0x4f9eaa4cfaa995d8);
     }
 
     #[test]

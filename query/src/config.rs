@@ -33,6 +33,10 @@ pub struct QueryConfig {
     /// windows fit five times into the step and the range), or a duration
     /// (tiers up to it). See `sluice_promql::resolution`.
     pub max_source_resolution: String,
+    /// `--enable-feature=promql-experimental-functions`: PromQL's
+    /// experimental `limitk` and `limit_ratio` aggregations, refused with
+    /// Prometheus' error when off (the default).
+    pub experimental_functions: bool,
 }
 
 impl Default for QueryConfig {
@@ -46,6 +50,7 @@ impl Default for QueryConfig {
             max_fetched_samples: 100_000_000,
             max_concurrency: 20,
             max_source_resolution: "0s".into(),
+            experimental_functions: false,
         }
     }
 }
@@ -96,6 +101,7 @@ mod tests {
         assert_eq!(c.max_concurrency, 20);
         assert_eq!(c.max_samples, 50_000_000);
         assert_eq!(c.timeout, PromDuration::from_secs(120));
+        assert!(!c.experimental_functions);
         assert!(c.validate("query").is_empty());
     }
 

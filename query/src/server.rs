@@ -64,6 +64,7 @@ pub fn build_state(
         max_samples: cfg.max_samples,
         max_fetched_samples: cfg.max_fetched_samples,
         timeout: cfg.timeout.0,
+        experimental_functions: cfg.experimental_functions,
     };
     AppState {
         engine: Arc::new(Engine::new(engine_options.clone())),

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use sluice_promql::promqltest::run_dir;
+use sluice_promql::promqltest::{run_dir, run_file};
 use sluice_promql::{Engine, EngineOptions};
 use sluice_query::promqltest::{EvalPath, SegmentFactory};
 
@@ -113,4 +113,24 @@ async fn promqltest_through_segment_source_does_not_regress() {
     let suites = &["main-3.14"];
     let counts = run_suites(suites, EvalPath::Source).await;
     check_ratchet(suites, &counts);
+}
+
+/// Sluice's own scripts (`query/promql/testdata`: cases upstream's files
+/// cannot run here, such as limitk/limit_ratio without the native
+/// histograms upstream loads beside them) pass whole through both paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sluice_promqltest_scripts_pass_through_the_segments() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("query/promql/testdata");
+    let engine = Engine::new(EngineOptions::default());
+    for path in [EvalPath::Source, EvalPath::Plan] {
+        let scratch = tempfile::tempdir().unwrap();
+        let factory = SegmentFactory::new(scratch.path().to_path_buf(), path);
+        let make = |s| factory.source(s);
+        let res = run_file(&dir.join("limit_floats.test"), &engine, &make)
+            .await
+            .unwrap();
+        assert!(res.failures.is_empty(), "{path:?}: {:#?}", res.failures);
+        assert_eq!((res.failed, res.skipped), (0, 0), "{path:?}: {:?}", res.skips);
+        assert_eq!(res.passed, 33, "{path:?}");
+    }
 }

@@ -59,6 +59,7 @@ pub(crate) struct EvalSettings {
     pub(crate) resend_delay_ms: i64,
     pub(crate) external_labels: Labels,
     pub(crate) external_url: String,
+    pub(crate) experimental_functions: bool,
 }
 
 /// Records in, evaluations out.
@@ -77,7 +78,10 @@ impl StreamEvaluator {
     /// An evaluator of `groups`; every rule whose data needs cannot be
     /// bounded is reported (all at once).
     pub(crate) fn new(groups: Vec<RuleGroup>, settings: EvalSettings) -> Result<Self, Vec<String>> {
-        let engine = Engine::new(EngineOptions::default());
+        let engine = Engine::new(EngineOptions {
+            experimental_functions: settings.experimental_functions,
+            ..EngineOptions::default()
+        });
         let lookback = engine.options.lookback_delta_ms;
         let mut wanted = Vec::new();
         let mut keep_ms = lookback;

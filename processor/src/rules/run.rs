@@ -56,6 +56,10 @@ pub struct RuleStage<'a> {
     pub external_labels: Labels,
     /// Where `/api/v1/rules` and `/api/v1/alerts` read from.
     pub status: SharedRulesStatus,
+    /// `query.experimental_functions`: rules may use `limitk` and
+    /// `limit_ratio` (one switch for queries and rules, as Prometheus'
+    /// feature flag).
+    pub experimental_functions: bool,
 }
 
 /// One input partition's position in the checkpoint.
@@ -107,6 +111,7 @@ pub async fn run_rule_evaluator(
         default_interval_ms,
         external_labels,
         status,
+        experimental_functions,
     } = stage;
     let input = kafka.samples_topic();
     let alerts_topic_name = cfg.alerts_topic(kafka);
@@ -135,6 +140,7 @@ pub async fn run_rule_evaluator(
         resend_delay_ms: cfg.resend_delay.as_millis(),
         external_labels: external_labels.clone(),
         external_url: cfg.external_url.clone(),
+        experimental_functions,
     };
     let mut eval = StreamEvaluator::new(owned, settings).map_err(|e| ProcessorError::Kafka(e.join("; ")))?;
     let keys: HashSet<String> = eval.groups.iter().map(|g| g.key.clone()).collect();

@@ -32,6 +32,7 @@ fn evaluator() -> StreamEvaluator {
             resend_delay_ms: 60_000,
             external_labels: Labels::default(),
             external_url: "http://sluice".into(),
+            experimental_functions: false,
         },
     )
     .unwrap()

@@ -30,6 +30,9 @@ pub struct EngineOptions {
     pub max_fetched_samples: usize,
     /// `--query.timeout` (default 2 m).
     pub timeout: Duration,
+    /// `--enable-feature=promql-experimental-functions` (default off):
+    /// allows `limitk` and `limit_ratio` (see `crate::experimental`).
+    pub experimental_functions: bool,
 }
 
 impl Default for EngineOptions {
@@ -39,6 +42,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             max_fetched_samples: 100_000_000,
             timeout: Duration::from_secs(120),
+            experimental_functions: false,
         }
     }
 }
@@ -139,13 +143,26 @@ impl Engine {
     /// value type (`"scalar"`, `"vector"`, `"matrix"` or `"string"`), or the
     /// `bad_data` error Prometheus would answer with.
     pub fn parse_check(query: &str) -> Result<&'static str, QueryError> {
+        Ok(type_name(&parse(query)?))
+    }
+
+    /// Parses `query` as [`Engine::parse_check`] does, then refuses the
+    /// experimental aggregations unless they are enabled: the `bad_data`
+    /// error Prometheus with the same feature flags would answer with.
+    pub fn check(&self, query: &str) -> Result<&'static str, QueryError> {
         let expr = parse(query)?;
-        Ok(match expr.value_type() {
-            ValueType::Scalar => "scalar",
-            ValueType::String => "string",
-            ValueType::Vector => "vector",
-            ValueType::Matrix => "matrix",
-        })
+        self.check_enabled(&expr)?;
+        Ok(type_name(&expr))
+    }
+
+    /// Refuses `expr` if it uses what these options leave disabled (the
+    /// experimental aggregations), with Prometheus' `bad_data` message.
+    pub fn check_enabled(&self, expr: &Expr) -> Result<(), QueryError> {
+        if self.options.experimental_functions {
+            Ok(())
+        } else {
+            crate::experimental::check_disabled(expr)
+        }
     }
 
     /// Instant query at `time_ms`.
@@ -423,6 +440,7 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryPlan, QueryError> {
+        self.check_enabled(expr)?;
         let grid = Grid {
             start: start_ms,
             end: if step_ms == 0 { start_ms } else { end_ms },
@@ -445,6 +463,8 @@ impl Engine {
         query_step: i64,
         opts: QueryOptions,
     ) -> Result<(Val, Annotations, Reads, QueryStats), QueryError> {
+        // Every query path (text or parsed, instant or range) comes here.
+        self.check_enabled(expr)?;
         let started = Instant::now();
         let lookback = self.lookback_ms();
         // A source holding precomputed leaves answers only the other reads.
@@ -521,6 +541,15 @@ fn fetched_samples(data: &plan::Fetched) -> u64 {
         .flat_map(|d| d.iter())
         .map(|s| s.samples.len() as u64)
         .sum()
+}
+
+fn type_name(expr: &Expr) -> &'static str {
+    match expr.value_type() {
+        ValueType::Scalar => "scalar",
+        ValueType::String => "string",
+        ValueType::Vector => "vector",
+        ValueType::Matrix => "matrix",
+    }
 }
 
 pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {

@@ -13,6 +13,7 @@
 
 mod engine;
 mod eval;
+mod experimental;
 pub mod fuzz_check;
 mod go_strings;
 pub mod leaves;
@@ -27,6 +28,8 @@ pub mod steps;
 mod syntax;
 pub mod value;
 
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 mod smoke_tests;
 

@@ -12,12 +12,16 @@ use super::response::{ApiError, success};
 use crate::metric_metadata::MetadataQuery;
 
 /// `GET|POST /api/v1/format_query`: the query, pretty-printed.
-pub(super) async fn format_query(p: Params) -> Result<Response, ApiError> {
+pub(super) async fn format_query(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let query = p
         .get("query")
         .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?;
-    let expr = sluice_promql::parse_expr(query)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    let invalid = |e: String| ApiError::bad_data(format!("invalid parameter \"query\": {e}"));
+    let expr = sluice_promql::parse_expr(query).map_err(invalid)?;
+    // Prometheus' parser refuses disabled experimental syntax here too.
+    st.engine
+        .check_enabled(&expr)
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(success(json!(expr.prettify()), &[], &[]))
 }
 
@@ -81,8 +85,15 @@ pub(super) async fn config(State(st): State<AppState>) -> Response {
 
 pub(super) async fn flags(State(st): State<AppState>) -> Response {
     let o = &st.engine.options;
+    // Prometheus lists its enabled feature flags comma-separated.
+    let features = if o.experimental_functions {
+        "promql-experimental-functions"
+    } else {
+        ""
+    };
     success(
         json!({
+            "enable-feature": features,
             "query.lookback-delta": sluice_model::PromDuration(std::time::Duration::from_millis(o.lookback_delta_ms as u64)).to_string(),
             "query.max-concurrency": st.queue.max_concurrency().to_string(),
             "query.max-samples": o.max_samples.to_string(),

@@ -1,6 +1,7 @@
 //! `GET|POST /api/v1/parse_query`: the parsed expression as the JSON tree
 //! Prometheus' `translateAST` writes for its UI's tree view.
 
+use axum::extract::State;
 use axum::response::Response;
 use promql_parser::label::Matcher as PMatcher;
 use promql_parser::parser::value::ValueType;
@@ -10,16 +11,21 @@ use promql_parser::parser::{
 use serde_json::{Value as Json, json};
 use sluice_promql::parse_expr;
 
+use super::AppState;
 use super::params::Params;
 use super::response::{ApiError, success};
 
-pub(super) async fn parse_query(p: Params) -> Result<Response, ApiError> {
+pub(super) async fn parse_query(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let query = p
         .get("query")
         .filter(|q| !q.is_empty())
         .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": missing"))?;
-    let expr =
-        parse_expr(query).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    let invalid = |e: String| ApiError::bad_data(format!("invalid parameter \"query\": {e}"));
+    let expr = parse_expr(query).map_err(invalid)?;
+    // Prometheus' parser refuses disabled experimental syntax here too.
+    st.engine
+        .check_enabled(&expr)
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(success(translate(&expr), &[], &[]))
 }
 

@@ -159,7 +159,7 @@ where
     F: FnOnce(Arc<Engine>, Arc<SegmentSource>, String, QueryOptions) -> Fut,
     Fut: Future<Output = Result<QueryResult, QueryError>> + Send + 'static,
 {
-    Engine::parse_check(query)?;
+    st.engine.check(query)?;
     let arrived = Instant::now();
     let admitted = st.queue.admit().await?;
     let queue_wait = arrived.elapsed();

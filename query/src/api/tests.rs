@@ -137,3 +137,108 @@ async fn metadata_answers_from_the_store_with_prometheus_params_and_errors() {
         );
     }
 }
+
+/// `limitk`/`limit_ratio` answer through every query endpoint with
+/// `query.experimental_functions` on, and get Prometheus' `bad_data` error
+/// (before the queue) with it off, the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn experimental_aggregations_follow_the_config_switch() {
+    use sluice_model::{Labels, Sample, TimeSeries};
+    use sluice_sink::segment::SAMPLES_TABLE;
+    use sluice_sink::segment::layout::SegmentKey;
+    use sluice_sink::segment::writer::{SegmentSpec, write_segment};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SegmentStore::local(dir.path()).unwrap();
+    let series = ["a", "b", "c"].map(|job| TimeSeries {
+        labels: Labels::new([("__name__", "up"), ("job", job)]),
+        samples: (0..5).map(|i| Sample::new(i * 15_000, 1.0)).collect(),
+    });
+    let spec = SegmentSpec {
+        table: SAMPLES_TABLE,
+        key: SegmentKey {
+            partition: 0,
+            first_offset: 0,
+            last_offset: 0,
+        },
+    };
+    write_segment(&store, &spec, series.to_vec()).await.unwrap();
+    let app = |experimental_functions: bool| {
+        let cfg = QueryConfig {
+            experimental_functions,
+            ..Default::default()
+        };
+        router(build_state(&cfg, store.clone(), &[], LocalViews::default()))
+    };
+
+    let on = app(true);
+    let (_, flags) = get(&on, "/api/v1/status/flags").await;
+    assert!(
+        flags.contains(r#""enable-feature":"promql-experimental-functions""#),
+        "{flags}"
+    );
+    let (status, body) = get(&on, "/api/v1/query?query=limitk(2,up)&time=60").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        r#"{"data":{"result":[{"metric":{"__name__":"up","job":"a"},"value":[60,"1"]},{"metric":{"__name__":"up","job":"b"},"value":[60,"1"]}],"resultType":"vector"},"status":"success"}"#
+    );
+    let (status, body) = get(
+        &on,
+        "/api/v1/query_range?query=count(limitk(2,up))&start=0&end=60&step=30",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""values":[[0,"2"],[30,"2"],[60,"2"]]"#), "{body}");
+    // 1.5 is capped to 1 (all series), with Prometheus' warning.
+    let (status, body) = get(&on, "/api/v1/query?query=count(limit_ratio(1.5,up))&time=60").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#""value":[60,"3"]"#), "{body}");
+    assert!(
+        body.contains(r#""warnings":["PromQL warning: ratio value should be between -1 and 1, got 1.5, capping to 1 (1:19)"]"#),
+        "{body}"
+    );
+    let (status, body) = get(
+        &on,
+        "/api/v1/sql?query=select%20count(*)%20as%20n%20from%20promql('limitk(1,up)',60)",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, r#"{"data":[{"n":1}],"status":"success"}"#);
+
+    let off = app(false);
+    let (_, flags) = get(&off, "/api/v1/status/flags").await;
+    assert!(flags.contains(r#""enable-feature":"""#), "{flags}");
+    let refused =
+        r#"limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions"#;
+    for uri in [
+        "/api/v1/query?query=limitk(2,up)&time=60",
+        "/api/v1/query_range?query=count(limitk(2,up))&start=0&end=60&step=30",
+    ] {
+        let (status, body) = get(&off, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(
+            body,
+            format!(r#"{{"error":"{refused}","errorType":"bad_data","status":"error"}}"#),
+            "{uri}"
+        );
+    }
+    let (status, body) = get(&off, "/api/v1/parse_query?query=limit_ratio(0.5,up)").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains(r#"invalid parameter \"query\": limit_ratio() is experimental"#),
+        "{body}"
+    );
+    let (status, body) = get(
+        &off,
+        "/api/v1/sql?query=select%20*%20from%20promql('limitk(1,up)',60)",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains(refused), "{body}");
+    // Everything else is unchanged.
+    assert_eq!(
+        get(&off, "/api/v1/query?query=topk(1,up)&time=60").await.0,
+        StatusCode::OK
+    );
+}

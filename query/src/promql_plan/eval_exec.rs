@@ -60,6 +60,7 @@ impl PromEvalExec {
             max_samples: self.spec.max_samples,
             max_fetched_samples: self.spec.max_fetched_samples,
             timeout: Duration::from_millis(self.spec.timeout_ms),
+            experimental_functions: self.spec.experimental_functions,
         })
     }
 }

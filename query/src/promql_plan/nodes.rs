@@ -160,6 +160,7 @@ pub struct EvalSpec {
     pub(crate) max_samples: usize,
     pub(crate) max_fetched_samples: usize,
     pub(crate) timeout_ms: u64,
+    pub(crate) experimental_functions: bool,
 }
 
 impl EvalSpec {
@@ -181,6 +182,7 @@ impl EvalSpec {
             max_samples: options.max_samples,
             max_fetched_samples: options.max_fetched_samples,
             timeout_ms: options.timeout.as_millis() as u64,
+            experimental_functions: options.experimental_functions,
         }
     }
 }

@@ -75,6 +75,9 @@ impl PromqlFunction {
         };
         let expr =
             sluice_promql::parse_expr(&query).map_err(|e| DataFusionError::Plan(format!("promql(): {e}")))?;
+        Engine::new(self.options.clone())
+            .check_enabled(&expr)
+            .map_err(|e| DataFusionError::Plan(format!("promql(): {e}")))?;
         Ok(EvalSpec::new(
             &query,
             expr,

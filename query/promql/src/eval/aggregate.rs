@@ -1,4 +1,5 @@
-//! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, ...).
+//! Aggregation operators (`sum`, `avg`, `quantile`, ...; the selecting
+//! ones, `topk` and its relatives, are in [`super::aggregate_k`]).
 //!
 //! Grouping depends only on labels, which are fixed per series, so groups
 //! are formed once; each step then folds the members that have a value.
@@ -7,7 +8,7 @@ use std::collections::HashMap;
 
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN, T_QUANTILE,
-    T_STDDEV, T_STDVAR, T_SUM, T_TOPK, TokenId,
+    T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use sluice_model::{Labels, METRIC_NAME};
@@ -146,7 +147,7 @@ pub(crate) fn eval_aggregate(
     match op {
         T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO => {
             let params = param_num.unwrap_or_else(|| vec![0.0; n]);
-            select_k(ev, op, &input, &groups, &params, n)
+            super::aggregate_k::select_k(ev, a, &input, &groups, &params, n)
         }
         T_COUNT_VALUES => {
             let label = param_str.unwrap_or_default();
@@ -207,12 +208,23 @@ pub(crate) fn eval_aggregate(
     }
 }
 
-/// Go's `%g` for the few messages that print a float.
+/// Go's `%g` for the few messages that print a float: the shortest digits
+/// that read back the same, in exponent form (`1e+06`, `1.5e-05`) when the
+/// decimal exponent is below -4 or at least 6.
 pub(crate) fn fmt_g(f: f64) -> String {
     if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    // Rust's `{:e}` gives the same shortest digits: "1.5e-5", "-1e6".
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if f != 0.0 && !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
     } else {
         format!("{f}")
     }
@@ -236,120 +248,6 @@ fn stdvar(values: impl Iterator<Item = f64>) -> f64 {
         acc += delta * (f - mean);
     }
     acc / count
-}
-
-/// `topk`, `bottomk`, `limitk`, `limit_ratio`: the output series are input
-/// series, kept at the steps where they are selected.
-fn select_k(
-    ev: &mut Evaluator<'_>,
-    op: TokenId,
-    input: &[Series],
-    groups: &[(Labels, Vec<usize>)],
-    params: &[f64],
-    n: usize,
-) -> Result<Val, QueryError> {
-    let mut out: Vec<Series> = input
-        .iter()
-        .map(|s| Series {
-            labels: s.labels.clone(),
-            drop_name: s.drop_name,
-            vals: vec![None; n],
-        })
-        .collect();
-    // Order of the instant result: per group, best first (what Prometheus'
-    // heap pop yields); used to order the output when there is one step.
-    let mut order: Vec<usize> = Vec::new();
-    for (i, &p) in params.iter().enumerate().take(n) {
-        if op != T_LIMIT_RATIO {
-            if p.is_nan() {
-                return Err(err_exec("Parameter value is NaN"));
-            }
-            if !(-9.223372036854776e18..9.223372036854776e18).contains(&p) {
-                return Err(err_exec(format!("Scalar value {} overflows int64", fmt_g(p))));
-            }
-        } else if p.is_nan() {
-            return Err(err_exec("Ratio value is NaN"));
-        }
-        for (_, members) in groups {
-            let present: Vec<usize> = members
-                .iter()
-                .copied()
-                .filter(|&m| input[m].vals[i].is_some())
-                .collect();
-            let chosen: Vec<usize> = match op {
-                T_TOPK | T_BOTTOMK => {
-                    let k = p.trunc() as i64;
-                    if k < 1 {
-                        continue;
-                    }
-                    let mut sorted = present.clone();
-                    let val = |m: usize| input[m].vals[i].unwrap_or(f64::NAN);
-                    sorted.sort_by(|&x, &y| {
-                        let (a, b) = (val(x), val(y));
-                        // NaN is always the least preferred value.
-                        match (a.is_nan(), b.is_nan()) {
-                            (true, true) => std::cmp::Ordering::Equal,
-                            (true, false) => std::cmp::Ordering::Greater,
-                            (false, true) => std::cmp::Ordering::Less,
-                            _ if op == T_TOPK => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
-                            _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
-                        }
-                    });
-                    sorted.truncate(k as usize);
-                    sorted
-                }
-                T_LIMITK => {
-                    let k = p.trunc() as i64;
-                    if k < 1 {
-                        continue;
-                    }
-                    present.into_iter().take(k as usize).collect()
-                }
-                _ => {
-                    let r = if p.is_nan() { 0.0 } else { p.clamp(-1.0, 1.0) };
-                    if !(-1.0..=1.0).contains(&p) {
-                        ev.annotations.warn(format!(
-                            "ratio value should be between -1 and 1, got {}, capping to {}",
-                            fmt_g(p),
-                            fmt_g(r)
-                        ));
-                    }
-                    present
-                        .into_iter()
-                        .filter(|&m| {
-                            let sr = input[m].labels.hash() as f64 / u64::MAX as f64;
-                            if r >= 0.0 { sr < r } else { sr >= 1.0 + r }
-                        })
-                        .collect()
-                }
-            };
-            for m in chosen {
-                out[m].vals[i] = input[m].vals[i];
-                if n == 1 {
-                    order.push(m);
-                }
-            }
-        }
-    }
-    if n == 1 {
-        let mut ordered = Vec::with_capacity(order.len());
-        for m in order {
-            ordered.push(std::mem::replace(
-                &mut out[m],
-                Series {
-                    labels: Labels::default(),
-                    drop_name: false,
-                    vals: vec![None],
-                },
-            ));
-        }
-        return Ok(Val::Vector(ordered));
-    }
-    Ok(Val::Vector(
-        out.into_iter()
-            .filter(|s| s.vals.iter().any(Option::is_some))
-            .collect(),
-    ))
 }
 
 fn count_values(
@@ -387,4 +285,27 @@ fn count_values(
 /// Prometheus 3 accepts any non-empty valid UTF-8 label name.
 pub(crate) fn is_valid_label_name(s: &str) -> bool {
     !s.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_g;
+
+    #[test]
+    fn fmt_g_prints_as_go_does() {
+        for (f, want) in [
+            (1.1, "1.1"),
+            (-1.0, "-1"),
+            (0.0, "0"),
+            (123456.7, "123456.7"),
+            (1e6, "1e+06"),
+            (-1234567.0, "-1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.000015, "1.5e-05"),
+            (1e30, "1e+30"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(fmt_g(f), want, "{f}");
+        }
+    }
 }

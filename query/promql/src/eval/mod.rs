@@ -8,6 +8,7 @@
 //! was fetched beforehand (see [`crate::plan`]); evaluation is synchronous.
 
 pub(crate) mod aggregate;
+pub(crate) mod aggregate_k;
 pub(crate) mod binary;
 pub(crate) mod functions;
 pub(crate) mod precomputed;

@@ -16,7 +16,7 @@ use sluice_model::{Labels, Sample, TimeSeries};
 use super::compare::{check_outcome, check_values};
 use super::parse::{Command, Eval, EvalKind, SeqValue, parse_script};
 use super::target::{SourceTarget, Target};
-use crate::{Engine, SeriesSource};
+use crate::{Engine, EngineOptions, SeriesSource};
 
 /// What a [`SourceFactory`] returns: the target to evaluate against, or
 /// why it could not be built (the evals that needed it then fail with that
@@ -121,7 +121,6 @@ pub fn skip_reason(file_name: &str) -> Option<&'static str> {
         "start_timestamps" => "experimental: start timestamps",
         "type_and_unit" => "experimental: type-and-unit labels",
         "duration_expression" => "experimental: duration expressions",
-        "limit" => "experimental: limitk/limit_ratio",
         _ => return None,
     })
 }
@@ -234,6 +233,12 @@ impl State {
 
 /// Runs one script's text.
 pub async fn run_script(name: &str, text: &str, engine: &Engine, factory: &SourceFactory<'_>) -> FileResult {
+    // Upstream's runner enables the experimental functions for every
+    // script (parser.EnableExperimentalFunctions); so does this one.
+    let engine = &Engine::new(EngineOptions {
+        experimental_functions: true,
+        ..engine.options.clone()
+    });
     let mut res = FileResult {
         file: name.to_string(),
         ..Default::default()
