@@ -8,7 +8,7 @@
 
 use promql_parser::parser::AggregateExpr;
 use promql_parser::parser::token::{T_LIMIT_RATIO, T_LIMITK, T_TOPK, TokenId};
-use sluice_model::Labels;
+use sluice_model::{Labels, METRIC_NAME};
 
 use super::aggregate::fmt_g;
 use super::{Evaluator, Series, Val, err_exec};
@@ -33,9 +33,23 @@ pub(crate) fn select_k(
     } else {
         check_ks(params)?;
     }
-    // limit_ratio keeps a series by its labels alone: hash each once.
+    // limit_ratio keeps a series by its labels alone: hash each once. A
+    // name a function has dropped is not hashed: Sluice drops names late
+    // (for `label_replace` and friends), Prometheus by default at once,
+    // so its aggregation never sees it.
     let offsets: Vec<f64> = if op == T_LIMIT_RATIO {
-        input.iter().map(|s| sample_offset(&s.labels)).collect()
+        input
+            .iter()
+            .map(|s| {
+                if s.drop_name {
+                    let mut l = s.labels.clone();
+                    l.remove(METRIC_NAME);
+                    sample_offset(&l)
+                } else {
+                    sample_offset(&s.labels)
+                }
+            })
+            .collect()
     } else {
         Vec::new()
     };
