@@ -104,6 +104,7 @@ pub async fn serve(
     };
     info!(listen = %cfg.listen, scheme = web.scheme(), "query API listening");
     let state = build_state(cfg, store, tiers, views);
+    spawn_warm_up(state.source.clone());
     // The Postgres listener shares the SQL service and the query queue
     // with `/api/v1/sql`: one `query.max_concurrency` for both.
     let pg = pg_listener.map(|l| PgServer::new(l, state.sql.clone(), state.queue.clone(), web));
@@ -119,6 +120,30 @@ pub async fn serve(
     };
     let (http, ()) = tokio::join!(http, pg);
     http.map_err(|e| QueryLayerError::Internal(format!("HTTP server: {e}")))
+}
+
+/// The readiness check the warm-up holds until it is done.
+const WARM_CHECK: &str = "segments opened";
+
+/// Opens the segments in the background: `/-/healthy` answers at once,
+/// `/-/ready` once the catalog and the newest footers are loaded. A failed
+/// warm-up is logged and the role becomes ready anyway: queries then read
+/// what they need themselves, as they would have without it.
+fn spawn_warm_up(source: Arc<SegmentSource>) {
+    sluice_model::health::global().expect(WARM_CHECK, "loading the segment catalog");
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        match source.warm_up().await {
+            Ok(w) => info!(
+                segments = w.segments,
+                footers = w.footers,
+                ms = started.elapsed().as_millis() as u64,
+                "segments opened"
+            ),
+            Err(e) => tracing::warn!(error = %e, "opening the segments failed; queries will read footers themselves"),
+        }
+        sluice_model::health::global().ready(WARM_CHECK);
+    });
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, QueryLayerError> {

@@ -6,3 +6,4 @@ pub mod index;
 mod parquet_exec;
 pub mod source;
 pub mod table;
+pub mod warm;

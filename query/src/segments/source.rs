@@ -75,6 +75,14 @@ impl SegmentSource {
         self
     }
 
+    /// Loads the catalogs and the newest footers before the first query
+    /// ([`super::warm`]).
+    pub async fn warm_up(&self) -> Result<super::warm::Warmed, crate::QueryLayerError> {
+        let mut indexes: Vec<&SegmentIndex> = vec![&self.index];
+        indexes.extend(self.tiers.iter().map(|(_, i)| i.as_ref()));
+        super::warm::warm_up(&self.ctx, &indexes).await
+    }
+
     /// Every series of `index` matching `matchers` in `[start_ms, end_ms]`.
     async fn select_in(
         &self,
