@@ -338,9 +338,29 @@ pub async fn run_script(name: &str, text: &str, engine: &Engine, factory: &Sourc
     res
 }
 
+/// Evals whose expectation belongs to another Prometheus version than the
+/// one Sluice follows (main, 3.14), so no engine can pass both suites:
+/// `(expression, expected warning text, why)`. Matched on the expected
+/// text too, so the newer suite's version of the same eval still runs.
+const VERSION_SKIPS: &[(&str, &str, &str)] = &[(
+    "quantile without(point)(NaN, data)",
+    "PromQL warning: quantile value should be between 0 and 1, got NaN",
+    "expects Prometheus 3.5's warning text; later versions (and Sluice) end it with the \
+     parameter's position, `(line:column)`, as main-3.14's copy of this eval expects",
+)];
+
+fn version_skip(ev: &Eval) -> Option<&'static str> {
+    VERSION_SKIPS.iter().find_map(|(expr, warning, why)| {
+        (ev.expr.trim() == *expr && ev.warn.iter().any(|w| w.msg.as_deref() == Some(*warning))).then_some(*why)
+    })
+}
+
 fn skip_eval(ev: &Eval, st: &State) -> Option<String> {
     if let Some(r) = &ev.unsupported {
         return Some(r.clone());
+    }
+    if let Some(why) = version_skip(ev) {
+        return Some(format!("version difference: {why}"));
     }
     // Parsed as the HTTP API parses a query (promql-parser behind Sluice's
     // checks), so the suite tests that front end too.
