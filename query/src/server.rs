@@ -140,7 +140,9 @@ fn spawn_warm_up(source: Arc<SegmentSource>) {
                 ms = started.elapsed().as_millis() as u64,
                 "segments opened"
             ),
-            Err(e) => tracing::warn!(error = %e, "opening the segments failed; queries will read footers themselves"),
+            Err(e) => {
+                tracing::warn!(error = %e, "opening the segments failed; queries will read footers themselves")
+            }
         }
         sluice_model::health::global().ready(WARM_CHECK);
     });

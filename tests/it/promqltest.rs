@@ -131,6 +131,8 @@ async fn sluice_promqltest_scripts_pass_through_the_segments() {
             .unwrap();
         assert!(res.failures.is_empty(), "{path:?}: {:#?}", res.failures);
         assert_eq!((res.failed, res.skipped), (0, 0), "{path:?}: {:?}", res.skips);
-        assert_eq!(res.passed, 33, "{path:?}");
+        let text = std::fs::read_to_string(dir.join("limit_floats.test")).unwrap();
+        let evals = text.lines().filter(|l| l.starts_with("eval")).count();
+        assert_eq!(res.passed, evals, "{path:?}");
     }
 }

@@ -17,6 +17,7 @@ mod experimental;
 pub mod fuzz_check;
 mod go_strings;
 pub mod leaves;
+mod narrowed_reads;
 mod needs;
 mod plan;
 mod prefetched;

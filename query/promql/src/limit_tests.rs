@@ -37,7 +37,7 @@ async fn the_float_only_limit_script_passes_every_eval() {
     )
     .await;
     let evals = SCRIPT.lines().filter(|l| l.starts_with("eval")).count();
-    assert_eq!(evals, 33);
+    assert_eq!(evals, 35);
     assert!(res.failures.is_empty(), "{:#?}", res.failures);
     assert_eq!(
         (res.passed, res.failed, res.skipped),

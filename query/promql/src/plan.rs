@@ -16,6 +16,7 @@ use sluice_model::{METRIC_NAME, TimeSeries};
 use crate::eval::selector::selector_key;
 use crate::eval::util::system_time_ms;
 use crate::eval::{dur_ms, offset_ms};
+use crate::narrowed_reads::{self, Narrowing, ReadShape};
 use crate::{MatchOp, Matcher, QueryError, SeriesSource, SourceError};
 
 /// One selector to fetch: its node and the inclusive span of sample times.
@@ -236,11 +237,32 @@ fn read_groups<'e>(fetches: &[Fetch<'e>]) -> Result<Vec<ReadGroup<'e>>, QueryErr
     Ok(out)
 }
 
-/// The reads [`fetch`] would make for these planned selectors, in order.
-pub(crate) fn requests(fetches: &[Fetch<'_>]) -> Result<Vec<SelectRequest>, QueryError> {
-    Ok(read_groups(fetches)?
+/// The shapes of `groups` for [`narrowed_reads::narrowings`].
+fn narrowings(groups: &[ReadGroup<'_>]) -> Vec<Option<Narrowing>> {
+    let shapes: Vec<ReadShape<'_>> = groups
         .iter()
-        .flat_map(ReadGroup::requests)
+        .map(|g| ReadShape {
+            matchers: match g.sets.as_slice() {
+                [one] => Some(one.as_slice()),
+                _ => None,
+            },
+            start_ms: g.start_ms,
+            end_ms: g.end_ms,
+        })
+        .collect();
+    narrowed_reads::narrowings(&shapes)
+}
+
+/// The reads [`fetch`] would make for these planned selectors, in order
+/// (a read answered by narrowing a broader one is not made).
+pub(crate) fn requests(fetches: &[Fetch<'_>]) -> Result<Vec<SelectRequest>, QueryError> {
+    let groups = read_groups(fetches)?;
+    let narrowed = narrowings(&groups);
+    Ok(groups
+        .iter()
+        .zip(&narrowed)
+        .filter(|(_, n)| n.is_none())
+        .flat_map(|(g, _)| g.requests())
         .collect())
 }
 
@@ -253,9 +275,14 @@ pub(crate) async fn fetch(
     fetches: &[Fetch<'_>],
     max_samples: usize,
 ) -> Result<Fetched, QueryError> {
-    let mut data = HashMap::with_capacity(fetches.len());
+    let groups = read_groups(fetches)?;
+    let narrowed = narrowings(&groups);
+    let mut reads: Vec<Option<Arc<Vec<TimeSeries>>>> = vec![None; groups.len()];
     let mut total = 0usize;
-    for group in read_groups(fetches)? {
+    for ((group, n), slot) in groups.iter().zip(&narrowed).zip(reads.iter_mut()) {
+        if n.is_some() {
+            continue;
+        }
         let mut all: Vec<TimeSeries> = Vec::new();
         for r in group.requests() {
             let read = source.select(&r.matchers, r.start_ms, r.end_ms).await?;
@@ -267,9 +294,24 @@ pub(crate) async fn fetch(
         }
         all.sort_by(|a, b| a.labels.cmp(&b.labels));
         all.dedup_by(|a, b| a.labels == b.labels);
-        let all = Arc::new(all);
-        for vs in group.selectors {
-            data.insert(selector_key(vs), Arc::clone(&all));
+        *slot = Some(Arc::new(all));
+    }
+    for (i, n) in narrowed.iter().enumerate() {
+        let Some(n) = n else { continue };
+        // Filtering keeps the broader read's order: sorted by labels.
+        let base = reads[n.from].as_ref().expect("a broader read is read itself");
+        let subset: Vec<TimeSeries> = base
+            .iter()
+            .filter(|s| n.extra.iter().all(|m| m.matches_labels(&s.labels)))
+            .cloned()
+            .collect();
+        reads[i] = Some(Arc::new(subset));
+    }
+    let mut data = HashMap::with_capacity(fetches.len());
+    for (group, read) in groups.iter().zip(reads) {
+        let read = read.expect("every read is made or narrowed");
+        for vs in &group.selectors {
+            data.insert(selector_key(vs), Arc::clone(&read));
         }
     }
     Ok(data)

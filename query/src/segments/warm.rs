@@ -112,7 +112,13 @@ mod tests {
         assert!(segments.iter().all(|s| cache.get(&s.location).is_none()));
 
         let warmed = warm_up(&ctx, &[&index]).await.unwrap();
-        assert_eq!(warmed, Warmed { segments: 3, footers: 3 });
+        assert_eq!(
+            warmed,
+            Warmed {
+                segments: 3,
+                footers: 3
+            }
+        );
         for s in &segments {
             let entry = cache.get(&s.location).expect("footer cached");
             let scan_meta = ObjectMeta {
@@ -122,7 +128,10 @@ mod tests {
                 e_tag: None,
                 version: None,
             };
-            assert!(entry.is_valid_for(&scan_meta), "valid for the scan's view of the file");
+            assert!(
+                entry.is_valid_for(&scan_meta),
+                "valid for the scan's view of the file"
+            );
         }
     }
 }

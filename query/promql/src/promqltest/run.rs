@@ -351,7 +351,8 @@ const VERSION_SKIPS: &[(&str, &str, &str)] = &[(
 
 fn version_skip(ev: &Eval) -> Option<&'static str> {
     VERSION_SKIPS.iter().find_map(|(expr, warning, why)| {
-        (ev.expr.trim() == *expr && ev.warn.iter().any(|w| w.msg.as_deref() == Some(*warning))).then_some(*why)
+        (ev.expr.trim() == *expr && ev.warn.iter().any(|w| w.msg.as_deref() == Some(*warning)))
+            .then_some(*why)
     })
 }
 
