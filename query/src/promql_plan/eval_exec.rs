@@ -27,7 +27,7 @@ use sluice_sink::segment::{COL_NAME, COL_SERIES_ID};
 
 use super::error::promql_err;
 use super::nodes::{EvalSpec, result_schema};
-use crate::segments::source::rows_to_series;
+use crate::segments::rows::rows_to_series;
 
 /// Evaluates one PromQL query; child `i` answers the engine's read `i`.
 #[derive(Debug)]

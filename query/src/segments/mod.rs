@@ -4,6 +4,7 @@
 
 pub mod index;
 mod parquet_exec;
+pub(crate) mod rows;
 pub mod source;
 pub mod table;
 pub mod warm;

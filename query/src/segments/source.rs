@@ -13,19 +13,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMillisecondType, UInt64Type};
 use async_trait::async_trait;
 use datafusion::datasource::TableProvider;
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use sluice_model::{AGGR_LABEL, Label, Labels, METRIC_NAME, Sample, TimeSeries};
+use sluice_model::{AGGR_LABEL, METRIC_NAME, TimeSeries};
 use sluice_promql::{Aggregate, MatchOp, Matcher, SeriesSource, SourceError, Tier};
 use sluice_sink::segment::meta::SegmentMeta;
 
 use super::index::SegmentIndex;
 use super::parquet_exec::read_exec;
+use super::rows::rows_to_series;
 use super::table::SegmentTable;
 use crate::promql_plan::scan::selector_scan;
 
@@ -205,97 +204,11 @@ impl SeriesSource for SegmentSource {
     }
 }
 
-/// A string cell of a dictionary or plain string column.
-fn string_at(a: &dyn Array, row: usize) -> Option<String> {
-    if a.is_null(row) {
-        return None;
-    }
-    match a.data_type() {
-        DataType::Dictionary(_, _) => {
-            let d = a.as_dictionary_opt::<Int32Type>()?;
-            let key = d.keys().value(row) as usize;
-            string_at(d.values().as_ref(), key)
-        }
-        DataType::Utf8 => Some(a.as_string::<i32>().value(row).to_string()),
-        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(row).to_string()),
-        DataType::Utf8View => Some(a.as_string_view().value(row).to_string()),
-        _ => None,
-    }
-}
-
-/// Groups scanned rows into series (first sample per timestamp wins).
-pub(crate) fn rows_to_series(
-    batches: &[RecordBatch],
-    label_cols: &[String],
-) -> Result<Vec<TimeSeries>, String> {
-    let mut index: HashMap<u64, usize> = HashMap::new();
-    let mut out: Vec<TimeSeries> = Vec::new();
-    for b in batches {
-        let n = b.num_rows();
-        let name = b.column(0);
-        let labels: Vec<&Arc<dyn Array>> = (0..label_cols.len()).map(|i| b.column(1 + i)).collect();
-        let k = 1 + label_cols.len();
-        let ids = b
-            .column(k)
-            .as_primitive_opt::<UInt64Type>()
-            .ok_or("series id column has an unexpected type")?;
-        let ts = b
-            .column(k + 1)
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or("timestamp column has an unexpected type")?;
-        let vals = b
-            .column(k + 2)
-            .as_primitive_opt::<Float64Type>()
-            .ok_or("value column has an unexpected type")?;
-        let (id_vals, ts_vals, vs) = (ids.values(), ts.values(), vals.values());
-        // Rows come sorted by series within a file: take each run of one
-        // series id at once (one hash lookup per run, not per row).
-        let mut row = 0;
-        while row < n {
-            let id = id_vals[row];
-            let end = row + id_vals[row..].iter().take_while(|&&x| x == id).count();
-            let slot = *index.entry(id).or_insert_with(|| {
-                let mut ls = Vec::with_capacity(label_cols.len() + 1);
-                if let Some(v) = string_at(name.as_ref(), row) {
-                    ls.push(Label {
-                        name: METRIC_NAME.to_string(),
-                        value: v,
-                    });
-                }
-                for (c, a) in label_cols.iter().zip(&labels) {
-                    if let Some(v) = string_at(a.as_ref(), row).filter(|v| !v.is_empty()) {
-                        ls.push(Label {
-                            name: c.clone(),
-                            value: v,
-                        });
-                    }
-                }
-                out.push(TimeSeries {
-                    labels: Labels::new(ls.into_iter().map(|l| (l.name, l.value))),
-                    samples: Vec::new(),
-                });
-                out.len() - 1
-            });
-            out[slot].samples.extend(
-                ts_vals[row..end]
-                    .iter()
-                    .zip(&vs[row..end])
-                    .map(|(&t, &v)| Sample::new(t, v)),
-            );
-            row = end;
-        }
-    }
-    for s in &mut out {
-        s.samples.sort_by_key(|x| x.timestamp_ms);
-        s.samples.dedup_by_key(|x| x.timestamp_ms);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sql::session_config;
+    use sluice_model::{Labels, Sample};
     use sluice_sink::segment::SAMPLES_TABLE;
     use sluice_sink::segment::layout::SegmentKey;
     use sluice_sink::segment::writer::{SegmentSpec, write_segment};
