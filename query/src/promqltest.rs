@@ -86,7 +86,8 @@ impl SegmentFactory {
                     Arc::new(SourceTarget(src))
                 }
                 EvalPath::Plan => {
-                    let ctx = SessionContext::new_with_state(session_state(session_config()));
+                    let ctx =
+                        SessionContext::new_with_state(session_state(session_config(), Default::default()));
                     index.register_store(&ctx);
                     let segments = index.refresh().await.map_err(|e| e.to_string())?;
                     let table = Arc::new(SegmentTable::new(segments, index.store()));

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use sluice_promql::{Engine, EngineOptions, MaxSourceResolution};
 use sluice_sink::segment::SAMPLES_TABLE;
@@ -52,7 +53,10 @@ pub fn build_state(
     views: LocalViews,
 ) -> AppState {
     let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
-    let ctx = SessionContext::new_with_config(session_config());
+    // One runtime, so PromQL reads and SQL statements share the footer
+    // cache the warm-up fills.
+    let runtime = Arc::new(RuntimeEnv::default());
+    let ctx = SessionContext::new_with_config_rt(session_config(), Arc::clone(&runtime));
     let source = tiers
         .iter()
         .fold(SegmentSource::new(index.clone(), ctx), |s, t| {
@@ -73,6 +77,7 @@ pub fn build_state(
         sql: tiers
             .iter()
             .fold(SqlService::new(index.clone()), |sql, t| sql.with_table(&t.table))
+            .with_runtime(runtime)
             .with_engine_options(engine_options),
         tier_tables: tiers.to_vec(),
         // Validated with the config; an invalid value cannot get here.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arrow::array::{Array, RecordBatch};
 use datafusion::common::ScalarValue;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{cast, lit};
 use datafusion::prelude::{SessionConfig, SessionContext, col, ident};
 use sluice_sink::segment::{COL_TIMESTAMP, SAMPLES_TABLE};
@@ -30,6 +31,10 @@ pub struct SqlService {
     others: Vec<(String, Arc<SegmentIndex>)>,
     /// Limits of the `promql()` table function's engine.
     engine: EngineOptions,
+    /// Shared by every statement's session: its footer cache (Parquet
+    /// metadata and page indexes) outlives one statement, as the PromQL
+    /// source's does.
+    runtime: Arc<RuntimeEnv>,
 }
 
 /// The DataFusion settings every Sluice session uses.
@@ -60,7 +65,15 @@ impl SqlService {
             index,
             others: Vec::new(),
             engine: EngineOptions::default(),
+            runtime: Arc::new(RuntimeEnv::default()),
         }
+    }
+
+    /// Runs statements in `runtime` (the server shares the PromQL
+    /// source's, so both use one footer cache).
+    pub fn with_runtime(mut self, runtime: Arc<RuntimeEnv>) -> Self {
+        self.runtime = runtime;
+        self
     }
 
     /// Evaluates `promql()` with these limits (the server's PromQL ones).
@@ -80,7 +93,7 @@ impl SqlService {
     /// snapshot of its published segments, and the `promql()` table
     /// function over the same `samples` snapshot.
     pub async fn session(&self) -> Result<SessionContext, QueryLayerError> {
-        let ctx = SessionContext::new_with_state(session_state(session_config()));
+        let ctx = SessionContext::new_with_state(session_state(session_config(), Arc::clone(&self.runtime)));
         self.index.register_store(&ctx);
         let internal = |e: datafusion::error::DataFusionError| QueryLayerError::Internal(e.to_string());
         let samples = Arc::new(SegmentTable::new(self.index.refresh().await?, self.index.store()));

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use datafusion::common::Result as DfResult;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{QueryPlanner, SessionState};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
@@ -84,9 +85,10 @@ impl QueryPlanner for SluiceQueryPlanner {
 }
 
 /// A session state with `config` and the PromQL nodes' planner.
-pub fn session_state(config: SessionConfig) -> SessionState {
+pub fn session_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
     SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .with_query_planner(Arc::new(SluiceQueryPlanner))
         .build()

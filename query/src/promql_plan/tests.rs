@@ -346,3 +346,25 @@ async fn bad_promql_and_bad_arguments_are_clear_errors() {
     );
     assert!(got.contains("| 0 | 3.0   |"), "{got}");
 }
+
+/// Statements share one runtime, so a footer read for one statement is in
+/// the cache for the next (and for PromQL reads, which the server gives the
+/// same runtime).
+#[tokio::test]
+async fn sql_statements_share_the_footer_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fixture(dir.path()).await;
+    let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
+    let runtime = Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
+    let svc = SqlService::new(index.clone()).with_runtime(Arc::clone(&runtime));
+    let cache = runtime.cache_manager.get_file_metadata_cache();
+    let segments = index.refresh().await.unwrap();
+    assert!(segments.iter().all(|s| cache.get(&s.location).is_none()));
+    svc.query("SELECT count(*) FROM samples WHERE __value__ >= 0")
+        .await
+        .unwrap();
+    assert!(
+        segments.iter().all(|s| cache.get(&s.location).is_some()),
+        "every footer the statement read stays cached"
+    );
+}
