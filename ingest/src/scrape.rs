@@ -298,8 +298,7 @@ impl Accepting<'_> {
             None => {
                 if let Some(series) = kept {
                     let hash = series.hash();
-                    self.cache
-                        .note_uncached(hash, self.scrape, &mut self.kept_hashes);
+                    self.cache.note_uncached(hash, self.scrape, &mut self.kept_hashes);
                     if self.kept_hashes.insert(hash) {
                         self.keep(series, s.timestamp_ms, s.value);
                     }
@@ -592,7 +591,8 @@ mod tests {
         let mut plain_state = ScrapeState::default();
         for (i, body) in bodies.iter().enumerate() {
             let t_ms = 1000 * (i as i64 + 1);
-            let (cached, n, cached_metadata) = state.accept_text(t, Bytes::copy_from_slice(body.as_bytes()), t_ms);
+            let (cached, n, cached_metadata) =
+                state.accept_text(t, Bytes::copy_from_slice(body.as_bytes()), t_ms);
             let (plain, m, plain_metadata) = match exposition::parse(body.as_bytes(), Format::PrometheusText)
             {
                 Ok(e) => {
@@ -631,7 +631,13 @@ mod tests {
                     .batch
                     .into_series()
                     .into_iter()
-                    .map(|s| (s.labels.to_string(), s.samples[0].timestamp_ms, s.samples[0].value.to_bits()))
+                    .map(|s| {
+                        (
+                            s.labels.to_string(),
+                            s.samples[0].timestamp_ms,
+                            s.samples[0].value.to_bits(),
+                        )
+                    })
                     .collect();
                 v.sort();
                 v

@@ -100,7 +100,12 @@ pub fn encode_batch_records(batch: &SeriesBatch, partitions: i32) -> Vec<(i32, V
     let plain: Vec<(i32, usize)> = batch
         .series
         .iter()
-        .map(|s| (partition_for(&s.labels, n), bus::series_encoded_len(pairs(s), &s.samples)))
+        .map(|s| {
+            (
+                partition_for(&s.labels, n),
+                bus::series_encoded_len(pairs(s), &s.samples),
+            )
+        })
         .collect();
     let mut left = vec![0usize; n as usize];
     for (p, size) in encoded.iter().chain(&plain) {
