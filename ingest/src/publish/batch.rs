@@ -58,18 +58,30 @@ impl SeriesBatch {
 struct Records {
     open: Vec<(Vec<u8>, usize)>,
     done: Vec<(i32, Vec<u8>, usize)>,
+    /// Bytes each partition has still to take: a value is allocated at
+    /// its final size once instead of growing (and copying) as it fills.
+    left: Vec<usize>,
 }
 
 impl Records {
     /// The value to append `size` bytes of `p`'s to (a full one is closed first).
     fn room(&mut self, p: i32, size: usize) -> &mut (Vec<u8>, usize) {
-        let open = &mut self.open[p as usize];
+        let p = p as usize;
+        let open = &mut self.open[p];
         if !open.0.is_empty() && open.0.len() + size > MAX_RECORD_BYTES {
             let (value, n) = std::mem::take(open);
-            self.done.push((p, value, n));
+            self.done.push((p as i32, value, n));
         }
-        &mut self.open[p as usize]
+        if open.0.is_empty() {
+            open.0.reserve(self.left[p].min(MAX_RECORD_BYTES).max(size));
+        }
+        self.left[p] -= size;
+        open
     }
+}
+
+fn pairs(s: &TimeSeries) -> impl Iterator<Item = (&str, &str)> + Clone {
+    s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))
 }
 
 /// Encodes a batch into record values `(partition, value, samples)`, as
@@ -79,25 +91,42 @@ impl Records {
 /// copied in from their bytes.
 pub fn encode_batch_records(batch: &SeriesBatch, partitions: i32) -> Vec<(i32, Vec<u8>, usize)> {
     let n = partitions.max(1);
+    // Partition and size of every series, then the values at their size.
+    let encoded: Vec<(i32, usize)> = batch
+        .encoded
+        .iter()
+        .map(|(s, sample)| (s.partition(n), s.encoded_len(std::slice::from_ref(sample))))
+        .collect();
+    let plain: Vec<(i32, usize)> = batch
+        .series
+        .iter()
+        .map(|s| {
+            (
+                partition_for(&s.labels, n),
+                bus::series_encoded_len(pairs(s), &s.samples),
+            )
+        })
+        .collect();
+    let mut left = vec![0usize; n as usize];
+    for (p, size) in encoded.iter().chain(&plain) {
+        left[*p as usize] += size;
+    }
     let mut r = Records {
         open: vec![(Vec::new(), 0); n as usize],
         done: Vec::new(),
+        left,
     };
-    for (s, sample) in &batch.encoded {
-        let samples = std::slice::from_ref(sample);
-        let p = s.partition(n);
-        let (value, count) = r.room(p, s.encoded_len(samples));
-        put_encoded_series(value, s, samples);
+    for ((s, sample), (p, size)) in batch.encoded.iter().zip(encoded) {
+        let (value, count) = r.room(p, size);
+        put_encoded_series(value, s, std::slice::from_ref(sample));
         *count += 1;
     }
-    for s in &batch.series {
-        let pairs = || s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
-        let p = partition_for(&s.labels, n);
-        let (value, count) = r.room(p, bus::series_encoded_len(pairs(), &s.samples));
-        bus::put_series(value, pairs(), &s.samples);
+    for (s, (p, size)) in batch.series.iter().zip(plain) {
+        let (value, count) = r.room(p, size);
+        bus::put_series(value, pairs(s), &s.samples);
         *count += s.samples.len();
     }
-    let Records { open, mut done } = r;
+    let Records { open, mut done, .. } = r;
     for (p, (value, count)) in open.into_iter().enumerate() {
         if !value.is_empty() {
             done.push((p as i32, value, count));
