@@ -21,6 +21,13 @@ use clap::{Parser, Subcommand};
 use sluice_query::promqltest::EvalPath;
 use tokio::sync::watch;
 
+/// mimalloc instead of glibc's malloc: query evaluation, Parquet decoding
+/// and the scrape loop allocate and free many short-lived buffers from
+/// several threads, and glibc's allocator was ~10 % of a range query's
+/// CPU (BENCHMARKS.md, "PromQL latency", session 8).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Kafka-native Prometheus pipeline")]
 struct Cli {

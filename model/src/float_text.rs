@@ -32,6 +32,18 @@ pub fn write_go_decimal(out: &mut Vec<u8>, v: f64) {
     debug_assert!(v.is_finite());
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(v).as_bytes();
+    // Ryū already writes plain decimal notation for magnitudes from 1e-5
+    // to below 1e16 — the values counters and gauges usually hold — and
+    // differs from Go there only by the `.0` it puts after integers.
+    if !text.contains(&b'e') {
+        out.extend_from_slice(text.strip_suffix(b".0").unwrap_or(text));
+        return;
+    }
+    place_decimal_point(out, text);
+}
+
+/// Go's plain decimal text of Ryū's exponent form (`d.ddde±x`, `de±x`).
+fn place_decimal_point(out: &mut Vec<u8>, text: &[u8]) {
     let (negative, text) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
@@ -119,6 +131,14 @@ mod tests {
         assert_eq!(go_decimal(-123.25), "-123.25");
         assert_eq!(go_decimal(0.1 + 0.2), "0.30000000000000004");
         assert_eq!(go_decimal(5e-324), format!("{}", 5e-324));
+        // Ryū's plain-notation range, both ends.
+        assert_eq!(go_decimal(0.00001), "0.00001");
+        assert_eq!(go_decimal(-0.000012345), "-0.000012345");
+        assert_eq!(go_decimal(0.000001), "0.000001");
+        assert_eq!(go_decimal(9999999999999998.0), "9999999999999998");
+        assert_eq!(go_decimal(1e16), "10000000000000000");
+        assert_eq!(go_decimal(10.0), "10");
+        assert_eq!(go_decimal(100.05), "100.05");
     }
 
     /// Rust's `Display` of an f64 is Go's 'f', -1 (shortest round-trip

@@ -1,7 +1,5 @@
 //! Prometheus' JSON envelope and value encoding.
 
-use std::io::Write as _;
-
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -191,7 +189,8 @@ fn write_point(out: &mut Vec<u8>, ms: i64, v: f64) {
 
 fn write_timestamp(out: &mut Vec<u8>, ms: i64) {
     if ms % 1000 == 0 {
-        let _ = write!(out, "{}", ms / 1000);
+        // serde_json writes integers without the `fmt` machinery.
+        write_json(out, &(ms / 1000));
     } else {
         write_json(out, &timestamp(ms));
     }
