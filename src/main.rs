@@ -21,10 +21,11 @@ use clap::{Parser, Subcommand};
 use sluice_query::promqltest::EvalPath;
 use tokio::sync::watch;
 
-/// mimalloc instead of glibc's malloc: query evaluation, Parquet decoding
-/// and the scrape loop allocate and free many short-lived buffers from
-/// several threads, and glibc's allocator was ~10 % of a range query's
-/// CPU (BENCHMARKS.md, "PromQL latency", session 8).
+/// mimalloc instead of glibc's malloc: the roles allocate and free many
+/// short-lived buffers from several threads, and mimalloc holds less memory
+/// doing so (the query role's peak RSS 15–33 % lower at the same CPU). Built
+/// with `no_thp`: its huge-page advice made a new process's first queries
+/// compact memory in page faults (BENCHMARKS.md, "PromQL latency", session 8).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

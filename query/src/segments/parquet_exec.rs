@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use chrono::{TimeZone, Utc};
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, Result as DfResult};
 use datafusion::datasource::listing::PartitionedFile;
@@ -32,6 +33,7 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter_pushdown::PushedDown;
+use object_store::ObjectMeta;
 use sluice_sink::segment::meta::SegmentMeta;
 use sluice_sink::store::SegmentStore;
 
@@ -52,6 +54,22 @@ fn object_store_url(store: &SegmentStore) -> DfResult<ObjectStoreUrl> {
 
 /// `files` spread over at most `target_partitions` groups, largest first
 /// onto the lightest group, so each partition reads a similar share.
+/// A segment's file as the scan describes it to the Parquet reader. The
+/// reader's footer cache checks its entries against this (size and
+/// modification time), so the warm-up (`warm.rs`) fills the cache with the
+/// same description. Segments are immutable and the catalog keeps no
+/// modification time: it is fixed at the epoch, as DataFusion's
+/// `PartitionedFile::new` does.
+pub(super) fn object_meta(segment: &SegmentMeta) -> ObjectMeta {
+    ObjectMeta {
+        location: segment.location.clone(),
+        last_modified: Utc.timestamp_nanos(0),
+        size: segment.bytes,
+        e_tag: None,
+        version: None,
+    }
+}
+
 fn file_groups(files: &[&Arc<SegmentMeta>], target_partitions: usize) -> Vec<FileGroup> {
     let n = target_partitions.clamp(1, files.len().max(1));
     let mut by_size: Vec<&&Arc<SegmentMeta>> = files.iter().collect();
@@ -66,9 +84,7 @@ fn file_groups(files: &[&Arc<SegmentMeta>], target_partitions: usize) -> Vec<Fil
         // The catalog's footer is of this exact immutable file, so its size
         // is the object's; the fixed modification time keeps the footer
         // cache's validity check stable across queries.
-        lightest
-            .1
-            .push(PartitionedFile::new(s.location.to_string(), s.bytes));
+        lightest.1.push(PartitionedFile::new_from_meta(object_meta(s)));
     }
     groups
         .into_iter()

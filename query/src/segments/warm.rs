@@ -10,13 +10,12 @@
 
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::prelude::SessionContext;
-use object_store::ObjectMeta;
 use sluice_sink::segment::meta::SegmentMeta;
 
 use super::index::SegmentIndex;
+use super::parquet_exec::object_meta;
 use crate::QueryLayerError;
 
 /// What a warm-up did.
@@ -41,15 +40,8 @@ pub async fn warm_up(ctx: &SessionContext, indexes: &[&SegmentIndex]) -> Result<
     let mut used = 0usize;
     let mut footers = 0usize;
     for (segment, index) in &all {
-        // As the scan describes the file (`parquet_exec`), so the entry is
-        // valid for it: same size, the fixed modification time.
-        let meta = ObjectMeta {
-            location: segment.location.clone(),
-            last_modified: Utc.timestamp_nanos(0),
-            size: segment.bytes,
-            e_tag: None,
-            version: None,
-        };
+        // As the scan describes the file, so the entry is valid for it.
+        let meta = object_meta(segment);
         let store = index.store().object_store();
         let footer = DFParquetMetadata::new(store.as_ref(), &meta)
             .with_file_metadata_cache(Some(Arc::clone(&cache)))
@@ -121,15 +113,8 @@ mod tests {
         );
         for s in &segments {
             let entry = cache.get(&s.location).expect("footer cached");
-            let scan_meta = ObjectMeta {
-                location: s.location.clone(),
-                last_modified: Utc.timestamp_nanos(0),
-                size: s.bytes,
-                e_tag: None,
-                version: None,
-            };
             assert!(
-                entry.is_valid_for(&scan_meta),
+                entry.is_valid_for(&object_meta(s)),
                 "valid for the scan's view of the file"
             );
         }
