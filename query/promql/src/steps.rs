@@ -95,38 +95,20 @@ pub fn windows(samples: &[Sample], ends: &[i64], range_ms: i64) -> Vec<Range<usi
         .collect()
 }
 
-/// Range functions whose value at a step depends only on one series'
-/// window (and constant parameters): `absent_over_time`, which looks at
-/// all series at once, is not one.
-const RANGE_FUNCTIONS: &[&str] = &[
-    "rate",
-    "increase",
-    "delta",
-    "irate",
-    "idelta",
-    "avg_over_time",
-    "min_over_time",
-    "max_over_time",
-    "sum_over_time",
-    "count_over_time",
-    "last_over_time",
-    "first_over_time",
-    "present_over_time",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "quantile_over_time",
-    "mad_over_time",
-    "deriv",
-    "predict_linear",
-    "holt_winters",
-    "double_exponential_smoothing",
-    "resets",
-    "changes",
-    "ts_of_max_over_time",
-    "ts_of_min_over_time",
-    "ts_of_last_over_time",
-    "ts_of_first_over_time",
-];
+/// The name of a range function whose value at a step depends only on one
+/// series' window (and constant parameters): the rate family and the
+/// `*_over_time`-style functions, but not `absent_over_time`, which looks
+/// at all series at once.
+fn per_series_range_function(name: &str) -> Option<&'static str> {
+    if name == "absent_over_time" {
+        return None;
+    }
+    rate::NAMES
+        .iter()
+        .chain(over_time::NAMES)
+        .find(|n| **n == name)
+        .copied()
+}
 
 /// How many scalar parameters a range function takes besides its range.
 fn param_count(name: &str) -> usize {
@@ -150,7 +132,7 @@ impl RangeFunction {
     /// range functions, wrong parameter counts and invalid smoothing
     /// factors.
     pub fn new(name: &str, params: &[f64]) -> Result<Self, String> {
-        let Some(name) = RANGE_FUNCTIONS.iter().find(|n| **n == name) else {
+        let Some(name) = per_series_range_function(name) else {
             return Err(format!("{name:?} is not a per-series range function"));
         };
         if params.len() != param_count(name) {
@@ -191,10 +173,8 @@ impl RangeFunction {
             return None;
         }
         match self.name {
-            "rate" | "increase" | "delta" | "irate" | "idelta" => {
-                rate::window_value(self.name, w, end, range_ms)
-            }
-            _ => over_time::window_value(self.name, w, step_ts, self.params),
+            name if rate::handles(name) => rate::window_value(name, w, end, range_ms),
+            name => over_time::window_value(name, w, step_ts, self.params),
         }
     }
 }

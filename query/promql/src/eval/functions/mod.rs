@@ -39,10 +39,10 @@ pub(crate) fn eval_call_raw(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Res
         | "sort_by_label_desc" => misc::eval(ev, name, &args, grid),
         "timestamp" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour"
         | "minute" | "month" | "year" => time::eval(ev, name, &args, grid),
-        "rate" | "increase" | "delta" | "irate" | "idelta" => rate::eval(ev, name, &args, grid),
         "label_replace" | "label_join" => label::eval(ev, name, &args, grid),
         "histogram_quantile" | "histogram_fraction" | "histogram_count" | "histogram_sum"
         | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => histogram::eval(ev, name, &args, grid),
+        _ if rate::handles(name) => rate::eval(ev, name, &args, grid),
         _ if over_time::handles(name) => over_time::eval(ev, name, &args, grid),
         _ if math::handles(name) => math::eval(ev, name, &args, grid),
         _ => Err(err_bad(format!("function {name:?} is not supported"))),

@@ -8,7 +8,8 @@ use super::super::aggregate::{avg, fmt_g, kahan_inc, quantile};
 use super::{Evaluator, Grid, Series, Val, map_windows, misc::absent_labels};
 use crate::QueryError;
 
-const NAMES: &[&str] = &[
+/// The functions of this module.
+pub(crate) const NAMES: &[&str] = &[
     "avg_over_time",
     "min_over_time",
     "max_over_time",

@@ -6,6 +6,13 @@ use sluice_model::Sample;
 use super::{Evaluator, Grid, Series, Val, map_windows};
 use crate::QueryError;
 
+/// The functions of this module.
+pub(crate) const NAMES: &[&str] = &["rate", "increase", "delta", "irate", "idelta"];
+
+pub(crate) fn handles(name: &str) -> bool {
+    NAMES.contains(&name)
+}
+
 pub(crate) fn eval(
     ev: &mut Evaluator<'_>,
     name: &str,
