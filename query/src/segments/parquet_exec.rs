@@ -52,8 +52,6 @@ fn object_store_url(store: &SegmentStore) -> DfResult<ObjectStoreUrl> {
     ObjectStoreUrl::parse(store.store_url().as_str())
 }
 
-/// `files` spread over at most `target_partitions` groups, largest first
-/// onto the lightest group, so each partition reads a similar share.
 /// A segment's file as the scan describes it to the Parquet reader. The
 /// reader's footer cache checks its entries against this (size and
 /// modification time), so the warm-up (`warm.rs`) fills the cache with the
@@ -70,6 +68,8 @@ pub(super) fn object_meta(segment: &SegmentMeta) -> ObjectMeta {
     }
 }
 
+/// `files` spread over at most `target_partitions` groups, largest first
+/// onto the lightest group, so each partition reads a similar share.
 fn file_groups(files: &[&Arc<SegmentMeta>], target_partitions: usize) -> Vec<FileGroup> {
     let n = target_partitions.clamp(1, files.len().max(1));
     let mut by_size: Vec<&&Arc<SegmentMeta>> = files.iter().collect();
@@ -81,9 +81,8 @@ fn file_groups(files: &[&Arc<SegmentMeta>], target_partitions: usize) -> Vec<Fil
             .min_by_key(|(bytes, _)| *bytes)
             .expect("at least one group");
         lightest.0 += s.bytes;
-        // The catalog's footer is of this exact immutable file, so its size
-        // is the object's; the fixed modification time keeps the footer
-        // cache's validity check stable across queries.
+        // The catalog's footer is of this exact immutable file: see
+        // `object_meta`.
         lightest.1.push(PartitionedFile::new_from_meta(object_meta(s)));
     }
     groups
