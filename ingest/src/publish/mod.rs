@@ -18,10 +18,12 @@ mod context;
 mod metadata;
 #[cfg(test)]
 mod mock_tests;
+mod series_list;
 
-pub use batch::{SeriesBatch, encode_batch_records};
+pub use batch::{ListedSamples, SeriesBatch, encode_batch_records};
 pub use budget::{Budget, Full};
 pub use metadata::MetadataCache;
+pub use series_list::SeriesList;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -260,8 +262,17 @@ impl SampleWriter for KafkaPublisher {
         self.submit_records(&encode_records(series, self.partitions))
     }
 
-    fn submit_batch(&self, batch: SeriesBatch) -> Result<Delivery, IngestError> {
-        self.submit_records(&encode_batch_records(&batch, self.partitions))
+    fn submit_batch(&self, mut batch: SeriesBatch) -> Result<Delivery, IngestError> {
+        let listed = batch.listed.take();
+        let rest = encode_batch_records(&batch, self.partitions);
+        match listed {
+            // The list's records are written over in place where they can
+            // be (see `SeriesList`), with the rest appended.
+            Some(l) => l.list.with_records(&l.samples, self.partitions, rest, |records| {
+                self.submit_records(records)
+            }),
+            None => self.submit_records(&rest),
+        }
     }
 
     fn submit_metadata(&self, metadata: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError> {
