@@ -18,6 +18,7 @@ mod context;
 mod metadata;
 #[cfg(test)]
 mod mock_tests;
+mod poller;
 mod series_list;
 
 pub use batch::{ListedSamples, SeriesBatch, encode_batch_records};
@@ -33,7 +34,7 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::util::Timeout;
 use sluice_model::bus::PbMetricMetadata;
 use sluice_model::clock::TimeProvider;
@@ -45,6 +46,7 @@ use tracing::warn;
 use crate::IngestError;
 use crate::topics::client_config;
 use context::{Pending, PublishContext};
+use poller::PolledProducer;
 
 /// Keeps records well under Kafka's default 1 MiB `message.max.bytes`.
 /// Producers that encode their own records ([`KafkaPublisher::submit_records`])
@@ -102,7 +104,7 @@ pub enum Hold {
 /// Publishes series to `<prefix>.samples` (and, when given one, metric
 /// metadata to the metadata topic, through the same producer and budget).
 pub struct KafkaPublisher {
-    producer: ThreadedProducer<PublishContext>,
+    producer: PolledProducer<PublishContext>,
     topic: String,
     partitions: i32,
     refused: Counter,
@@ -146,7 +148,7 @@ impl KafkaPublisher {
             Hold::UntilDelivered => 0,
             Hold::For(d) => d.as_millis().max(1) as u64,
         };
-        let producer: ThreadedProducer<PublishContext> = cfg
+        let producer: BaseProducer<PublishContext> = cfg
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", "lz4")
@@ -154,8 +156,10 @@ impl KafkaPublisher {
             .set("message.timeout.ms", timeout_ms.to_string())
             .create_with_context(PublishContext::new(&topic, budget))
             .map_err(|e| IngestError::Kafka(format!("creating producer: {e}")))?;
+        let producer = PolledProducer::new(producer)
+            .map_err(|e| IngestError::Kafka(format!("starting the producer's polling thread: {e}")))?;
         let partitions = {
-            let p = producer.clone();
+            let p = producer.shared();
             let t = topic.clone();
             tokio::task::spawn_blocking(move || {
                 p.client()
