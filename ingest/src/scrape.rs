@@ -770,6 +770,58 @@ mod tests {
         cached_equals_uncached(&t, &bodies);
     }
 
+    /// A scrape that keeps the same series as the last one, in the same
+    /// order, hands on the same list (its records and the staleness marks
+    /// are reused); any other scrape a new one, and a report after a
+    /// failed scrape marks every series again.
+    #[test]
+    fn only_the_same_series_hand_on_the_same_list() {
+        let t = target(
+            "job_name: j\nstatic_configs: [{targets: ['h:1']}]\n\
+             metric_relabel_configs: [{source_labels: [__name__], regex: dropped, action: drop}]",
+        );
+        let mut state = ScrapeState::default();
+        let mut scrape = |body: &'static str, t_ms: i64| {
+            let (a, n, _) = state.accept_text(&t, Bytes::from_static(body.as_bytes()), t_ms);
+            let list = a.kept.clone();
+            let out = report(&t, &mut state, t_ms, Duration::ZERO, n, a);
+            let stale = out.batch.encoded.len();
+            let listed: Vec<f64> = out
+                .batch
+                .listed
+                .as_ref()
+                .map(|l| l.samples.iter().map(|x| x.value).collect())
+                .unwrap_or_default();
+            (list, value(&out, "scrape_series_added"), stale, listed)
+        };
+        let (first, added, stale, _) = scrape("a 1\nb 2\ndropped 3\n", 1000);
+        assert_eq!((added, stale), (2.0, 0));
+        let (same, added, stale, values) = scrape("a 5\nb 6\ndropped 7\n", 2000);
+        assert!(Arc::ptr_eq(&first, &same));
+        assert_eq!((added, stale, values), (0.0, 0, vec![5.0, 6.0]));
+        // Another order: another list, the same series.
+        let (moved, added, stale, _) = scrape("b 6\na 5\ndropped 1\n", 3000);
+        assert!(!Arc::ptr_eq(&same, &moved));
+        assert_eq!((added, stale), (0.0, 0));
+        // A failed scrape ends both series; the next scrape keeps the same
+        // entries (the same list) but its report adds them again.
+        let (_, _, stale, _) = scrape("b\n", 4000);
+        assert_eq!(stale, 2);
+        let (again, added, stale, _) = scrape("b 6\na 5\ndropped 1\n", 5000);
+        assert!(Arc::ptr_eq(&moved, &again));
+        assert_eq!((added, stale), (2.0, 0));
+        let (_, added, stale, _) = scrape("b 7\na 8\ndropped 1\n", 6000);
+        assert_eq!((added, stale), (0.0, 0));
+        // A series gone: a new list and a staleness marker.
+        let (fewer, added, stale, values) = scrape("b 7\n", 7000);
+        assert!(!Arc::ptr_eq(&again, &fewer));
+        assert_eq!((added, stale, values), (0.0, 1, vec![7.0]));
+        // A new series: a new list.
+        let (more, added, stale, _) = scrape("b 7\nc 1\n", 8000);
+        assert!(!Arc::ptr_eq(&fewer, &more));
+        assert_eq!((added, stale), (1.0, 0));
+    }
+
     #[test]
     fn the_scrape_cache_forgets_series_a_scrape_did_not_have() {
         let t = target("job_name: j\nstatic_configs: [{targets: ['h:1']}]");
