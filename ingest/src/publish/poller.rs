@@ -3,8 +3,9 @@
 //! rdkafka's `ThreadedProducer` polls in calls of 100 ms, and each call
 //! ends by spinning through its last fraction of a millisecond: the time
 //! left is truncated to whole milliseconds, 0 polls without waiting, and
-//! the call loops until its deadline. That spin was ~6 % of the scrape
-//! role's CPU (BENCHMARKS.md, "Scrape → Kafka"). This thread polls in
+//! the call loops until its deadline. That spin was about half of the
+//! polling thread's 8 % of the scrape role's CPU (BENCHMARKS.md, "Scrape →
+//! Kafka"). This thread polls in
 //! calls of [`POLL`], so it spins a tenth as often; a delivery report is
 //! served as soon as it comes either way.
 
