@@ -21,7 +21,7 @@ use sluice_model::{Labels, METRIC_NAME, Sample, TimeSeries, stale_nan};
 use crate::config::ScrapeLimits;
 use crate::exposition::{self, Format, SampleSink};
 use crate::http_client::ScrapeClient;
-use crate::publish::SeriesBatch;
+use crate::publish::{ListedSamples, SeriesBatch, SeriesList};
 use crate::relabel::relabel;
 use crate::target::Target;
 use cache::SeriesCache;
@@ -55,6 +55,10 @@ pub struct ScrapeOutcome {
 pub struct ScrapeState {
     /// Label hash -> the series and the last report that had it.
     previous: HashMap<u64, (Arc<EncodedSeries>, u64), FastHash>,
+    /// The list whose series are exactly `previous`' (the last report
+    /// succeeded with it): a report of the same list again leaves
+    /// `previous` as it is, with no series added and none gone.
+    reported: Option<Arc<SeriesList>>,
     /// Reports so far (to mark `previous`).
     reports: u64,
     /// Prometheus' scrape cache: what each series text of the text format
@@ -71,13 +75,14 @@ impl ScrapeState {
     /// Staleness markers for every series of the last scrape: used when the
     /// target goes away.
     pub fn stale_all(&mut self, t_ms: i64) -> SeriesBatch {
+        self.reported = None;
         SeriesBatch {
             encoded: self
                 .previous
                 .drain()
                 .map(|(_, (s, _))| (s, Sample::new(t_ms, stale_nan())))
                 .collect(),
-            series: Vec::new(),
+            ..SeriesBatch::default()
         }
     }
 }
@@ -130,8 +135,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// The series a scrape keeps, after labeling, relabeling and the limits.
 struct Accepted {
-    /// One sample per series, in input order.
-    kept: Vec<(Arc<EncodedSeries>, Sample)>,
+    /// The series, in input order.
+    kept: Arc<SeriesList>,
+    /// One sample per series of `kept`.
+    samples: Vec<Sample>,
     /// Samples left after metric relabeling (counted up to a label limit
     /// error).
     post_relabel: usize,
@@ -142,7 +149,8 @@ struct Accepted {
 impl Accepted {
     fn failed(error: String) -> Self {
         Accepted {
-            kept: Vec::new(),
+            kept: Arc::default(),
+            samples: Vec::new(),
             post_relabel: 0,
             error: Some(error),
         }
@@ -170,7 +178,13 @@ struct Accepting<'a> {
     t_ms: i64,
     cache: &'a mut SeriesCache,
     scrape: u64,
-    out: Accepted,
+    /// Kept series: cache entries, or [`cache::UNCACHED`] for each of
+    /// `uncached` in order; and their samples.
+    ids: Vec<u32>,
+    uncached: Vec<Arc<EncodedSeries>>,
+    samples: Vec<Sample>,
+    /// A limit the scrape broke: then none of its samples are kept.
+    error: Option<String>,
     /// Label hashes kept in this scrape by series that need a set to find
     /// their duplicates: uncached ones and the cache's aliases (any other
     /// cached series' duplicate is its own text again, which the cache's
@@ -187,24 +201,25 @@ impl<'a> Accepting<'a> {
             t_ms,
             cache,
             scrape,
-            out: Accepted {
-                kept: Vec::with_capacity(expected),
-                post_relabel: 0,
-                error: None,
-            },
+            ids: Vec::with_capacity(expected),
+            uncached: Vec::new(),
+            samples: Vec::with_capacity(expected),
+            error: None,
             kept_hashes: HashSet::default(),
             scraped: 0,
         }
     }
 
-    /// Keeps a sample of a series that passed relabeling and the limits
-    /// and is no duplicate within this scrape.
-    fn keep(&mut self, series: Arc<EncodedSeries>, timestamp_ms: Option<i64>, value: f64) {
+    /// Keeps a sample of a series (cache entry `id`, or [`cache::UNCACHED`])
+    /// that passed relabeling and the limits and is no duplicate within
+    /// this scrape.
+    fn keep(&mut self, id: u32, timestamp_ms: Option<i64>, value: f64) {
         let ts = match timestamp_ms {
             Some(ts) if self.target.honor_timestamps => ts,
             _ => self.t_ms,
         };
-        self.out.kept.push((series, Sample::new(ts, value)));
+        self.ids.push(id);
+        self.samples.push(Sample::new(ts, value));
     }
 
     /// Keeps the sample of cache entry `id` unless its series was kept
@@ -212,30 +227,34 @@ impl<'a> Accepting<'a> {
     /// one scrape).
     fn keep_entry(&mut self, id: u32, repeated: bool, timestamp_ms: Option<i64>, value: f64) {
         let e = self.cache.entry(id);
-        let Some(series) = &e.kept else {
+        if e.kept.is_none() {
             return;
-        };
+        }
         let duplicate = repeated || (e.alias && !self.kept_hashes.insert(e.hash));
         if !duplicate {
-            let series = series.clone();
-            self.keep(series, timestamp_ms, value);
+            self.keep(id, timestamp_ms, value);
         }
     }
 
     /// The result, with the sample limit checked; and the samples scraped.
     fn finish(self) -> (Accepted, usize) {
-        let mut out = self.out;
-        out.post_relabel = out.kept.len();
+        let post_relabel = self.samples.len();
         let limit = self.target.limits.sample_limit;
-        if out.error.is_none() && limit > 0 && out.post_relabel as u64 > limit {
-            out.error = Some("sample limit exceeded".to_string());
+        let mut error = self.error;
+        if error.is_none() && limit > 0 && post_relabel as u64 > limit {
+            error = Some("sample limit exceeded".to_string());
         }
-        let out = match out.error {
+        let out = match error {
             Some(e) => Accepted {
-                post_relabel: out.post_relabel,
+                post_relabel,
                 ..Accepted::failed(e)
             },
-            None => out,
+            None => Accepted {
+                kept: self.cache.kept_list(self.ids, self.uncached),
+                samples: self.samples,
+                post_relabel,
+                error: None,
+            },
         };
         (out, self.scraped)
     }
@@ -248,7 +267,7 @@ impl SampleSink for Accepting<'_> {
         };
         self.scraped += 1;
         // After a label limit error the rest is only counted.
-        if self.out.error.is_none() {
+        if self.error.is_none() {
             self.keep_entry(hit.entry, hit.repeated, timestamp_ms, value);
         }
         true
@@ -258,7 +277,7 @@ impl SampleSink for Accepting<'_> {
         self.scraped += 1;
         // After a label limit error the rest is only counted (and needs
         // no owned labels).
-        if self.out.error.is_none() {
+        if self.error.is_none() {
             self.accept_parsed(series, s.to_parsed());
         }
     }
@@ -268,7 +287,7 @@ impl Accepting<'_> {
     /// Labels, relabels and checks one fully parsed sample, and remembers
     /// what its series text became.
     fn accept_parsed(&mut self, series: Option<&str>, s: exposition::ParsedSample) {
-        if self.out.error.is_some() {
+        if self.error.is_some() {
             return;
         }
         let labels = self.target.merge_labels(s.labels);
@@ -281,7 +300,7 @@ impl Accepting<'_> {
         let kept = match labels {
             Some(l) => {
                 if let Err(e) = check_label_limits(&l, &self.target.limits) {
-                    self.out.error = Some(e);
+                    self.error = Some(e);
                     return;
                 }
                 Some(Arc::new(EncodedSeries::new(l)))
@@ -300,7 +319,8 @@ impl Accepting<'_> {
                     let hash = series.hash();
                     self.cache.note_uncached(hash, self.scrape, &mut self.kept_hashes);
                     if self.kept_hashes.insert(hash) {
-                        self.keep(series, s.timestamp_ms, s.value);
+                        self.uncached.push(series);
+                        self.keep(cache::UNCACHED, s.timestamp_ms, s.value);
                     }
                 }
             }
@@ -429,28 +449,37 @@ fn report(
     accepted: Accepted,
 ) -> ScrapeOutcome {
     let Accepted {
-        mut kept,
+        kept,
+        samples,
         post_relabel,
         error,
     } = accepted;
     state.reports += 1;
     let report = state.reports;
-    // Only new series are remembered: a series seen last time keeps its
-    // entry (same hash, same labels), marked with this report.
     let mut added = 0;
-    for (s, _) in &kept {
-        match state.previous.entry(s.hash()) {
-            Entry::Occupied(mut e) => e.get_mut().1 = report,
-            Entry::Vacant(e) => {
-                e.insert((s.clone(), report));
-                added += 1;
+    let mut markers = Vec::new();
+    // The same series as the last report's: `previous` has them all and
+    // nothing else.
+    let unchanged = state.reported.as_ref().is_some_and(|r| Arc::ptr_eq(r, &kept));
+    if !unchanged {
+        // Only new series are remembered: a series seen last time keeps
+        // its entry (same hash, same labels), marked with this report.
+        for s in kept.series() {
+            match state.previous.entry(s.hash()) {
+                Entry::Occupied(mut e) => e.get_mut().1 = report,
+                Entry::Vacant(e) => {
+                    e.insert((s.clone(), report));
+                    added += 1;
+                }
             }
         }
-    }
-    // Series that were there last time and are not now get a staleness
-    // marker; after a failed scrape that is all of them, as in Prometheus.
-    for (_, (s, _)) in state.previous.extract_if(|_, (_, seen)| *seen != report) {
-        kept.push((s, Sample::new(t_ms, stale_nan())));
+        // Series that were there last time and are not now get a
+        // staleness marker; after a failed scrape that is all of them, as
+        // in Prometheus.
+        for (_, (s, _)) in state.previous.extract_if(|_, (_, seen)| *seen != report) {
+            markers.push((s, Sample::new(t_ms, stale_nan())));
+        }
+        state.reported = error.is_none().then(|| kept.clone());
     }
     let mut series = Vec::with_capacity(5);
     let up = if error.is_none() { 1.0 } else { 0.0 };
@@ -469,7 +498,8 @@ fn report(
     debug_assert!(series.iter().all(|s| s.labels.get(METRIC_NAME).is_some()));
     ScrapeOutcome {
         batch: SeriesBatch {
-            encoded: kept,
+            listed: (!samples.is_empty()).then_some(ListedSamples { list: kept, samples }),
+            encoded: markers,
             series,
         },
         error,
@@ -559,7 +589,7 @@ mod tests {
             a.error.as_deref(),
             Some("label_limit exceeded (metric: metric_with_labels, number of labels: 4, limit: 3)")
         );
-        assert!(a.kept.is_empty());
+        assert!(a.kept.series().is_empty() && a.samples.is_empty());
 
         // `__name__` counts as a label name (8 bytes), as in Prometheus.
         let t = target("job_name: j\nlabel_name_length_limit: 8\nstatic_configs: [{targets: ['h:1']}]");
@@ -603,20 +633,26 @@ mod tests {
             };
             assert_eq!(cached_metadata, plain_metadata, "scrape {i}: {body:?}");
             assert_eq!((n, &cached.error), (m, &plain.error), "scrape {i}: {body:?}");
-            assert_eq!(cached.kept, plain.kept, "scrape {i}: {body:?}");
+            assert_eq!(cached.kept.series(), plain.kept.series(), "scrape {i}: {body:?}");
+            assert_eq!(cached.samples, plain.samples, "scrape {i}: {body:?}");
             // The records written from the cache's encoded labels are the
             // bytes the plain series encode to.
             let plain_series: Vec<TimeSeries> = plain
                 .kept
+                .series()
                 .iter()
+                .zip(&plain.samples)
                 .map(|(s, sample)| TimeSeries {
                     labels: s.labels().clone(),
                     samples: vec![*sample],
                 })
                 .collect();
             let batch = SeriesBatch {
-                encoded: cached.kept.clone(),
-                series: Vec::new(),
+                listed: Some(ListedSamples {
+                    list: cached.kept.clone(),
+                    samples: cached.samples.clone(),
+                }),
+                ..SeriesBatch::default()
             };
             assert_eq!(
                 crate::publish::encode_batch_records(&batch, 1),
@@ -732,6 +768,58 @@ mod tests {
         bodies.push(format!("{}{}", alias[0], alias[0]));
         let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
         cached_equals_uncached(&t, &bodies);
+    }
+
+    /// A scrape that keeps the same series as the last one, in the same
+    /// order, hands on the same list (its records and the staleness marks
+    /// are reused); any other scrape a new one, and a report after a
+    /// failed scrape marks every series again.
+    #[test]
+    fn only_the_same_series_hand_on_the_same_list() {
+        let t = target(
+            "job_name: j\nstatic_configs: [{targets: ['h:1']}]\n\
+             metric_relabel_configs: [{source_labels: [__name__], regex: dropped, action: drop}]",
+        );
+        let mut state = ScrapeState::default();
+        let mut scrape = |body: &'static str, t_ms: i64| {
+            let (a, n, _) = state.accept_text(&t, Bytes::from_static(body.as_bytes()), t_ms);
+            let list = a.kept.clone();
+            let out = report(&t, &mut state, t_ms, Duration::ZERO, n, a);
+            let stale = out.batch.encoded.len();
+            let listed: Vec<f64> = out
+                .batch
+                .listed
+                .as_ref()
+                .map(|l| l.samples.iter().map(|x| x.value).collect())
+                .unwrap_or_default();
+            (list, value(&out, "scrape_series_added"), stale, listed)
+        };
+        let (first, added, stale, _) = scrape("a 1\nb 2\ndropped 3\n", 1000);
+        assert_eq!((added, stale), (2.0, 0));
+        let (same, added, stale, values) = scrape("a 5\nb 6\ndropped 7\n", 2000);
+        assert!(Arc::ptr_eq(&first, &same));
+        assert_eq!((added, stale, values), (0.0, 0, vec![5.0, 6.0]));
+        // Another order: another list, the same series.
+        let (moved, added, stale, _) = scrape("b 6\na 5\ndropped 1\n", 3000);
+        assert!(!Arc::ptr_eq(&same, &moved));
+        assert_eq!((added, stale), (0.0, 0));
+        // A failed scrape ends both series; the next scrape keeps the same
+        // entries (the same list) but its report adds them again.
+        let (_, _, stale, _) = scrape("b\n", 4000);
+        assert_eq!(stale, 2);
+        let (again, added, stale, _) = scrape("b 6\na 5\ndropped 1\n", 5000);
+        assert!(Arc::ptr_eq(&moved, &again));
+        assert_eq!((added, stale), (2.0, 0));
+        let (_, added, stale, _) = scrape("b 7\na 8\ndropped 1\n", 6000);
+        assert_eq!((added, stale), (0.0, 0));
+        // A series gone: a new list and a staleness marker.
+        let (fewer, added, stale, values) = scrape("b 7\n", 7000);
+        assert!(!Arc::ptr_eq(&again, &fewer));
+        assert_eq!((added, stale, values), (0.0, 1, vec![7.0]));
+        // A new series: a new list.
+        let (more, added, stale, _) = scrape("b 7\nc 1\n", 8000);
+        assert!(!Arc::ptr_eq(&fewer, &more));
+        assert_eq!((added, stale), (1.0, 0));
     }
 
     #[test]

@@ -46,7 +46,7 @@ async fn produce(publisher: &KafkaPublisher, encoded: bool) -> (f64, f64) {
                     .enumerate()
                     .map(|(i, s)| (s.clone(), sample(i)))
                     .collect(),
-                series: Vec::new(),
+                ..SeriesBatch::default()
             };
             publisher.submit_batch(batch)
         } else {

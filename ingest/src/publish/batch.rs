@@ -4,48 +4,73 @@
 use std::sync::Arc;
 
 use sluice_model::bus::{self, EncodedSeries, put_encoded_series};
+
+use super::SeriesList;
 use sluice_model::{Sample, TimeSeries, partition_for};
 
 use super::MAX_RECORD_BYTES;
 
-/// Series to publish. `encoded` are one sample each of a series with
-/// encoded labels: written into records without touching the labels.
+/// Series to publish. `listed` are one sample each of a scrape loop's
+/// kept series, `encoded` one sample each of other series with encoded
+/// labels (staleness markers): both are written into records without
+/// touching the labels.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SeriesBatch {
+    /// A scrape's kept series and their samples.
+    pub listed: Option<ListedSamples>,
     /// Samples of encoded series.
     pub encoded: Vec<(Arc<EncodedSeries>, Sample)>,
     /// Plain series (synthetic series, anything not from the cache).
     pub series: Vec<TimeSeries>,
 }
 
+/// One sample per series of a [`SeriesList`], in its order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedSamples {
+    pub list: Arc<SeriesList>,
+    pub samples: Vec<Sample>,
+}
+
 impl SeriesBatch {
     /// A batch of plain series.
     pub fn from_series(series: Vec<TimeSeries>) -> Self {
         SeriesBatch {
-            encoded: Vec::new(),
             series,
+            ..SeriesBatch::default()
         }
     }
 
     /// Number of samples.
     pub fn samples(&self) -> usize {
-        self.encoded.len() + self.series.iter().map(|s| s.samples.len()).sum::<usize>()
+        self.listed.as_ref().map_or(0, |l| l.samples.len())
+            + self.encoded.len()
+            + self.series.iter().map(|s| s.samples.len()).sum::<usize>()
     }
 
     /// True when there is nothing to publish.
     pub fn is_empty(&self) -> bool {
-        self.encoded.is_empty() && self.series.is_empty()
+        self.samples() == 0 && self.series.is_empty()
     }
 
-    /// Every sample as a plain series (the encoded ones first), for
-    /// writers that take series.
+    /// The listed and the encoded samples, in that order.
+    fn encoded_samples(&self) -> impl Iterator<Item = (&EncodedSeries, &Sample)> {
+        let listed = self
+            .listed
+            .iter()
+            .flat_map(|l| l.list.series().iter().zip(&l.samples));
+        listed
+            .chain(self.encoded.iter().map(|(s, x)| (s, x)))
+            .map(|(s, x)| (&**s, x))
+    }
+
+    /// Every sample as a plain series (the listed ones first, then the
+    /// encoded ones), for writers that take series.
     pub fn into_series(self) -> Vec<TimeSeries> {
         let mut out: Vec<TimeSeries> = self
-            .encoded
-            .into_iter()
+            .encoded_samples()
             .map(|(s, sample)| TimeSeries {
                 labels: s.labels().clone(),
-                samples: vec![sample],
+                samples: vec![*sample],
             })
             .collect();
         out.extend(self.series);
@@ -53,30 +78,47 @@ impl SeriesBatch {
     }
 }
 
-/// Record values being filled per partition, each kept under
-/// [`MAX_RECORD_BYTES`].
-struct Records {
-    open: Vec<(Vec<u8>, usize)>,
-    done: Vec<(i32, Vec<u8>, usize)>,
+/// Record values `(partition, value, samples)` being filled, each kept
+/// under [`MAX_RECORD_BYTES`]; a value's index never changes.
+pub(super) struct Records {
+    pub(super) values: Vec<(i32, Vec<u8>, usize)>,
+    /// Per partition, the value being filled (`usize::MAX`: none yet).
+    open: Vec<usize>,
     /// Bytes each partition has still to take: a value is allocated at
     /// its final size once instead of growing (and copying) as it fills.
     left: Vec<usize>,
+    /// Spare capacity each value gets beyond that.
+    slack: usize,
 }
 
 impl Records {
-    /// The value to append `size` bytes of `p`'s to (a full one is closed first).
-    fn room(&mut self, p: i32, size: usize) -> &mut (Vec<u8>, usize) {
-        let p = p as usize;
-        let open = &mut self.open[p];
-        if !open.0.is_empty() && open.0.len() + size > MAX_RECORD_BYTES {
-            let (value, n) = std::mem::take(open);
-            self.done.push((p as i32, value, n));
+    /// Values for `sizes`, the partition and encoded size of every series
+    /// to come.
+    pub(super) fn new(partitions: i32, sizes: impl Iterator<Item = (i32, usize)>, slack: usize) -> Self {
+        let mut left = vec![0usize; partitions as usize];
+        for (p, size) in sizes {
+            left[p as usize] += size;
         }
-        if open.0.is_empty() {
-            open.0.reserve(self.left[p].min(MAX_RECORD_BYTES).max(size));
+        Records {
+            values: Vec::new(),
+            open: vec![usize::MAX; partitions as usize],
+            left,
+            slack,
+        }
+    }
+
+    /// The index of the value to append `size` bytes of `p`'s to (a full
+    /// one is left for a new one).
+    pub(super) fn room(&mut self, p: i32, size: usize) -> usize {
+        let p = p as usize;
+        let open = self.open[p];
+        if open == usize::MAX || self.values[open].1.len() + size > MAX_RECORD_BYTES {
+            let want = self.left[p].min(MAX_RECORD_BYTES).max(size) + self.slack;
+            self.open[p] = self.values.len();
+            self.values.push((p as i32, Vec::with_capacity(want), 0));
         }
         self.left[p] -= size;
-        open
+        self.open[p]
     }
 }
 
@@ -93,8 +135,7 @@ pub fn encode_batch_records(batch: &SeriesBatch, partitions: i32) -> Vec<(i32, V
     let n = partitions.max(1);
     // Partition and size of every series, then the values at their size.
     let encoded: Vec<(i32, usize)> = batch
-        .encoded
-        .iter()
+        .encoded_samples()
         .map(|(s, sample)| (s.partition(n), s.encoded_len(std::slice::from_ref(sample))))
         .collect();
     let plain: Vec<(i32, usize)> = batch
@@ -107,32 +148,20 @@ pub fn encode_batch_records(batch: &SeriesBatch, partitions: i32) -> Vec<(i32, V
             )
         })
         .collect();
-    let mut left = vec![0usize; n as usize];
-    for (p, size) in encoded.iter().chain(&plain) {
-        left[*p as usize] += size;
-    }
-    let mut r = Records {
-        open: vec![(Vec::new(), 0); n as usize],
-        done: Vec::new(),
-        left,
-    };
-    for ((s, sample), (p, size)) in batch.encoded.iter().zip(encoded) {
-        let (value, count) = r.room(p, size);
+    let mut r = Records::new(n, encoded.iter().chain(&plain).copied(), 0);
+    for ((s, sample), (p, size)) in batch.encoded_samples().zip(encoded) {
+        let i = r.room(p, size);
+        let (_, value, count) = &mut r.values[i];
         put_encoded_series(value, s, std::slice::from_ref(sample));
         *count += 1;
     }
     for (s, (p, size)) in batch.series.iter().zip(plain) {
-        let (value, count) = r.room(p, size);
+        let i = r.room(p, size);
+        let (_, value, count) = &mut r.values[i];
         bus::put_series(value, pairs(s), &s.samples);
         *count += s.samples.len();
     }
-    let Records { open, mut done, .. } = r;
-    for (p, (value, count)) in open.into_iter().enumerate() {
-        if !value.is_empty() {
-            done.push((p as i32, value, count));
-        }
-    }
-    done
+    r.values
 }
 
 #[cfg(test)]

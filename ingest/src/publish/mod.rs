@@ -18,10 +18,13 @@ mod context;
 mod metadata;
 #[cfg(test)]
 mod mock_tests;
+mod poller;
+mod series_list;
 
-pub use batch::{SeriesBatch, encode_batch_records};
+pub use batch::{ListedSamples, SeriesBatch, encode_batch_records};
 pub use budget::{Budget, Full};
 pub use metadata::MetadataCache;
+pub use series_list::SeriesList;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,7 +34,7 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::util::Timeout;
 use sluice_model::bus::PbMetricMetadata;
 use sluice_model::clock::TimeProvider;
@@ -43,6 +46,7 @@ use tracing::warn;
 use crate::IngestError;
 use crate::topics::client_config;
 use context::{Pending, PublishContext};
+use poller::PolledProducer;
 
 /// Keeps records well under Kafka's default 1 MiB `message.max.bytes`.
 /// Producers that encode their own records ([`KafkaPublisher::submit_records`])
@@ -100,7 +104,7 @@ pub enum Hold {
 /// Publishes series to `<prefix>.samples` (and, when given one, metric
 /// metadata to the metadata topic, through the same producer and budget).
 pub struct KafkaPublisher {
-    producer: ThreadedProducer<PublishContext>,
+    producer: PolledProducer<PublishContext>,
     topic: String,
     partitions: i32,
     refused: Counter,
@@ -144,7 +148,7 @@ impl KafkaPublisher {
             Hold::UntilDelivered => 0,
             Hold::For(d) => d.as_millis().max(1) as u64,
         };
-        let producer: ThreadedProducer<PublishContext> = cfg
+        let producer: BaseProducer<PublishContext> = cfg
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", "lz4")
@@ -152,8 +156,10 @@ impl KafkaPublisher {
             .set("message.timeout.ms", timeout_ms.to_string())
             .create_with_context(PublishContext::new(&topic, budget))
             .map_err(|e| IngestError::Kafka(format!("creating producer: {e}")))?;
+        let producer = PolledProducer::new(producer)
+            .map_err(|e| IngestError::Kafka(format!("starting the producer's polling thread: {e}")))?;
         let partitions = {
-            let p = producer.clone();
+            let p = producer.shared();
             let t = topic.clone();
             tokio::task::spawn_blocking(move || {
                 p.client()
@@ -260,8 +266,17 @@ impl SampleWriter for KafkaPublisher {
         self.submit_records(&encode_records(series, self.partitions))
     }
 
-    fn submit_batch(&self, batch: SeriesBatch) -> Result<Delivery, IngestError> {
-        self.submit_records(&encode_batch_records(&batch, self.partitions))
+    fn submit_batch(&self, mut batch: SeriesBatch) -> Result<Delivery, IngestError> {
+        let listed = batch.listed.take();
+        let rest = encode_batch_records(&batch, self.partitions);
+        match listed {
+            // The list's records are written over in place where they can
+            // be (see `SeriesList`), with the rest appended.
+            Some(l) => l.list.with_records(&l.samples, self.partitions, rest, |records| {
+                self.submit_records(records)
+            }),
+            None => self.submit_records(&rest),
+        }
     }
 
     fn submit_metadata(&self, metadata: Vec<PbMetricMetadata>) -> Result<Delivery, IngestError> {

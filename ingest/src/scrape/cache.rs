@@ -24,6 +24,11 @@
 //! whose label hash another entry or an uncached series also has are
 //! flagged `alias` and checked against a per-scrape set of hashes, as
 //! every series once was.
+//!
+//! The cache also keeps the list of series the last scrape kept (by
+//! entry): a scrape that keeps the same entries in the same order hands
+//! on the same [`SeriesList`], whose records the publisher then writes
+//! over in place, and whose series the staleness map already has.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,6 +37,11 @@ use bytes::Bytes;
 use sluice_model::bus::EncodedSeries;
 
 use super::FastHash;
+use crate::publish::SeriesList;
+
+/// In a scrape's kept entries: a series with no entry (kept in order
+/// apart).
+pub(super) const UNCACHED: u32 = u32::MAX;
 
 /// What a series text became.
 #[derive(Debug)]
@@ -84,6 +94,10 @@ pub(super) struct SeriesCache {
     body_len: usize,
     /// Entries seen in the current scrape (to skip eviction when all were).
     seen_now: usize,
+    /// The entries the last scrape kept, in order, and their list. Entry
+    /// ids mean the same series only until an insert or an eviction,
+    /// which forget it.
+    last: Option<(Vec<u32>, Arc<SeriesList>)>,
 }
 
 /// How a line's entry was found.
@@ -165,6 +179,7 @@ impl SeriesCache {
             seen: scrape,
             pos: u32::MAX,
         };
+        self.last = None;
         let id = match self.index.get(series) {
             // Only a line the parser could not vouch for comes here twice;
             // it is answered again all the same.
@@ -244,8 +259,37 @@ impl SeriesCache {
         self.previous_body = body;
     }
 
+    /// The list of the series a scrape kept: `ids` (entries, in order;
+    /// [`UNCACHED`] for each of `uncached`, in order). The last scrape's
+    /// list when it kept the same entries in the same order, so that its
+    /// records and staleness marks are reused.
+    pub(super) fn kept_list(&mut self, ids: Vec<u32>, uncached: Vec<Arc<EncodedSeries>>) -> Arc<SeriesList> {
+        if uncached.is_empty()
+            && let Some((last, list)) = &self.last
+            && *last == ids
+        {
+            return list.clone();
+        }
+        let cacheable = uncached.is_empty();
+        let mut uncached = uncached.into_iter();
+        let series = ids
+            .iter()
+            .map(|&id| match id {
+                UNCACHED => uncached.next().expect("one uncached series per UNCACHED"),
+                id => self.entries[id as usize]
+                    .kept
+                    .clone()
+                    .expect("only kept entries are listed"),
+            })
+            .collect();
+        let list = Arc::new(SeriesList::new(series));
+        self.last = cacheable.then(|| (ids, list.clone()));
+        list
+    }
+
     /// Drops the entries `scrape` did not see; the rest are renumbered.
     fn evict(&mut self, scrape: u64) {
+        self.last = None;
         let mut renumber = vec![u32::MAX; self.entries.len()];
         let mut kept = 0u32;
         for (old, e) in self.entries.iter().enumerate() {

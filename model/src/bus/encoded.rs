@@ -85,6 +85,38 @@ pub fn put_encoded_series(out: &mut Vec<u8>, series: &EncodedSeries, samples: &[
     super::put_samples(out, samples);
 }
 
+/// The bytes of the `samples` field [`put_encoded_series`] writes for one
+/// sample (at most 22: the field's length fits one varint byte).
+pub fn sample_field_len(sample: &Sample) -> usize {
+    field_len(sample_len(sample))
+}
+
+/// Writes `sample`'s `samples` field, as [`put_encoded_series`] writes it,
+/// over `out`, which must be exactly [`sample_field_len`] bytes: a record
+/// written once can take the next samples of the same series in place
+/// when their fields are as long as the old ones (the enclosing lengths
+/// then stay right).
+pub fn overwrite_sample_field(out: &mut [u8], sample: &Sample) {
+    let len = sample_len(sample);
+    assert_eq!(out.len(), field_len(len), "a sample field of another length");
+    out[0] = (2 << 3) | 2;
+    // At most 20 bytes: one varint byte.
+    out[1] = len as u8;
+    out[2] = (1 << 3) | 1;
+    out[3..11].copy_from_slice(&sample.value.to_le_bytes());
+    if sample.timestamp_ms != 0 {
+        out[11] = 2 << 3;
+        let mut v = sample.timestamp_ms as u64;
+        let mut i = 12;
+        while v >= 0x80 {
+            out[i] = (v as u8) | 0x80;
+            v >>= 7;
+            i += 1;
+        }
+        out[i] = v as u8;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +167,35 @@ mod tests {
                 let back = decode(None, &new).unwrap();
                 assert_eq!(back[0].labels, *labels);
             }
+        }
+    }
+
+    /// A sample field written over an old one of the same length is the
+    /// field `put_encoded_series` writes.
+    #[test]
+    fn sample_fields_are_overwritten_as_they_are_written() {
+        let e = EncodedSeries::new(Labels::new([("__name__", "m")]));
+        let samples = [
+            Sample::new(0, 0.0),
+            Sample::new(1, 1.5),
+            Sample::new(127, -2.0),
+            Sample::new(128, f64::NAN),
+            Sample::new(1_700_000_000_000, 1e300),
+            Sample::new(1_700_000_000_001, 7.0),
+            Sample::new(-5, 3.0),
+            Sample::new(i64::MAX, 0.0),
+        ];
+        for s in &samples {
+            let mut want = Vec::new();
+            put_encoded_series(&mut want, &e, std::slice::from_ref(s));
+            let n = sample_field_len(s);
+            assert!(n <= 22);
+            // Over garbage of the same length.
+            let mut got = want.clone();
+            let at = got.len() - n;
+            got[at..].fill(0xAA);
+            overwrite_sample_field(&mut got[at..], s);
+            assert_eq!(got, want, "{s:?}");
         }
     }
 }

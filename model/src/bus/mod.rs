@@ -15,7 +15,7 @@ use prost::Message;
 
 use crate::{Label, Labels, Sample, TimeSeries};
 
-pub use encoded::{EncodedSeries, put_encoded_series};
+pub use encoded::{EncodedSeries, overwrite_sample_field, put_encoded_series, sample_field_len};
 
 /// Kafka record header naming the value's format.
 pub const FORMAT_HEADER: &str = "sluice-format";
