@@ -7,6 +7,7 @@
 //! published — only the synthetic series and staleness markers.
 
 mod cache;
+mod fetch;
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use sluice_model::bus::EncodedSeries;
 use sluice_model::{Labels, METRIC_NAME, Sample, TimeSeries, stale_nan};
 
@@ -25,6 +25,7 @@ use crate::publish::{ListedSamples, SeriesBatch, SeriesList};
 use crate::relabel::relabel;
 use crate::target::Target;
 use cache::SeriesCache;
+use fetch::fetch;
 
 /// Hashing for the scrape's maps: keys are series text or label hashes
 /// from the exposition, not attacker-chosen in a way that matters here (a
@@ -85,52 +86,6 @@ impl ScrapeState {
             ..SeriesBatch::default()
         }
     }
-}
-
-/// Fetches the body, honouring the timeout; returns the body and its format.
-async fn fetch(client: &ScrapeClient, target: &Target) -> Result<(Bytes, Format), String> {
-    let resp = client
-        .get(&target.url)?
-        .header(ACCEPT, HeaderValue::from_static(exposition::ACCEPT_HEADER))
-        .header(
-            "X-Prometheus-Scrape-Timeout-Seconds",
-            format!("{}", target.timeout.as_secs_f64()),
-        )
-        .timeout(target.timeout)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                format!("context deadline exceeded (timeout {:?})", target.timeout)
-            } else {
-                format!("Get \"{}\": {}", target.url, error_chain(&e))
-            }
-        })?;
-    if !resp.status().is_success() {
-        return Err(format!("server returned HTTP status {}", resp.status()));
-    }
-    let format = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(Format::from_content_type)
-        .unwrap_or(Format::PrometheusText);
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("reading body: {}", error_chain(&e)))?;
-    Ok((body, format))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// The series a scrape keeps, after labeling, relabeling and the limits.
