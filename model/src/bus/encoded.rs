@@ -97,24 +97,12 @@ pub fn sample_field_len(sample: &Sample) -> usize {
 /// when their fields are as long as the old ones (the enclosing lengths
 /// then stay right).
 pub fn overwrite_sample_field(out: &mut [u8], sample: &Sample) {
-    let len = sample_len(sample);
-    assert_eq!(out.len(), field_len(len), "a sample field of another length");
-    out[0] = (2 << 3) | 2;
-    // At most 20 bytes: one varint byte.
-    out[1] = len as u8;
-    out[2] = (1 << 3) | 1;
-    out[3..11].copy_from_slice(&sample.value.to_le_bytes());
-    if sample.timestamp_ms != 0 {
-        out[11] = 2 << 3;
-        let mut v = sample.timestamp_ms as u64;
-        let mut i = 12;
-        while v >= 0x80 {
-            out[i] = (v as u8) | 0x80;
-            v >>= 7;
-            i += 1;
-        }
-        out[i] = v as u8;
-    }
+    assert_eq!(
+        out.len(),
+        sample_field_len(sample),
+        "a sample field of another length"
+    );
+    super::put_sample(&mut super::InPlace { buf: out, at: 0 }, sample);
 }
 
 #[cfg(test)]

@@ -156,14 +156,52 @@ where
 /// The `samples` fields of a `prometheus.TimeSeries`.
 fn put_samples(out: &mut Vec<u8>, samples: &[Sample]) {
     for x in samples {
-        put_key(out, 2, 2);
-        put_varint(out, sample_len(x) as u64);
-        put_key(out, 1, 1);
-        out.extend_from_slice(&x.value.to_le_bytes());
-        if x.timestamp_ms != 0 {
-            put_key(out, 2, 0);
-            put_varint(out, x.timestamp_ms as u64);
-        }
+        put_sample(out, x);
+    }
+}
+
+/// One `samples` field ([`sample_len`] plus its key and length byte).
+fn put_sample(out: &mut impl ByteOut, x: &Sample) {
+    put_key(out, 2, 2);
+    put_varint(out, sample_len(x) as u64);
+    put_key(out, 1, 1);
+    out.put_slice(&x.value.to_le_bytes());
+    if x.timestamp_ms != 0 {
+        put_key(out, 2, 0);
+        put_varint(out, x.timestamp_ms as u64);
+    }
+}
+
+/// Where the encoders write: a value being appended to, or a field being
+/// written over in place ([`InPlace`]).
+trait ByteOut {
+    fn put(&mut self, b: u8);
+    fn put_slice(&mut self, s: &[u8]);
+}
+
+impl ByteOut for Vec<u8> {
+    fn put(&mut self, b: u8) {
+        self.push(b);
+    }
+    fn put_slice(&mut self, s: &[u8]) {
+        self.extend_from_slice(s);
+    }
+}
+
+/// A slice written from its start (panics past its end).
+struct InPlace<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl ByteOut for InPlace<'_> {
+    fn put(&mut self, b: u8) {
+        self.buf[self.at] = b;
+        self.at += 1;
+    }
+    fn put_slice(&mut self, s: &[u8]) {
+        self.buf[self.at..self.at + s.len()].copy_from_slice(s);
+        self.at += s.len();
     }
 }
 
@@ -201,16 +239,16 @@ fn series_len<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>, samples: &[S
         + samples.iter().map(|x| field_len(sample_len(x))).sum::<usize>()
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+fn put_varint(out: &mut impl ByteOut, mut v: u64) {
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        out.put((v as u8) | 0x80);
         v >>= 7;
     }
-    out.push(v as u8);
+    out.put(v as u8);
 }
 
-fn put_key(out: &mut Vec<u8>, field: u8, wire: u8) {
-    out.push((field << 3) | wire);
+fn put_key(out: &mut impl ByteOut, field: u8, wire: u8) {
+    out.put((field << 3) | wire);
 }
 
 fn put_string(out: &mut Vec<u8>, field: u8, s: &str) {
