@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Two Sluice builds side by side on the same segments: before/after a change.
 
-    tests/bench/promql_ab.py [--cold] OLD_BINARY NEW_BINARY SEGMENT_DIR END [REPS]
+    tests/bench/promql_ab.py [--cold] [--new-segments DIR] OLD_BINARY NEW_BINARY SEGMENT_DIR END [REPS]
 
 Starts `sluice query` from both binaries on the segments of
 tests/bench/promql_latency.sh ($OUT/data/<size>/sluice; END is that run's
@@ -13,6 +13,8 @@ byte-identical; then the same for the server's CPU time per query
 /proc/<pid>/task/*/schedstat), which other load on the machine disturbs far less than
 wall time. With --cold every timed query is the first one of a new
 server process whose segment files were evicted from the page cache.
+With --new-segments the new binary reads DIR instead (the same data
+imported by the new build: a change of the segment layout).
 Standard library only; ports 19291/19292.
 """
 
@@ -84,12 +86,19 @@ class Server:
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--cold"]
-    cold = "--cold" in sys.argv
+    args = sys.argv[1:]
+    cold = "--cold" in args
+    new_segments = None
+    if "--new-segments" in args:
+        i = args.index("--new-segments")
+        new_segments = args[i + 1]
+        del args[i:i + 2]
+    args = [a for a in args if a != "--cold"]
     old, new, segments, end = args[0], args[1], args[2], int(args[3])
     reps = int(args[4]) if len(args) > 4 else 9
+    dirs = (segments, new_segments or segments)
     with tempfile.TemporaryDirectory() as tmp:
-        servers = [Server(b, p, segments, tmp) for b, p in ((old, 19291), (new, 19292))]
+        servers = [Server(b, p, d, tmp) for b, p, d in ((old, 19291, dirs[0]), (new, 19292, dirs[1]))]
         try:
             for srv in servers:
                 srv.start()
@@ -108,7 +117,7 @@ def main():
                                 # of the page cache (as promql_latency.py's
                                 # cold rounds); the query is its first.
                                 servers[i].stop()
-                                evict(segments, False)
+                                evict(dirs[i], False)
                                 servers[i].start()
                             wall, _, used = servers[i].run(expr, s, e, step)
                             t[i].append(wall)
