@@ -14,6 +14,7 @@
 //! and cancel requests (a query still ends at `query.timeout`).
 
 mod auth;
+mod catalog;
 mod errors;
 mod handler;
 mod statement;
