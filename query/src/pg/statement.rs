@@ -80,7 +80,12 @@ impl Runner {
     /// Runs `sql` with `params` for `$1`.. in a queue slot until
     /// `query.timeout`, as the HTTP SQL endpoint does; `database` is the
     /// name the client connected to.
-    pub(crate) async fn run(&self, sql: &str, params: Vec<ScalarValue>, database: &str) -> PgWireResult<Answer> {
+    pub(crate) async fn run(
+        &self,
+        sql: &str,
+        params: Vec<ScalarValue>,
+        database: &str,
+    ) -> PgWireResult<Answer> {
         let admitted = self.queue.admit().await.map_err(|e| from_queue(&e))?;
         let service = self.sql.clone();
         let sql = sql.to_string();

@@ -15,7 +15,11 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 pub(crate) struct ArrayLiterals;
 
 impl ExprPlanner for ArrayLiterals {
-    fn plan_binary_op(&self, expr: RawBinaryExpr, schema: &DFSchema) -> DfResult<PlannerResult<RawBinaryExpr>> {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> DfResult<PlannerResult<RawBinaryExpr>> {
         let op = match expr.op {
             BinaryOperator::Eq => Operator::Eq,
             BinaryOperator::NotEq => Operator::NotEq,
@@ -51,7 +55,9 @@ fn as_array(other: &Expr, candidate: &Expr, schema: &DFSchema) -> Option<Expr> {
         .map(|v| ScalarValue::Utf8(v).cast_to(&element))
         .collect::<DfResult<Vec<_>>>()
         .ok()?;
-    Some(lit(ScalarValue::List(ScalarValue::new_list_nullable(&values, &element))))
+    Some(lit(ScalarValue::List(ScalarValue::new_list_nullable(
+        &values, &element,
+    ))))
 }
 
 /// The elements of a one-dimensional Postgres array literal; None if
@@ -118,7 +124,10 @@ mod tests {
         assert_eq!(parse("{0}"), Some(vec![s("0")]));
         assert_eq!(parse("{}"), Some(vec![]));
         assert_eq!(parse("{a, b ,NULL}"), Some(vec![s("a"), s("b"), None]));
-        assert_eq!(parse(r#"{"x, y","NULL","q\"q"}"#), Some(vec![s("x, y"), s("NULL"), s("q\"q")]));
+        assert_eq!(
+            parse(r#"{"x, y","NULL","q\"q"}"#),
+            Some(vec![s("x, y"), s("NULL"), s("q\"q")])
+        );
         assert_eq!(parse("{{1,2},{3,4}}"), None);
         assert_eq!(parse("0"), None);
         assert_eq!(parse("{\"open}"), None);

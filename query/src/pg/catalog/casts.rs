@@ -6,7 +6,9 @@
 //! `::regclass` compares and joins as in Postgres, but prints its number,
 //! not the relation's name.
 
-use arrow::datatypes::DataType;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::Result as DfResult;
 use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::sql::sqlparser::ast::{self, ObjectName};
@@ -16,11 +18,11 @@ use datafusion::sql::sqlparser::ast::{self, ObjectName};
 pub(crate) struct CatalogTypes;
 
 impl TypePlanner for CatalogTypes {
-    fn plan_type(&self, sql_type: &ast::DataType) -> DfResult<Option<DataType>> {
+    fn plan_type_field(&self, sql_type: &ast::DataType) -> DfResult<Option<FieldRef>> {
         Ok(match sql_type {
-            ast::DataType::Custom(name, modifiers) if modifiers.is_empty() => {
-                catalog_name(name).and_then(|n| by_name(&n))
-            }
+            ast::DataType::Custom(name, modifiers) if modifiers.is_empty() => catalog_name(name)
+                .and_then(|n| by_name(&n))
+                .map(|t| Arc::new(Field::new("", t, true))),
             _ => None,
         })
     }
@@ -66,8 +68,9 @@ mod tests {
     fn plan(parts: &[Ident]) -> Option<DataType> {
         let name = ObjectName::from(parts.to_vec());
         CatalogTypes
-            .plan_type(&ast::DataType::Custom(name, vec![]))
+            .plan_type_field(&ast::DataType::Custom(name, vec![]))
             .unwrap()
+            .map(|f| f.data_type().clone())
     }
 
     #[test]

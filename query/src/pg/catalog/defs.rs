@@ -152,7 +152,12 @@ pub(crate) const PG_DATABASE: Columns = &[
     ("datacl", TextArray),
 ];
 
-pub(crate) const PG_AM: Columns = &[("oid", Oid), ("amname", Text), ("amhandler", Text), ("amtype", Text)];
+pub(crate) const PG_AM: Columns = &[
+    ("oid", Oid),
+    ("amname", Text),
+    ("amhandler", Text),
+    ("amtype", Text),
+];
 
 pub(crate) const PG_ROLES: Columns = &[
     ("rolname", Text),

@@ -12,7 +12,11 @@ use super::oid::{self, OWNER_NAME, OWNER_ROLE};
 use super::types;
 
 /// The functions of one session; `pg_table_is_visible` reads `catalogs`.
-pub(crate) fn all(catalogs: &Arc<dyn CatalogProviderList>, catalog: &str, search_path: &str) -> Vec<ScalarUDF> {
+pub(crate) fn all(
+    catalogs: &Arc<dyn CatalogProviderList>,
+    catalog: &str,
+    search_path: &str,
+) -> Vec<ScalarUDF> {
     use Param::*;
     let visible = Visibility {
         catalogs: Arc::downgrade(catalogs),
@@ -47,7 +51,14 @@ pub(crate) fn all(catalogs: &Arc<dyn CatalogProviderList>, catalog: &str, search
         }),
         PgFunction::udf("pg_encoding_to_char", &[Int], 1, Returns::Text, move |a| {
             let id = a[0].as_ref()?.int()?;
-            text(if id == i64::from(UTF8_ENCODING) { "UTF8" } else { "" }.to_string())
+            text(
+                if id == i64::from(UTF8_ENCODING) {
+                    "UTF8"
+                } else {
+                    ""
+                }
+                .to_string(),
+            )
         }),
         // This catalog stores expressions (none so far) as their SQL
         // text, so the text is its own rendering.
@@ -56,7 +67,13 @@ pub(crate) fn all(catalogs: &Arc<dyn CatalogProviderList>, catalog: &str, search
         }),
         // No statistics object exists (pg_statistic_ext is empty), and
         // Postgres answers NULL for an oid that is none.
-        PgFunction::udf("pg_get_statisticsobjdef_columns", &[Int], 1, Returns::Text, |_| None),
+        PgFunction::udf(
+            "pg_get_statisticsobjdef_columns",
+            &[Int],
+            1,
+            Returns::Text,
+            |_| None,
+        ),
         // No logical replication: no table can be published.
         PgFunction::udf("pg_relation_is_publishable", &[Int], 1, Returns::Bool, |a| {
             a[0].as_ref()?;

@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(relation("public", "samples"), relation("public", "samples"));
         assert_ne!(relation("public", "samples"), relation("public", "samples_5m"));
         assert_ne!(relation("public", "ab"), relation("publica", "b"));
-        assert_ne!(namespace("information_schema"), relation("information_schema", ""));
+        assert_ne!(
+            namespace("information_schema"),
+            relation("information_schema", "")
+        );
         assert_eq!(namespace("pg_catalog"), 11);
         assert_eq!(namespace("public"), 2200);
         // Fixed across builds: a client may keep an oid between sessions.

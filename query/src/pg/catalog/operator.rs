@@ -14,7 +14,11 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 pub(crate) struct QualifiedOperators;
 
 impl ExprPlanner for QualifiedOperators {
-    fn plan_binary_op(&self, expr: RawBinaryExpr, _schema: &DFSchema) -> DfResult<PlannerResult<RawBinaryExpr>> {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        _schema: &DFSchema,
+    ) -> DfResult<PlannerResult<RawBinaryExpr>> {
         let op = match &expr.op {
             BinaryOperator::PGCustomBinaryOperator(name) => match name.as_slice() {
                 [op] => builtin(op),

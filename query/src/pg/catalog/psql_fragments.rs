@@ -38,7 +38,9 @@ mod tests {
 
     #[test]
     fn only_the_exact_fragment_is_replaced() {
-        let footer = format!("SELECT pubname\n     , pg_get_expr(pr.prqual, c.oid)\n     , {PUBLICATION_COLUMNS} FROM pg_catalog.pg_publication p");
+        let footer = format!(
+            "SELECT pubname\n     , pg_get_expr(pr.prqual, c.oid)\n     , {PUBLICATION_COLUMNS} FROM pg_catalog.pg_publication p"
+        );
         assert_eq!(
             replace(&footer),
             "SELECT pubname\n     , pg_get_expr(pr.prqual, c.oid)\n     , CAST(NULL AS TEXT) FROM pg_catalog.pg_publication p"

@@ -46,7 +46,11 @@ mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        let mut stmts = DFParserBuilder::new(sql).build().unwrap().parse_statements().unwrap();
+        let mut stmts = DFParserBuilder::new(sql)
+            .build()
+            .unwrap()
+            .parse_statements()
+            .unwrap();
         let mut stmt = stmts.pop_front().unwrap();
         statement(&mut stmt);
         stmt.to_string()
@@ -99,6 +103,9 @@ mod tests {
             rewritten("select p, NULL, NULL from t union select p, a, NULL from u"),
             "SELECT p, NULL, NULL AS \"NULL_3\" FROM t UNION SELECT p, a, NULL FROM u"
         );
-        assert_eq!(rewritten("select a, a as b, a from t"), "SELECT a, a AS b, a AS \"a_3\" FROM t");
+        assert_eq!(
+            rewritten("select a, a as b, a from t"),
+            "SELECT a, a AS b, a AS \"a_3\" FROM t"
+        );
     }
 }

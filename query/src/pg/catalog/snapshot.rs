@@ -106,7 +106,9 @@ impl Snapshot {
                 }
             }
         }
-        snapshot.relations.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        snapshot
+            .relations
+            .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
         snapshot.schemas = schemas;
         Ok(snapshot)
     }

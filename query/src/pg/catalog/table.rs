@@ -33,7 +33,6 @@ pub(crate) enum Ty {
     Bool,
     Int2,
     Int4,
-    Int8,
     Float4,
     TextArray,
     OidArray,
@@ -48,7 +47,6 @@ impl Ty {
             Ty::Bool => DataType::Boolean,
             Ty::Int2 => DataType::Int16,
             Ty::Int4 => DataType::Int32,
-            Ty::Int8 => DataType::Int64,
             Ty::Float4 => DataType::Float32,
             Ty::TextArray => DataType::new_list(DataType::Utf8, true),
             Ty::OidArray => DataType::new_list(DataType::UInt32, true),
@@ -89,9 +87,6 @@ pub(crate) fn int2(v: i16) -> ScalarValue {
 }
 pub(crate) fn int4(v: i32) -> ScalarValue {
     ScalarValue::Int32(Some(v))
-}
-pub(crate) fn int8(v: i64) -> ScalarValue {
-    ScalarValue::Int64(Some(v))
 }
 pub(crate) fn float4(v: f32) -> ScalarValue {
     ScalarValue::Float32(Some(v))

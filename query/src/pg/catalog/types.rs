@@ -96,7 +96,10 @@ pub(crate) fn rows() -> DfResult<Vec<Row>> {
                 text("b"),
                 text(t.category),
                 // Postgres' preferred types of their categories.
-                boolean(matches!(t.ty, Type::BOOL | Type::FLOAT8 | Type::TEXT | Type::TIMESTAMPTZ)),
+                boolean(matches!(
+                    t.ty,
+                    Type::BOOL | Type::FLOAT8 | Type::TEXT | Type::TIMESTAMPTZ
+                )),
                 boolean(true),
                 text(","),
                 oid(0),
