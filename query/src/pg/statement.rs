@@ -111,7 +111,9 @@ impl Runner {
 /// A session of `sql` with Postgres' catalog.
 async fn session(sql: &SqlService, database: &str) -> PgWireResult<SessionContext> {
     let ctx = sql.session().await.map_err(|e| from_query_layer(&e))?;
-    catalog::with_pg_catalog(ctx, database).map_err(|e| from_datafusion(&e))
+    catalog::with_pg_catalog(ctx, database)
+        .await
+        .map_err(|e| from_datafusion(&e))
 }
 
 /// The statements of a simple query, each to run in its own session as

@@ -1,9 +1,9 @@
-//! `pg_database`, `pg_am` and `pg_roles`: the one database, the one
-//! access method and the one role Sluice has.
+//! `pg_database`, `pg_am`, `pg_roles` and `pg_tablespace`: the one
+//! database, access method, role and place of storage Sluice has.
 
 use datafusion::common::Result as DfResult;
 
-use super::oid::{self, OWNER_NAME, OWNER_ROLE};
+use super::oid::{self, DEFAULT_TABLESPACE, OWNER_NAME, OWNER_ROLE};
 use super::snapshot::{PARQUET_ACCESS_METHOD, Snapshot};
 use super::table::{Row, Ty, boolean, int4, null, oid, text};
 
@@ -24,7 +24,7 @@ pub(crate) fn databases(s: &Snapshot) -> DfResult<Vec<Row>> {
         int4(-1),
         oid(0),
         oid(0),
-        oid(0),
+        oid(DEFAULT_TABLESPACE),
         // Strings sort by their bytes, as in Postgres' "C" locale.
         text("C"),
         text("C"),
@@ -61,5 +61,16 @@ pub(crate) fn roles() -> DfResult<Vec<Row>> {
         boolean(false),
         null(Ty::TextArray)?,
         oid(OWNER_ROLE),
+    ]])
+}
+
+/// Where the segments are, as Postgres' default tablespace.
+pub(crate) fn tablespaces() -> DfResult<Vec<Row>> {
+    Ok(vec![vec![
+        oid(DEFAULT_TABLESPACE),
+        text("pg_default"),
+        oid(OWNER_ROLE),
+        null(Ty::TextArray)?,
+        null(Ty::TextArray)?,
     ]])
 }

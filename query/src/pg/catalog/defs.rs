@@ -3,7 +3,7 @@
 //!
 //! Tables for things Sluice does not have (indexes, constraints,
 //! inheritance, policies, triggers, rules, publications, column defaults,
-//! comments, collations) exist with no rows, so that psql's queries, which
+//! comments, collations, extensions, role memberships) exist with no rows, so that psql's queries, which
 //! read them for every table they describe, find nothing rather than fail.
 
 use datafusion::common::Result as DfResult;
@@ -175,6 +175,33 @@ pub(crate) const PG_ROLES: Columns = &[
     ("oid", Oid),
 ];
 
+pub(crate) const PG_TABLESPACE: Columns = &[
+    ("oid", Oid),
+    ("spcname", Text),
+    ("spcowner", Oid),
+    ("spcacl", TextArray),
+    ("spcoptions", TextArray),
+];
+
+const PG_AUTH_MEMBERS: Columns = &[
+    ("oid", Oid),
+    ("roleid", Oid),
+    ("member", Oid),
+    ("grantor", Oid),
+    ("admin_option", Bool),
+];
+
+const PG_EXTENSION: Columns = &[
+    ("oid", Oid),
+    ("extname", Text),
+    ("extowner", Oid),
+    ("extnamespace", Oid),
+    ("extrelocatable", Bool),
+    ("extversion", Text),
+    ("extconfig", OidArray),
+    ("extcondition", TextArray),
+];
+
 const PG_DESCRIPTION: Columns = &[
     ("objoid", Oid),
     ("classoid", Oid),
@@ -344,6 +371,11 @@ pub(crate) const TABLES: &[TableDef] = &[
         rows: Rows::Live(relations::attributes),
     },
     TableDef {
+        name: "pg_auth_members",
+        columns: PG_AUTH_MEMBERS,
+        rows: Rows::Fixed(none),
+    },
+    TableDef {
         name: "pg_class",
         columns: PG_CLASS,
         rows: Rows::Live(relations::classes),
@@ -366,6 +398,11 @@ pub(crate) const TABLES: &[TableDef] = &[
     TableDef {
         name: "pg_description",
         columns: PG_DESCRIPTION,
+        rows: Rows::Fixed(none),
+    },
+    TableDef {
+        name: "pg_extension",
+        columns: PG_EXTENSION,
         rows: Rows::Fixed(none),
     },
     TableDef {
@@ -417,6 +454,11 @@ pub(crate) const TABLES: &[TableDef] = &[
         name: "pg_statistic_ext",
         columns: PG_STATISTIC_EXT,
         rows: Rows::Fixed(none),
+    },
+    TableDef {
+        name: "pg_tablespace",
+        columns: PG_TABLESPACE,
+        rows: Rows::Fixed(database::tablespaces),
     },
     TableDef {
         name: "pg_trigger",

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{Result as DfResult, plan_err};
 use datafusion::logical_expr::{
@@ -65,6 +65,7 @@ impl Value {
 pub(crate) enum Returns {
     Text,
     Bool,
+    Int,
 }
 
 /// A function's result in one row.
@@ -72,6 +73,7 @@ pub(crate) enum Returns {
 pub(crate) enum Out {
     Text(String),
     Bool(bool),
+    Int(i64),
 }
 
 type Eval = dyn Fn(&[Option<Value>]) -> Option<Out> + Send + Sync;
@@ -149,6 +151,7 @@ impl ScalarUDFImpl for PgFunction {
         Ok(match self.returns {
             Returns::Text => DataType::Utf8,
             Returns::Bool => DataType::Boolean,
+            Returns::Int => DataType::Int64,
         })
     }
 
@@ -196,6 +199,14 @@ impl ScalarUDFImpl for PgFunction {
                         _ => None,
                     })
                     .collect::<BooleanArray>(),
+            ),
+            Returns::Int => Arc::new(
+                out.into_iter()
+                    .map(|o| match o {
+                        Some(Out::Int(v)) => Some(v),
+                        _ => None,
+                    })
+                    .collect::<Int64Array>(),
             ),
         };
         Ok(ColumnarValue::Array(array))

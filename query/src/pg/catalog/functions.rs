@@ -1,6 +1,6 @@
 //! The functions psql's catalog queries call that DataFusion lacks.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock, Weak};
 
 use datafusion::catalog::CatalogProviderList;
@@ -8,16 +8,19 @@ use datafusion::logical_expr::ScalarUDF;
 
 use super::database::UTF8_ENCODING;
 use super::function::{Out, Param, PgFunction, Returns};
-use super::oid::{self, OWNER_NAME, OWNER_ROLE};
-use super::types;
+use super::oid::{self, DEFAULT_TABLESPACE, OWNER_NAME, OWNER_ROLE};
+use super::{sizes, types};
 
-/// The functions of one session; `pg_table_is_visible` reads `catalogs`.
+/// The functions of one session; `pg_table_is_visible` reads `catalogs`,
+/// `pg_table_size` reads `table_bytes` (by oid).
 pub(crate) fn all(
     catalogs: &Arc<dyn CatalogProviderList>,
     catalog: &str,
     search_path: &str,
+    table_bytes: HashMap<u32, u64>,
 ) -> Vec<ScalarUDF> {
     use Param::*;
+    let database_bytes: u64 = table_bytes.values().sum();
     let visible = Visibility {
         catalogs: Arc::downgrade(catalogs),
         catalog: catalog.to_string(),
@@ -74,6 +77,38 @@ pub(crate) fn all(
             Returns::Text,
             |_| None,
         ),
+        // The bytes of the table's segments; 0 for other relations
+        // (computed, not stored), NULL for an oid that is no relation.
+        PgFunction::udf("pg_table_size", &[Int], 1, Returns::Int, move |a| {
+            let oid = u32::try_from(a[0].as_ref()?.int()?).ok()?;
+            let bytes = table_bytes.get(&oid).copied();
+            Some(Out::Int(
+                bytes.map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+            ))
+        }),
+        // Every database name reaches the same tables: its size is theirs.
+        PgFunction::udf("pg_database_size", &[Text], 1, Returns::Int, move |a| {
+            a[0].as_ref()?;
+            Some(Out::Int(i64::try_from(database_bytes).unwrap_or(i64::MAX)))
+        }),
+        // Whoever got through the startup (TLS, password) may connect.
+        PgFunction::udf(
+            "has_database_privilege",
+            &[Text, Text, Text],
+            2,
+            Returns::Bool,
+            |a| {
+                a[0].as_ref()?;
+                Some(Out::Bool(true))
+            },
+        ),
+        // The default tablespace has no location of its own, as in Postgres.
+        PgFunction::udf("pg_tablespace_location", &[Int], 1, Returns::Text, |a| {
+            (a[0].as_ref()?.int()? == i64::from(DEFAULT_TABLESPACE)).then(|| Out::Text(String::new()))
+        }),
+        PgFunction::udf("pg_size_pretty", &[Int], 1, Returns::Text, move |a| {
+            text(sizes::pretty(a[0].as_ref()?.int()?))
+        }),
         // No logical replication: no table can be published.
         PgFunction::udf("pg_relation_is_publishable", &[Int], 1, Returns::Bool, |a| {
             a[0].as_ref()?;

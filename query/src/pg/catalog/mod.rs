@@ -43,9 +43,11 @@ mod functions;
 mod oid;
 mod operator;
 mod psql_fragments;
+mod regclass;
 mod relations;
 mod rewrite;
 mod schema;
+mod sizes;
 mod snapshot;
 mod table;
 mod types;
@@ -69,7 +71,7 @@ const QUALIFIED_BUILTINS: &[(&str, &str)] = &[("array_to_string", "pg_catalog.ar
 /// `ctx` with Postgres' catalog: the `pg_catalog` schema, its functions and
 /// the planners for psql's syntax; `database` is the name the catalog
 /// shows for the database (the one the client connected to).
-pub(crate) fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfResult<SessionContext> {
+pub(crate) async fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfResult<SessionContext> {
     let state = ctx.state();
     let mut planners = state.expr_planners().to_vec();
     planners.insert(0, Arc::new(operator::QualifiedOperators));
@@ -96,7 +98,13 @@ pub(crate) fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfResult<S
             options.catalog.information_schema,
         )),
     )?;
-    for f in functions::all(&catalogs, &catalog_name, &options.catalog.default_schema) {
+    let table_bytes = sizes::table_bytes(catalogs.as_ref(), &catalog_name).await?;
+    for f in functions::all(
+        &catalogs,
+        &catalog_name,
+        &options.catalog.default_schema,
+        table_bytes,
+    ) {
         ctx.register_udf(f);
     }
     for (name, qualified) in QUALIFIED_BUILTINS {
@@ -116,7 +124,7 @@ pub(crate) async fn plan(ctx: &SessionContext, sql: &str) -> DfResult<DataFrame>
     let dialect = state.config().options().sql_parser.dialect;
     let sql = psql_fragments::replace(sql);
     let mut stmt = state.sql_to_statement(&sql, &dialect)?;
-    rewrite::statement(&mut stmt);
+    rewrite::statement(&mut stmt, &state.config().options().catalog.default_schema);
     let plan = state.statement_to_plan(stmt).await?;
     read_only().verify_plan(&plan)?;
     ctx.execute_logical_plan(plan).await

@@ -17,6 +17,9 @@ pub(crate) const OWNER_ROLE: u32 = 10;
 /// The owner's name.
 pub(crate) const OWNER_NAME: &str = "sluice";
 
+/// `pg_default`'s oid in Postgres: where the tables are stored.
+pub(crate) const DEFAULT_TABLESPACE: u32 = 1663;
+
 /// The first oid Postgres gives user-defined objects.
 const FIRST_USER_OID: u32 = 16384;
 

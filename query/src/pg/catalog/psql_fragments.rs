@@ -11,6 +11,10 @@
 //!   `pg_publication_rel`, which has none (Sluice has no logical
 //!   replication), so it is NULL, as the `CASE` around it gives when
 //!   there is no column list.
+//! - A table's storage options (psql 15's `\d+`): `c.reloptions` and those
+//!   of its TOAST table, found by a lateral `unnest(tc.reloptions)`. No
+//!   table here has a TOAST table (`reltoastrelid` is 0, no relation has
+//!   oid 0), so the TOAST part adds nothing: the options are the table's.
 
 /// psql 15's subquery for a publication's column list.
 const PUBLICATION_COLUMNS: &str = "(CASE WHEN pr.prattrs IS NOT NULL THEN
@@ -23,13 +27,27 @@ const PUBLICATION_COLUMNS: &str = "(CASE WHEN pr.prattrs IS NOT NULL THEN
 /// What it evaluates to here.
 const NO_PUBLICATION_COLUMNS: &str = "CAST(NULL AS TEXT)";
 
+/// psql 15's options of a table and of its TOAST table.
+const TABLE_AND_TOAST_OPTIONS: &str = "pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ')";
+
+/// What it evaluates to here (`''` where Postgres' `NULL || '{}'` is `{}`).
+const TABLE_OPTIONS: &str = "coalesce(pg_catalog.array_to_string(c.reloptions, ', '), '')";
+
+/// Each fragment and its replacement.
+const FRAGMENTS: &[(&str, &str)] = &[
+    (PUBLICATION_COLUMNS, NO_PUBLICATION_COLUMNS),
+    (TABLE_AND_TOAST_OPTIONS, TABLE_OPTIONS),
+];
+
 /// `sql` with the fragments replaced (borrowed when none occurs).
 pub(super) fn replace(sql: &str) -> std::borrow::Cow<'_, str> {
-    if sql.contains(PUBLICATION_COLUMNS) {
-        sql.replace(PUBLICATION_COLUMNS, NO_PUBLICATION_COLUMNS).into()
-    } else {
-        sql.into()
+    let mut out = std::borrow::Cow::Borrowed(sql);
+    for (fragment, replacement) in FRAGMENTS {
+        if out.contains(fragment) {
+            out = out.replace(fragment, replacement).into();
+        }
     }
+    out
 }
 
 #[cfg(test)]

@@ -40,9 +40,13 @@ pub(crate) fn classes(s: &Snapshot) -> DfResult<Vec<Row>> {
                 oid(r.access_method.map_or(0, oid::access_method)),
                 oid(0),
                 oid(0),
-                int4(0),
-                // Unknown, as for a table never analyzed.
-                float4(-1.0),
+                // Postgres' 8 kB pages, and rows; -1: unknown (not a
+                // table over segments), as for a table never analyzed.
+                int4(
+                    r.stored
+                        .map_or(0, |s| i32::try_from(s.bytes.div_ceil(8192)).unwrap_or(i32::MAX)),
+                ),
+                float4(r.stored.map_or(-1.0, |s| s.rows as f32)),
                 int4(0),
                 oid(0),
                 // No indexes, rules, triggers, inheritance or row security.

@@ -1,34 +1,39 @@
 //! The constructs psql sends that DataFusion's planner refuses and offers
 //! no hook for, rewritten in the parsed statement (never in its text) into
 //! what they mean in DataFusion's terms: `COLLATE` ([`collate`]),
-//! `ARRAY(SELECT ...)` ([`array_subquery`]) and repeated result column
-//! names ([`duplicate_names`]).
+//! `ARRAY(SELECT ...)` ([`array_subquery`]), repeated result column
+//! names ([`duplicate_names`]) and relation names cast to `regclass`
+//! ([`regclass`]).
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{Expr, Select, VisitMut, VisitorMut};
 
-use super::{array_subquery, collate, duplicate_names};
+use super::{array_subquery, collate, duplicate_names, regclass};
 
-/// `stmt` with those constructs rewritten.
-pub(super) fn statement(stmt: &mut Statement) {
+/// `stmt` with those constructs rewritten; unqualified relation names are
+/// in `default_schema`.
+pub(super) fn statement(stmt: &mut Statement, default_schema: &str) {
     match stmt {
         Statement::Statement(s) => {
-            let _ = s.visit(&mut Rewriter);
+            let _ = s.visit(&mut Rewriter { default_schema });
         }
-        Statement::Explain(explain) => statement(explain.statement.as_mut()),
+        Statement::Explain(explain) => statement(explain.statement.as_mut(), default_schema),
         _ => {}
     }
 }
 
-struct Rewriter;
+struct Rewriter<'a> {
+    default_schema: &'a str,
+}
 
-impl VisitorMut for Rewriter {
+impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         collate::strip_bytewise(e);
+        regclass::resolve(e, self.default_schema);
         array_subquery::to_array_agg(e);
         ControlFlow::Continue(())
     }
@@ -52,7 +57,7 @@ mod tests {
             .parse_statements()
             .unwrap();
         let mut stmt = stmts.pop_front().unwrap();
-        statement(&mut stmt);
+        statement(&mut stmt, "public");
         stmt.to_string()
     }
 
@@ -95,6 +100,25 @@ mod tests {
         ] {
             assert_eq!(rewritten(sql), sql);
         }
+    }
+
+    #[test]
+    fn relation_names_cast_to_regclass_become_their_oids() {
+        let oid = crate::pg::catalog::oid::relation("pg_catalog", "pg_extension");
+        assert_eq!(
+            rewritten("select 'pg_catalog.pg_extension'::pg_catalog.regclass"),
+            format!("SELECT {oid}::oid")
+        );
+        let oid = crate::pg::catalog::oid::relation("public", "samples");
+        assert_eq!(
+            rewritten("select 'samples'::regclass"),
+            format!("SELECT {oid}::oid")
+        );
+        // Not a literal: left as a cast (to an oid number).
+        assert_eq!(
+            rewritten("select c.oid::regclass from c"),
+            "SELECT c.oid::regclass FROM c"
+        );
     }
 
     #[test]

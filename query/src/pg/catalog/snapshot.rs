@@ -38,6 +38,26 @@ pub(crate) struct Relation {
     pub(crate) columns: SchemaRef,
     /// The access method's name, for tables that have one.
     pub(crate) access_method: Option<&'static str>,
+    /// Rows and bytes stored, for tables over segments.
+    pub(crate) stored: Option<Stored>,
+}
+
+/// What a table over segments holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored {
+    pub(crate) rows: i64,
+    pub(crate) bytes: u64,
+}
+
+impl Stored {
+    /// The rows and bytes of `table`'s segments, if it is a segment table.
+    pub(crate) fn of(table: &dyn TableProvider) -> Option<Stored> {
+        let table = table.downcast_ref::<SegmentTable>()?;
+        Some(Stored {
+            rows: table.segments().iter().map(|s| s.rows).sum(),
+            bytes: table.segments().iter().map(|s| s.bytes).sum(),
+        })
+    }
 }
 
 /// The session's database as the catalog tables show it.
@@ -86,6 +106,7 @@ impl Snapshot {
                         persistence: "p",
                         columns: super::table::schema_of(def.columns),
                         access_method: None,
+                        stored: None,
                     });
                 }
                 continue;
@@ -120,7 +141,7 @@ fn relation(schema: &str, name: &str, table: &dyn TableProvider) -> Relation {
         TableType::Temporary => ("r", "t"),
         TableType::Base => ("r", "p"),
     };
-    let parquet = table.is::<SegmentTable>();
+    let stored = Stored::of(table);
     Relation {
         oid: oid::relation(schema, name),
         schema: schema.to_string(),
@@ -128,6 +149,7 @@ fn relation(schema: &str, name: &str, table: &dyn TableProvider) -> Relation {
         kind,
         persistence,
         columns: table.schema(),
-        access_method: parquet.then_some(PARQUET_ACCESS_METHOD),
+        access_method: stored.is_some().then_some(PARQUET_ACCESS_METHOD),
+        stored,
     }
 }
