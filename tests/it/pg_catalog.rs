@@ -3,10 +3,11 @@
 //! against `sluice query` over segments `sluice import` wrote. The
 //! expected columns are the labels of the samples the test generates.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::compaction::{START_S, import};
-use crate::pgwire::{psql, rows, start};
+use crate::pgwire::{MINUTES, psql, rows, start};
 use crate::support::eventually;
 
 /// `\d samples` as psql prints it unaligned: column, type, collation,
@@ -24,6 +25,28 @@ fn described(extra_labels: &[&str]) -> String {
     lines.join("\n")
 }
 
+/// The bytes of the Parquet segments under `dir` (what `\dt+` sums).
+fn segment_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            total += segment_bytes(&path);
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            total += std::fs::metadata(&path).unwrap().len();
+        }
+    }
+    total
+}
+
+/// `\dt+`'s line for `samples`: its segments' size, which psql prints in
+/// bytes below 10 kB (the tests' segments are smaller).
+fn listed_with_size(dir: &Path) -> String {
+    let bytes = segment_bytes(&dir.join("segments"));
+    assert!(bytes > 0 && bytes < 10 * 1024, "{bytes} bytes of segments");
+    format!("public|samples|table|sluice|permanent|parquet|{bytes} bytes|")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_describes_the_tables() {
     let dir = tempfile::tempdir().unwrap();
@@ -32,10 +55,18 @@ async fn psql_describes_the_tables() {
     // \dt and \d: the one table, in `public`, owned by the catalog's role.
     assert_eq!(rows(port, &[], "\\dt"), "public|samples|table|sluice");
     assert_eq!(rows(port, &[], "\\d"), "public|samples|table|sluice");
+    // \dt+: stored as Parquet, the segments' size.
+    assert_eq!(rows(port, &[], "\\dt+"), listed_with_size(dir.path()));
     // \dn: the schemas a user sees (psql hides pg_* and information_schema).
     assert_eq!(rows(port, &[], "\\dn"), "public|sluice");
     // \l: the database the client connected to, UTF-8, byte order.
     assert_eq!(rows(port, &[], "\\l"), "sluice|sluice|UTF8|C|C||libc|");
+    // \l+: its size is its tables', in the one tablespace.
+    let bytes = segment_bytes(&dir.path().join("segments"));
+    assert_eq!(
+        rows(port, &[], "\\l+"),
+        format!("sluice|sluice|UTF8|C|C||libc||{bytes} bytes|pg_default|")
+    );
 
     // \d samples: every label a text column, then the fixed columns.
     let table = rows(port, &[], "\\d samples");
@@ -77,6 +108,15 @@ async fn psql_describes_the_tables() {
         ),
         "samples|r|7"
     );
+    // Its rows as Postgres' planner statistics: every sample.
+    assert_eq!(
+        rows(
+            port,
+            &[],
+            "select reltuples from pg_catalog.pg_class where relname = 'samples'"
+        ),
+        (2 * MINUTES + 5).to_string()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,6 +142,8 @@ async fn a_new_label_shows_up_in_psql_describe() {
         (rows(port, &[], "\\d samples") == want).then_some(())
     })
     .await;
+    // The size is the new segments' too.
+    assert_eq!(rows(port, &[], "\\dt+"), listed_with_size(dir.path()));
     // And a select sees it too.
     assert_eq!(
         rows(

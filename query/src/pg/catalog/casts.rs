@@ -23,6 +23,8 @@ impl TypePlanner for CatalogTypes {
             ast::DataType::Custom(name, modifiers) if modifiers.is_empty() => catalog_name(name)
                 .and_then(|n| by_name(&n))
                 .map(|t| Arc::new(Field::new("", t, true))),
+            // sqlparser knows the bare name; DataFusion does not.
+            ast::DataType::Regclass => Some(Arc::new(Field::new("", DataType::UInt32, true))),
             _ => None,
         })
     }
@@ -84,5 +86,7 @@ mod tests {
         assert_eq!(plan(&[Ident::with_quote('"', "OID")]), None);
         assert_eq!(plan(&[Ident::new("other"), Ident::new("oid")]), None);
         assert_eq!(plan(&[Ident::new("geometry")]), None);
+        let regclass = CatalogTypes.plan_type_field(&ast::DataType::Regclass).unwrap();
+        assert_eq!(regclass.map(|f| f.data_type().clone()), Some(DataType::UInt32));
     }
 }

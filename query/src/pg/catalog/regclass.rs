@@ -14,10 +14,13 @@ pub(super) fn resolve(e: &mut Expr, default_schema: &str) {
     let Expr::Cast { expr, data_type, .. } = e else {
         return;
     };
-    let DataType::Custom(type_name, modifiers) = data_type else {
-        return;
+    let regclass = match data_type {
+        // sqlparser knows the bare name.
+        DataType::Regclass => true,
+        DataType::Custom(type_name, modifiers) => modifiers.is_empty() && is_regclass(type_name),
+        _ => false,
     };
-    if !modifiers.is_empty() || !is_regclass(type_name) {
+    if !regclass {
         return;
     }
     let Expr::Value(v) = expr.as_ref() else {

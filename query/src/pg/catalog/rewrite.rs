@@ -117,7 +117,7 @@ mod tests {
         // Not a literal: left as a cast (to an oid number).
         assert_eq!(
             rewritten("select c.oid::regclass from c"),
-            "SELECT c.oid::regclass FROM c"
+            "SELECT c.oid::REGCLASS FROM c"
         );
     }
 
