@@ -34,6 +34,7 @@ mod k8s_sd;
 mod kafka_security;
 mod metadata_api;
 mod openmetrics;
+mod pg_catalog;
 mod pgwire;
 mod pipeline;
 mod promqltest;

@@ -13,7 +13,7 @@ use crate::support::tls::TestPki;
 use crate::support::{eventually, free_port};
 
 /// Samples of `pgw_requests_total{job="api",code=...}`: one a minute.
-const MINUTES: i64 = 10;
+pub(crate) const MINUTES: i64 = 10;
 
 /// OpenMetrics text: the counter for codes 200 (value 2m at minute m) and
 /// 500 (value m), and the gauge `pgw_temp{room="a"}` (20.5) for the first
@@ -40,7 +40,7 @@ fn samples() -> String {
 
 /// `psql` with `args` against `port`: unaligned, tuples only, `|`
 /// between fields, verbose errors (with the SQLSTATE), no ~/.psqlrc.
-fn psql(port: u16, env: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) fn psql(port: u16, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new("psql");
     cmd.args(["-X", "-A", "-t", "-F", "|", "-v", "VERBOSITY=verbose"])
         .args([
@@ -64,7 +64,7 @@ fn psql(port: u16, env: &[(&str, &str)], args: &[&str]) -> Output {
 }
 
 /// One `-c` statement's rows; panics with psql's stderr if it failed.
-fn rows(port: u16, env: &[(&str, &str)], sql: &str) -> String {
+pub(crate) fn rows(port: u16, env: &[(&str, &str)], sql: &str) -> String {
     let out = psql(port, env, &["-c", sql]);
     assert!(
         out.status.success(),
@@ -76,7 +76,7 @@ fn rows(port: u16, env: &[(&str, &str)], sql: &str) -> String {
 
 /// Writes the samples as segments and starts `sluice query` with the
 /// Postgres listener; returns it with its port once psql gets an answer.
-async fn start(
+pub(crate) async fn start(
     dir: &Path,
     web_config: Option<&Path>,
     env: &[(&str, &str)],

@@ -14,7 +14,7 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_DATABASE, METADATA_USER, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use rust_decimal::Decimal;
@@ -56,18 +56,19 @@ fn query_response(answer: Answer, format: impl Fn(usize) -> FieldFormat) -> Quer
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let database = database(client);
         let mut out = Vec::new();
         // As Postgres: each statement in turn, and the first error ends the
         // query (the client sees the results before it, then the error).
         for stmt in split(query) {
-            match self.runner.run(&stmt, Vec::new()).await {
+            match self.runner.run(&stmt, Vec::new(), &database).await {
                 Ok(answer) => out.push(Response::Query(query_response(answer, |_| FieldFormat::Text))),
                 Err(e) => {
                     out.push(Response::Error(Box::new(ErrorInfo::from(e))));
@@ -77,6 +78,16 @@ impl SimpleQueryHandler for QueryHandler {
         }
         Ok(out)
     }
+}
+
+/// The database the client asked for, as libpq defaults it (the user
+/// name); the catalog shows it as the database's name.
+fn database<C: ClientInfo>(client: &C) -> String {
+    let meta = client.metadata();
+    meta.get(METADATA_DATABASE)
+        .or_else(|| meta.get(METADATA_USER))
+        .cloned()
+        .unwrap_or_else(|| "sluice".to_string())
 }
 
 /// A prepared statement: its text and what planning it said.
@@ -96,7 +107,7 @@ impl QueryParser for Parser {
 
     async fn parse_sql<C>(
         &self,
-        _client: &C,
+        client: &C,
         sql: &str,
         _types: &[Option<Type>],
     ) -> PgWireResult<Option<Prepared>>
@@ -106,7 +117,7 @@ impl QueryParser for Parser {
         if split(sql).len() > 1 {
             return Err(one_statement_only());
         }
-        let described = self.0.describe(sql).await?;
+        let described = self.0.describe(sql, &database(client)).await?;
         Ok(Some(Prepared {
             sql: sql.to_string(),
             described,
@@ -141,7 +152,7 @@ impl ExtendedQueryHandler for QueryHandler {
 
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Prepared>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -153,7 +164,10 @@ impl ExtendedQueryHandler for QueryHandler {
     {
         let stmt = &portal.statement;
         let params = bind_params(portal, &stmt.statement.described)?;
-        let answer = self.runner.run(&stmt.statement.sql, params).await?;
+        let answer = self
+            .runner
+            .run(&stmt.statement.sql, params, &database(client))
+            .await?;
         check_same_columns(&stmt.statement.described.schema, &answer.schema)?;
         let format = portal.result_column_format.clone();
         Ok(Response::Query(query_response(answer, move |i| {

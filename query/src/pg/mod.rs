@@ -7,13 +7,15 @@
 //! more statements) and extended ones (Parse/Bind/Execute with `$n`
 //! parameters, results in text or binary format). Results are typed
 //! ([`types`]), failures carry SQLSTATEs ([`errors`]), and the web config
-//! file's TLS and `basic_auth_users` apply ([`auth`]).
+//! file's TLS and `basic_auth_users` apply ([`auth`]). Each session has
+//! Postgres' catalog, for `psql`'s `\d` commands and schema browsers
+//! ([`catalog`]).
 //!
 //! Not served: `COPY`, transactions, `SET` (refused as every non-query
-//! statement), Postgres' `pg_catalog` (so `psql`'s `\d` commands fail),
-//! and cancel requests (a query still ends at `query.timeout`).
+//! statement), and cancel requests (a query still ends at `query.timeout`).
 
 mod auth;
+mod catalog;
 mod errors;
 mod handler;
 mod statement;

@@ -1,8 +1,9 @@
 //! Running one statement for the Postgres listener the way `/api/v1/sql`
 //! runs it: a fresh session from [`SqlService::session`] (so every table
 //! and function registered there is served here too), the same
-//! [`read_only`] options, and the same [`QueryQueue`] slot and
-//! `query.timeout` as every PromQL and SQL query.
+//! [`read_only`](crate::sql::read_only) options, and the same [`QueryQueue`] slot and
+//! `query.timeout` as every PromQL and SQL query. The session also gets
+//! Postgres' catalog ([`super::catalog`]), for psql's `\d` commands.
 
 use std::sync::Arc;
 
@@ -14,9 +15,12 @@ use datafusion::sql::parser::DFParserBuilder;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use pgwire::error::PgWireResult;
 
+use datafusion::prelude::SessionContext;
+
+use super::catalog;
 use super::errors::{self, from_datafusion, from_query_layer, from_queue};
 use crate::api::QueryQueue;
-use crate::sql::{SqlService, read_only, session_config};
+use crate::sql::{SqlService, session_config};
 
 /// A planned statement's result columns and parameter types.
 #[derive(Debug, Clone)]
@@ -51,12 +55,9 @@ impl Runner {
     /// Plans `sql` without running it (for `Parse`/`Describe`): its result
     /// columns and parameters. Not queued: planning reads no samples, as
     /// the metadata endpoints are not queued either.
-    pub(crate) async fn describe(&self, sql: &str) -> PgWireResult<Described> {
-        let ctx = self.sql.session().await.map_err(|e| from_query_layer(&e))?;
-        let df = ctx
-            .sql_with_options(sql, read_only())
-            .await
-            .map_err(|e| from_datafusion(&e))?;
+    pub(crate) async fn describe(&self, sql: &str, database: &str) -> PgWireResult<Described> {
+        let ctx = session(&self.sql, database).await?;
+        let df = catalog::plan(&ctx, sql).await.map_err(|e| from_datafusion(&e))?;
         let types = df
             .logical_plan()
             .get_parameter_types()
@@ -77,18 +78,22 @@ impl Runner {
     }
 
     /// Runs `sql` with `params` for `$1`.. in a queue slot until
-    /// `query.timeout`, as the HTTP SQL endpoint does.
-    pub(crate) async fn run(&self, sql: &str, params: Vec<ScalarValue>) -> PgWireResult<Answer> {
+    /// `query.timeout`, as the HTTP SQL endpoint does; `database` is the
+    /// name the client connected to.
+    pub(crate) async fn run(
+        &self,
+        sql: &str,
+        params: Vec<ScalarValue>,
+        database: &str,
+    ) -> PgWireResult<Answer> {
         let admitted = self.queue.admit().await.map_err(|e| from_queue(&e))?;
         let service = self.sql.clone();
         let sql = sql.to_string();
+        let database = database.to_string();
         admitted
             .run(async move {
-                let ctx = service.session().await.map_err(|e| from_query_layer(&e))?;
-                let mut df = ctx
-                    .sql_with_options(&sql, read_only())
-                    .await
-                    .map_err(|e| from_datafusion(&e))?;
+                let ctx = session(&service, &database).await?;
+                let mut df = catalog::plan(&ctx, &sql).await.map_err(|e| from_datafusion(&e))?;
                 if !params.is_empty() {
                     df = df
                         .with_param_values(ParamValues::from(params))
@@ -101,6 +106,14 @@ impl Runner {
             .await
             .map_err(|e| from_queue(&e))?
     }
+}
+
+/// A session of `sql` with Postgres' catalog.
+async fn session(sql: &SqlService, database: &str) -> PgWireResult<SessionContext> {
+    let ctx = sql.session().await.map_err(|e| from_query_layer(&e))?;
+    catalog::with_pg_catalog(ctx, database)
+        .await
+        .map_err(|e| from_datafusion(&e))
 }
 
 /// The statements of a simple query, each to run in its own session as
