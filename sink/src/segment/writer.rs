@@ -157,7 +157,17 @@ fn build_batch(series: &[TimeSeries]) -> Result<RecordBatch, SinkError> {
 
 fn writer_properties(meta: &SegmentMeta) -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        // LZ4 for every column but the values. Reading a ZSTD column chunk
+        // costs `parquet` a fresh ZSTD compressor and decompressor (their
+        // set-up was 6 % of a 1 h query's CPU), while the label, series-id
+        // and timestamp columns, already dictionary- or delta-encoded, gain
+        // little from ZSTD over LZ4 (1.4 % of the bytes; BENCHMARKS.md,
+        // "LZ4 for all columns but the values").
+        .set_compression(Compression::LZ4_RAW)
+        .set_column_compression(
+            ColumnPath::from(COL_VALUE),
+            Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
+        )
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         // Timestamps ascend within a series: delta encoding stores the
