@@ -19,6 +19,7 @@ mod metadata;
 #[cfg(test)]
 mod mock_tests;
 mod poller;
+mod producer_config;
 mod series_list;
 
 pub use batch::{ListedSamples, SeriesBatch, encode_batch_records};
@@ -44,9 +45,9 @@ use sluice_model::{TimeSeries, bus, partition_for};
 use tracing::warn;
 
 use crate::IngestError;
-use crate::topics::client_config;
 use context::{Pending, PublishContext};
 use poller::PolledProducer;
+use producer_config::producer_config;
 
 /// Keeps records well under Kafka's default 1 MiB `message.max.bytes`.
 /// Producers that encode their own records ([`KafkaPublisher::submit_records`])
@@ -128,32 +129,7 @@ impl KafkaPublisher {
     /// (which wins over the config if the topic already existed).
     pub async fn connect_with(kafka: &KafkaConfig, topic: String, hold: Hold) -> Result<Self, IngestError> {
         let budget = Budget::new(kafka.producer_buffer_bytes);
-        let mut cfg = client_config(kafka);
-        if cfg.get("client.id").is_none() {
-            cfg.set("client.id", "sluice-ingest");
-        }
-        // librdkafka's own queue limits stay above the budget (it is the
-        // budget that refuses first), yet bound librdkafka should the
-        // budget's accounting ever be wrong. A user's setting wins.
-        if cfg.get("queue.buffering.max.kbytes").is_none() {
-            let kib = (2 * kafka.producer_buffer_bytes / 1024).clamp(1024, i32::MAX as usize);
-            cfg.set("queue.buffering.max.kbytes", kib.to_string());
-        }
-        if cfg.get("queue.buffering.max.messages").is_none() {
-            let n = (2 * kafka.producer_buffer_bytes / RECORD_OVERHEAD).clamp(100_000, i32::MAX as usize);
-            cfg.set("queue.buffering.max.messages", n.to_string());
-        }
-        let timeout_ms = match hold {
-            // librdkafka's 0: no timeout.
-            Hold::UntilDelivered => 0,
-            Hold::For(d) => d.as_millis().max(1) as u64,
-        };
-        let producer: BaseProducer<PublishContext> = cfg
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", "lz4")
-            .set("linger.ms", "20")
-            .set("message.timeout.ms", timeout_ms.to_string())
+        let producer: BaseProducer<PublishContext> = producer_config(kafka, hold)
             .create_with_context(PublishContext::new(&topic, budget))
             .map_err(|e| IngestError::Kafka(format!("creating producer: {e}")))?;
         let producer = PolledProducer::new(producer)
