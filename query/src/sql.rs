@@ -18,6 +18,7 @@ use sluice_sink::segment::{COL_TIMESTAMP, SAMPLES_TABLE};
 use sluice_promql::EngineOptions;
 
 use crate::QueryLayerError;
+use crate::promql_plan::annotations::{Annotations, PromqlAnnotations};
 use crate::promql_plan::{PromqlFunction, session_state};
 use crate::segments::index::SegmentIndex;
 use crate::segments::table::SegmentTable;
@@ -46,6 +47,14 @@ pub fn session_config() -> SessionConfig {
     opts.execution.parquet.pushdown_filters = true;
     opts.execution.parquet.reorder_filters = true;
     cfg
+}
+
+/// The annotations the `promql()` calls of `ctx`'s statement produced
+/// (none for a session without the collector).
+pub fn annotations(ctx: &SessionContext) -> Annotations {
+    PromqlAnnotations::of(ctx.state().config())
+        .map(|a| a.take())
+        .unwrap_or_default()
 }
 
 /// What a statement may do: read. DDL (`CREATE TABLE ... LOCATION`), DML
@@ -93,7 +102,8 @@ impl SqlService {
     /// snapshot of its published segments, and the `promql()` table
     /// function over the same `samples` snapshot.
     pub async fn session(&self) -> Result<SessionContext, QueryLayerError> {
-        let ctx = SessionContext::new_with_state(session_state(session_config(), Arc::clone(&self.runtime)));
+        let config = PromqlAnnotations::attach(session_config());
+        let ctx = SessionContext::new_with_state(session_state(config, Arc::clone(&self.runtime)));
         self.index.register_store(&ctx);
         let internal = |e: datafusion::error::DataFusionError| QueryLayerError::Internal(e.to_string());
         let samples = Arc::new(SegmentTable::new(self.index.refresh().await?, self.index.store()));
@@ -113,14 +123,25 @@ impl SqlService {
 
     /// Runs one read-only statement.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryLayerError> {
+        Ok(self.query_annotated(sql).await?.0)
+    }
+
+    /// Runs one read-only statement; also returns the annotations of its
+    /// `promql()` calls.
+    pub async fn query_annotated(
+        &self,
+        sql: &str,
+    ) -> Result<(Vec<RecordBatch>, Annotations), QueryLayerError> {
         let ctx = self.session().await?;
         let df = ctx
             .sql_with_options(sql, read_only())
             .await
             .map_err(|e| QueryLayerError::BadQuery(e.to_string()))?;
-        df.collect()
+        let batches = df
+            .collect()
             .await
-            .map_err(|e| QueryLayerError::Execution(e.to_string()))
+            .map_err(|e| QueryLayerError::Execution(e.to_string()))?;
+        Ok((batches, annotations(&ctx)))
     }
 
     /// Distinct values of one label column within a time window.

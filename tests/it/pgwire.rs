@@ -158,6 +158,51 @@ async fn psql_reads_the_segments_over_the_postgres_protocol() {
         last.format("%Y-%m-%d %H:%M:%S+00").to_string()
     );
 
+    // PromQL joined with the raw samples at the same instant (minute 9):
+    // the per-minute rate of each code beside its counter's raw value.
+    let t9 = START_S + 60 * (MINUTES - 1);
+    let t9_rfc = chrono::DateTime::from_timestamp(t9, 0).unwrap().to_rfc3339();
+    assert_eq!(
+        rows(
+            port,
+            &[],
+            &format!(
+                "select p.labels['code'], round(p.value * 60, 6), s.__value__ \
+                 from promql('rate(pgw_requests_total[5m])', {t9}) p \
+                 join samples s on s.__name__ = 'pgw_requests_total' \
+                 and s.code = p.labels['code'] and s.__timestamp__ = '{t9_rfc}' \
+                 order by 1"
+            )
+        ),
+        format!("200|2|{}\n500|1|{}", 2 * (MINUTES - 1), MINUTES - 1)
+    );
+
+    // PromQL's annotations are notices: psql prints them on stderr, the
+    // rows on stdout.
+    let out = psql(
+        port,
+        &[],
+        &[
+            "-c",
+            &format!(
+                "select count(*) from promql('quantile_over_time(2, pgw_temp[5m]) \
+                 or rate(pgw_temp[5m])', {})",
+                START_S + 240
+            ),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    assert!(
+        stderr.contains("WARNING:  01000: PromQL warning: quantile value should be between 0 and 1, got 2"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("INFO:  00000: PromQL info: metric might not be a counter"),
+        "{stderr}"
+    );
+
     // Two statements in one query string: both answered, in order.
     assert_eq!(rows(port, &[], "select 1; select 'two'"), "1\ntwo");
 

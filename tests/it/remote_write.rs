@@ -33,6 +33,14 @@ async fn instant(base: &str, q: &str, t: f64) -> Vec<Value> {
     r
 }
 
+/// promtool's output lines in order: series come in the servers' own
+/// order, which the API does not fix.
+fn sorted_lines(out: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = String::from_utf8_lossy(out).lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_remote_write_gives_identical_series_and_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,6 +146,75 @@ async fn prometheus_remote_write_gives_identical_series_and_answers() {
         eprintln!(
             "remote_write: stats for {q}: totalQueryableSamples {} in both",
             count(&a)
+        );
+    }
+    // The same through `promtool query` (promtool 2.42 as the client): its
+    // printed answers are identical for both servers.
+    let (start, end) = (format!("{:.3}", t - 10.0), format!("{t:.3}"));
+    let time = format!("--time={end}");
+    let range = [
+        format!("--start={start}"),
+        format!("--end={end}"),
+        "--step=1s".to_string(),
+    ];
+    let window = [format!("--start={start}"), format!("--end={end}")];
+    let commands: Vec<Vec<String>> = vec![
+        vec![
+            "instant".into(),
+            time.clone(),
+            "{}".into(),
+            "sum by (mode) (rate(node_cpu_seconds_total[20s]))".into(),
+        ],
+        vec![
+            "instant".into(),
+            time,
+            "{}".into(),
+            "node_memory_MemTotal_bytes".into(),
+        ],
+        [
+            vec!["range".into()],
+            range.to_vec(),
+            vec!["{}".into(), "node_load1 * 2".into()],
+        ]
+        .concat(),
+        [
+            vec!["series".into(), "--match=node_load1".into(), "--match=up".into()],
+            window.to_vec(),
+            vec!["{}".into()],
+        ]
+        .concat(),
+        [
+            vec!["labels".into()],
+            window.to_vec(),
+            vec!["{}".into(), "__name__".into()],
+        ]
+        .concat(),
+    ];
+    for args in commands {
+        let run = |server: &str| {
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| if a == "{}" { server.to_string() } else { a.clone() })
+                .collect();
+            let out = Command::new("promtool")
+                .arg("query")
+                .args(&args)
+                .output()
+                .expect("promtool");
+            assert!(
+                out.status.success(),
+                "promtool query {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            sorted_lines(&out.stdout)
+        };
+        let (a, b) = (run(&prom_api), run(&sluice_api));
+        assert!(!a.is_empty(), "promtool query {args:?}: nothing from Prometheus");
+        assert_eq!(a, b, "promtool query {args:?} differs");
+        eprintln!(
+            "remote_write: promtool query {} ...: {} identical lines",
+            args[0],
+            a.len()
         );
     }
     let series = instant(&sluice_api, "count({job=\"node\"})", t).await;

@@ -10,7 +10,9 @@ use super::response::{ApiError, success};
 use crate::QueryLayerError;
 
 /// Runs `query` (form/URL parameter, or a `text/plain`/`application/sql`
-/// body). `format=text` returns an ASCII table instead of JSON.
+/// body). `format=text` returns an ASCII table instead of JSON. The
+/// annotations of `promql()` calls are the JSON response's `warnings` and
+/// `infos`, as on the PromQL endpoints.
 pub(super) async fn sql(State(st): State<AppState>, p: Params) -> Result<Response, ApiError> {
     let is_plain_body = p
         .headers
@@ -24,8 +26,8 @@ pub(super) async fn sql(State(st): State<AppState>, p: Params) -> Result<Respons
     };
     let admitted = st.queue.admit().await?;
     let sql = st.sql.clone();
-    let batches = admitted
-        .run(async move { sql.query(&stmt).await })
+    let (batches, notes) = admitted
+        .run(async move { sql.query_annotated(&stmt).await })
         .await?
         .map_err(|e| match e {
             QueryLayerError::BadQuery(m) => ApiError::bad_data(m),
@@ -52,5 +54,5 @@ pub(super) async fn sql(State(st): State<AppState>, p: Params) -> Result<Respons
     } else {
         serde_json::from_slice(&buf).map_err(|e| ApiError::internal(e.to_string()))?
     };
-    Ok(success(rows, &[], &[]))
+    Ok(success(rows, &notes.warnings, &notes.infos))
 }

@@ -20,6 +20,7 @@ use pgwire::messages::PgWireBackendMessage;
 use rust_decimal::Decimal;
 
 use super::errors::{error, sqlstate};
+use super::notices::send_notices;
 use super::statement::{Answer, Described, Runner, one_statement_only, split};
 use super::types::{encode_rows, field_infos, pg_type};
 
@@ -69,7 +70,13 @@ impl SimpleQueryHandler for QueryHandler {
         // query (the client sees the results before it, then the error).
         for stmt in split(query) {
             match self.runner.run(&stmt, Vec::new(), &database).await {
-                Ok(answer) => out.push(Response::Query(query_response(answer, |_| FieldFormat::Text))),
+                Ok(answer) => {
+                    // Sent now, while the rows go out after the last
+                    // statement: with several statements, each one's
+                    // notices come before the earlier ones' rows.
+                    send_notices(client, &answer.annotations).await?;
+                    out.push(Response::Query(query_response(answer, |_| FieldFormat::Text)));
+                }
                 Err(e) => {
                     out.push(Response::Error(Box::new(ErrorInfo::from(e))));
                     break;
@@ -169,6 +176,7 @@ impl ExtendedQueryHandler for QueryHandler {
             .run(&stmt.statement.sql, params, &database(client))
             .await?;
         check_same_columns(&stmt.statement.described.schema, &answer.schema)?;
+        send_notices(client, &answer.annotations).await?;
         let format = portal.result_column_format.clone();
         Ok(Response::Query(query_response(answer, move |i| {
             format.format_for(i)

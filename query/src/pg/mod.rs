@@ -18,6 +18,7 @@ mod auth;
 mod catalog;
 mod errors;
 mod handler;
+mod notices;
 mod statement;
 mod text;
 mod types;

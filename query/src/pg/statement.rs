@@ -20,7 +20,8 @@ use datafusion::prelude::SessionContext;
 use super::catalog;
 use super::errors::{self, from_datafusion, from_query_layer, from_queue};
 use crate::api::QueryQueue;
-use crate::sql::{SqlService, session_config};
+use crate::promql_plan::annotations::Annotations;
+use crate::sql::{SqlService, annotations, session_config};
 
 /// A planned statement's result columns and parameter types.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub(crate) struct Answer {
     pub(crate) schema: SchemaRef,
     /// The rows.
     pub(crate) batches: Vec<RecordBatch>,
+    /// The annotations of the statement's `promql()` calls, for notices.
+    pub(crate) annotations: Annotations,
 }
 
 /// SQL for the Postgres listener: the SQL endpoint's service and queue.
@@ -101,7 +104,11 @@ impl Runner {
                 }
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let batches = df.collect().await.map_err(|e| from_datafusion(&e))?;
-                Ok(Answer { schema, batches })
+                Ok(Answer {
+                    schema,
+                    batches,
+                    annotations: annotations(&ctx),
+                })
             })
             .await
             .map_err(|e| from_queue(&e))?

@@ -15,7 +15,9 @@ use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, collect,
@@ -25,6 +27,7 @@ use sluice_model::Labels;
 use sluice_promql::{Engine, EngineOptions, PrefetchedSource, QueryResult, Value};
 use sluice_sink::segment::{COL_NAME, COL_SERIES_ID};
 
+use super::annotations::PromqlAnnotations;
 use super::error::promql_err;
 use super::nodes::{EvalSpec, result_schema};
 use crate::segments::rows::rows_to_series;
@@ -159,8 +162,17 @@ impl ExecutionPlan for PromEvalExec {
     fn execute(&self, partition: usize, ctx: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let this = PromEvalExec::new(self.inputs.clone(), self.spec.clone());
         let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let queryable = MetricBuilder::new(&self.metrics).counter("queryable_samples", partition);
+        let peak = MetricBuilder::new(&self.metrics).gauge("peak_samples", partition);
         let out = async move {
+            let annotations = PromqlAnnotations::of(ctx.session_config());
             let result = this.evaluate(ctx).await?;
+            if let Some(a) = annotations {
+                a.record(&result.warnings, &result.infos);
+            }
+            // The engine's statistics (Prometheus' `stats`), for EXPLAIN ANALYZE.
+            queryable.add(usize::try_from(result.stats.total_queryable_samples).unwrap_or(usize::MAX));
+            peak.set(usize::try_from(result.stats.peak_samples).unwrap_or(usize::MAX));
             let _timer = baseline.elapsed_compute().timer();
             let batch = value_to_batch(result.value)?;
             baseline.record_output(batch.num_rows());

@@ -7,6 +7,7 @@
 //! Sluice's PromQL engine over their results. SQL reaches it through the
 //! `promql()` table function ([`table_fn`]).
 
+pub mod annotations;
 pub mod error;
 mod eval_exec;
 pub mod instant_manipulate;

@@ -9,9 +9,9 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array, ListArray, RecordBatch, UInt32Array};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, SchemaRef};
+use arrow::datatypes::{DataType, Field, SchemaRef, UInt32Type};
 use datafusion::common::{DFSchemaRef, Result as DfResult};
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 use sluice_promql::LeafSteps;
@@ -150,5 +150,20 @@ impl SeriesOp for RangeOp {
         columns.push(list(&step_ends, Arc::new(UInt32Array::from(offs)))?);
         columns.push(list(&step_ends, Arc::new(UInt32Array::from(lens)))?);
         Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+    }
+
+    /// The samples in all windows: what Prometheus' `stats` counts as
+    /// queryable for a range selector (a sample in several windows counts
+    /// once per window).
+    fn count(&self, output: &RecordBatch) -> Option<(&'static str, usize)> {
+        let lens = output.column_by_name(COL_WINDOW_LENGTHS)?.as_list_opt::<i32>()?;
+        let total = lens
+            .values()
+            .as_primitive_opt::<UInt32Type>()?
+            .values()
+            .iter()
+            .map(|&n| n as usize)
+            .sum();
+        Some(("window_samples", total))
     }
 }

@@ -13,7 +13,9 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, collect,
@@ -28,6 +30,11 @@ pub(crate) trait SeriesOp: fmt::Debug + Send + Sync {
     fn describe(&self) -> String;
     /// The output for `input`, in `schema`.
     fn apply(&self, input: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch>;
+    /// A count of the output to show in `EXPLAIN ANALYZE` beside the
+    /// rows, as (metric name, value): e.g. the samples inside the windows.
+    fn count(&self, _output: &RecordBatch) -> Option<(&'static str, usize)> {
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -106,12 +113,16 @@ impl ExecutionPlan for SeriesExec {
         let schema = Arc::clone(&self.schema);
         let out_schema = Arc::clone(&schema);
         let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let metrics = self.metrics.clone();
         let out = async move {
             let in_schema = input.schema();
             let batches = collect(input, ctx).await?;
             let _timer = baseline.elapsed_compute().timer();
             let batch = op.apply(&concat_batches(&in_schema, &batches)?, &out_schema)?;
             baseline.record_output(batch.num_rows());
+            if let Some((name, n)) = op.count(&batch) {
+                MetricBuilder::new(&metrics).counter(name, partition).add(n);
+            }
             Ok(batch)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream::once(out))))

@@ -368,3 +368,57 @@ async fn sql_statements_share_the_footer_cache() {
         "every footer the statement read stays cached"
     );
 }
+
+/// The annotations of a statement's `promql()` calls reach the caller
+/// (`/api/v1/sql`'s `warnings`/`infos`, Postgres notices), each once.
+#[tokio::test]
+async fn a_statements_annotations_are_returned_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fixture(dir.path()).await;
+    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let (rows, notes) = svc
+        .query_annotated(
+            "SELECT count(*) FROM promql('quantile_over_time(2, load[1m])', 300) \
+             UNION ALL SELECT count(*) FROM promql('rate(load[1m])', 300) \
+             UNION ALL SELECT count(*) FROM promql('rate(load[1m])', 240)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    assert_eq!(
+        notes.warnings,
+        ["PromQL warning: quantile value should be between 0 and 1, got 2 (1:20)"]
+    );
+    assert_eq!(
+        notes.infos,
+        [
+            "PromQL info: metric might not be a counter, name does not end in \
+             _total/_sum/_count/_bucket: \"load\" (1:6)"
+        ]
+    );
+    // A statement without PromQL has none.
+    let (_, none) = svc.query_annotated("SELECT 1").await.unwrap();
+    assert_eq!(none, Default::default());
+}
+
+/// EXPLAIN ANALYZE counts what Prometheus' `stats` counts: the samples in
+/// a range selector's windows (on its `PromRangeManipulateExec`) and the
+/// engine's own reads and peak (on `PromEvalExec`).
+#[tokio::test]
+async fn explain_analyze_counts_queryable_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fixture(dir.path()).await;
+    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let plan = text(
+        &sql(
+            &svc,
+            "EXPLAIN ANALYZE SELECT * FROM promql('rate(x[1m]) + load', 300)",
+        )
+        .await,
+    );
+    // 4 series of x with the samples at 255, 270, 285 and 300 s in
+    // (240 s, 300 s]; 4 series of load with one sample each at 300 s.
+    assert!(plan.contains("window_samples=16"), "{plan}");
+    assert!(plan.contains("queryable_samples=4"), "{plan}");
+    assert!(plan.contains("peak_samples="), "{plan}");
+}
