@@ -112,6 +112,7 @@ impl SegmentSource {
             &files,
             scan.filter,
             scan.projection,
+            Some((start_ms, end_ms)),
         )
         .map_err(scanning)?;
         let exec = match direct {

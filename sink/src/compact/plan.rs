@@ -142,6 +142,7 @@ mod tests {
             rows,
             bytes: 0,
             metrics: Default::default(),
+            series_index: None,
         })
     }
 
