@@ -21,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, Result as DfResult};
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::{CachedParquetFileReaderFactory, ParquetRowSelection};
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -68,34 +68,9 @@ pub(super) fn object_meta(segment: &SegmentMeta) -> ObjectMeta {
     }
 }
 
-/// The time range, in ms (inclusive), a scan's filter keeps: with a
-/// segment's series index it reads only the rows near it.
-pub(crate) type TimeRange = Option<(i64, i64)>;
-
-/// A segment as one file of a scan; with a series index and a time range
-/// narrower than the segment's, it carries the row selection that reads
-/// only the rows near the range in each series (`sluice_sink::segment::
-/// series_index`: a superset of the rows in range, which the scan's filter
-/// narrows exactly).
-fn partitioned_file(segment: &SegmentMeta, time: TimeRange) -> PartitionedFile {
-    // The catalog's footer is of this exact immutable file: see `object_meta`.
-    let file = PartitionedFile::new_from_meta(object_meta(segment));
-    let (Some(index), Some((start, end))) = (&segment.series_index, time) else {
-        return file;
-    };
-    if start <= segment.min_time_ms && end >= segment.max_time_ms {
-        return file;
-    }
-    let rows = u64::try_from(segment.rows).unwrap_or(0);
-    match index.selection(rows, start, end) {
-        Some(selection) => file.with_extension(ParquetRowSelection::new(selection)),
-        None => file,
-    }
-}
-
 /// `files` spread over at most `target_partitions` groups, largest first
 /// onto the lightest group, so each partition reads a similar share.
-fn file_groups(files: &[&Arc<SegmentMeta>], target_partitions: usize, time: TimeRange) -> Vec<FileGroup> {
+fn file_groups(files: &[&Arc<SegmentMeta>], target_partitions: usize) -> Vec<FileGroup> {
     let n = target_partitions.clamp(1, files.len().max(1));
     let mut by_size: Vec<&&Arc<SegmentMeta>> = files.iter().collect();
     by_size.sort_by_key(|s| std::cmp::Reverse(s.bytes));
@@ -106,7 +81,9 @@ fn file_groups(files: &[&Arc<SegmentMeta>], target_partitions: usize, time: Time
             .min_by_key(|(bytes, _)| *bytes)
             .expect("at least one group");
         lightest.0 += s.bytes;
-        lightest.1.push(partitioned_file(s, time));
+        // The catalog's footer is of this exact immutable file: see
+        // `object_meta`.
+        lightest.1.push(PartitionedFile::new_from_meta(object_meta(s)));
     }
     groups
         .into_iter()
@@ -116,9 +93,8 @@ fn file_groups(files: &[&Arc<SegmentMeta>], target_partitions: usize, time: Time
 }
 
 /// A scan of `files` (of `store`, registered with the session) read as
-/// `schema`, projected to `projection`, of the rows near `time`. Filters
-/// are left to the caller's plan: DataFusion's filter pushdown moves them
-/// into the reader.
+/// `schema`, projected to `projection`. Filters are left to the caller's
+/// plan: DataFusion's filter pushdown moves them into the reader.
 pub(crate) fn scan_exec(
     state: &dyn Session,
     store: &SegmentStore,
@@ -126,11 +102,10 @@ pub(crate) fn scan_exec(
     files: &[&Arc<SegmentMeta>],
     projection: Option<&Vec<usize>>,
     limit: Option<usize>,
-    time: TimeRange,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
     let source = parquet_source(state, store, schema)?;
     let config = FileScanConfigBuilder::new(object_store_url(store)?, Arc::new(source))
-        .with_file_groups(file_groups(files, state.config().target_partitions(), time))
+        .with_file_groups(file_groups(files, state.config().target_partitions()))
         .with_projection_indices(projection.cloned())?
         .with_limit(limit)
         .build();
@@ -138,10 +113,9 @@ pub(crate) fn scan_exec(
 }
 
 /// The rows of `files` matching `filter`, projected to `projection`, as one
-/// Parquet scan with the filter as its predicate; `time` is the filter's
-/// time range. `None` when some part of the filter cannot be evaluated
-/// inside the reader (the caller then plans it the general way, where a
-/// `FilterExec` takes that part).
+/// Parquet scan with the filter as its predicate. `None` when some part of
+/// the filter cannot be evaluated inside the reader (the caller then plans
+/// it the general way, where a `FilterExec` takes that part).
 pub(crate) fn read_exec(
     state: &dyn Session,
     store: &SegmentStore,
@@ -149,7 +123,6 @@ pub(crate) fn read_exec(
     files: &[&Arc<SegmentMeta>],
     filter: Expr,
     projection: Vec<usize>,
-    time: TimeRange,
 ) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
     let df_schema = DFSchema::try_from(Arc::clone(&schema))?;
     // What the analyser and optimiser would do to the filter: coerce types
@@ -182,7 +155,7 @@ pub(crate) fn read_exec(
         return Ok(None);
     }
     let config = FileScanConfigBuilder::new(object_store_url(store)?, source)
-        .with_file_groups(file_groups(files, state.config().target_partitions(), time))
+        .with_file_groups(file_groups(files, state.config().target_partitions()))
         .with_projection_indices(Some(projection))?
         .build();
     Ok(Some(DataSourceExec::from_data_source(config)))
@@ -252,7 +225,6 @@ mod tests {
             &files,
             scan.filter,
             scan.projection,
-            Some((0, 5000)),
         )
         .unwrap()
         .expect("all matchers pushed down");
@@ -266,86 +238,5 @@ mod tests {
             .map(|b| b.num_rows())
             .sum();
         assert_eq!(rows, 1);
-    }
-
-    /// Rows the scan's pushed-down filter dropped, summed over its files.
-    fn rows_filtered(exec: &Arc<dyn ExecutionPlan>) -> usize {
-        exec.metrics()
-            .and_then(|m| m.sum_by_name("pushdown_rows_pruned"))
-            .map_or(0, |v| v.as_usize())
-    }
-
-    /// With the series index, a 1 h read of 18 h series decodes about an
-    /// hour of rows per series (the rest is never handed to the filter),
-    /// and returns exactly the rows of a read without the index.
-    #[tokio::test]
-    async fn a_short_read_of_long_series_decodes_only_rows_near_its_range() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SegmentStore::local(dir.path()).unwrap();
-        let series: Vec<TimeSeries> = (0..4)
-            .map(|i| TimeSeries {
-                labels: Labels::new([("__name__", "x"), ("i", &i.to_string())]),
-                samples: (0..1080).map(|k| Sample::new(k * 60_000, k as f64)).collect(),
-            })
-            .collect();
-        let spec = SegmentSpec {
-            table: SAMPLES_TABLE,
-            key: SegmentKey {
-                partition: 0,
-                first_offset: 0,
-                last_offset: 0,
-            },
-        };
-        let meta = write_segment(&store, &spec, series).await.unwrap().unwrap();
-        assert!(meta.series_index.is_some(), "18 h series get an index");
-        let segments = Catalog::new(store.clone(), SAMPLES_TABLE)
-            .refresh()
-            .await
-            .unwrap()
-            .visible;
-        assert_eq!(
-            segments[0].series_index, meta.series_index,
-            "read back from the footer"
-        );
-        let table = Arc::new(SegmentTable::new(segments, &store));
-        let ctx = SessionContext::new_with_config(session_config());
-        ctx.register_object_store(store.store_url(), store.object_store());
-        let state = ctx.state();
-        let files: Vec<&Arc<SegmentMeta>> = table.segments().iter().collect();
-        let (end, start) = (1079 * 60_000 - 7_000, 1079 * 60_000 - 7_000 - 3_600_000);
-        let read = |time: TimeRange| {
-            let m = Matcher::new("__name__", MatchOp::Equal, "x").unwrap();
-            let scan = selector_scan(SAMPLES_TABLE, Arc::clone(&table), &[m], start, end)
-                .unwrap()
-                .unwrap();
-            read_exec(
-                &state,
-                &store,
-                table.schema(),
-                &files,
-                scan.filter,
-                scan.projection,
-                time,
-            )
-            .unwrap()
-            .unwrap()
-        };
-        let mut results = Vec::new();
-        for time in [Some((start, end)), None] {
-            let exec = read(time);
-            let batches = datafusion::physical_plan::collect(Arc::clone(&exec), state.task_ctx())
-                .await
-                .unwrap();
-            let text = arrow::util::pretty::pretty_format_batches(&batches)
-                .unwrap()
-                .to_string();
-            results.push((text, rows_filtered(&exec)));
-        }
-        let (with_index, without) = (&results[0], &results[1]);
-        assert_eq!(with_index.0, without.0, "the same rows either way");
-        // 60 samples per series are in range; without the index the filter
-        // drops the other 1020 of each series, with it a few margin rows.
-        assert_eq!(without.1, 4 * 1020, "{results:?}");
-        assert!(with_index.1 <= 4 * 4, "{results:?}");
     }
 }

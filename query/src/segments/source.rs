@@ -112,7 +112,6 @@ impl SegmentSource {
             &files,
             scan.filter,
             scan.projection,
-            Some((start_ms, end_ms)),
         )
         .map_err(scanning)?;
         let exec = match direct {

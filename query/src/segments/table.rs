@@ -134,14 +134,6 @@ impl ScanBounds {
         });
     }
 
-    /// The time range the filters keep, if they bound it on either side.
-    pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
-        match (self.min_time_ms, self.max_time_ms) {
-            (None, None) => None,
-            (lo, hi) => Some((lo.unwrap_or(i64::MIN), hi.unwrap_or(i64::MAX))),
-        }
-    }
-
     pub(crate) fn admits(&self, seg: &SegmentMeta) -> bool {
         let lo = self.min_time_ms.unwrap_or(i64::MIN);
         let hi = self.max_time_ms.unwrap_or(i64::MAX);
@@ -227,15 +219,7 @@ impl TableProvider for SegmentTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        scan_exec(
-            state,
-            &self.store,
-            self.schema.clone(),
-            &files,
-            projection,
-            limit,
-            bounds.time_range(),
-        )
+        scan_exec(state, &self.store, self.schema.clone(), &files, projection, limit)
     }
 }
 

@@ -142,7 +142,6 @@ mod tests {
             rows,
             bytes: 0,
             metrics: Default::default(),
-            series_index: None,
         })
     }
 

@@ -7,7 +7,6 @@ use parquet::file::metadata::{FooterTail, KeyValue, ParquetMetaData, ParquetMeta
 
 use crate::SinkError;
 use crate::segment::layout::SegmentKey;
-use crate::segment::series_index::SeriesIndex;
 use crate::store::{SegmentStore, StoredSegment};
 
 /// Footer bytes fetched in the first request: most segment footers fit, so
@@ -23,7 +22,6 @@ pub(crate) mod keys {
     pub(crate) const MAX_TIME: &str = "sluice.max_time_ms";
     pub(crate) const METRICS: &str = "sluice.metrics";
     pub(crate) const VERSION: &str = "sluice.segment_version";
-    pub(crate) const SERIES_INDEX: &str = "sluice.series_index";
 }
 
 /// Summary of one published segment.
@@ -49,16 +47,13 @@ pub struct SegmentMeta {
     pub bytes: u64,
     /// Metric name → label names its series carry in this segment.
     pub metrics: BTreeMap<String, Vec<String>>,
-    /// Where each series' rows are, for reading part of a long segment
-    /// (`None`: short series, or a segment written before the index).
-    pub series_index: Option<SeriesIndex>,
 }
 
 impl SegmentMeta {
     /// The footer key/value pairs describing this segment.
     pub(crate) fn to_key_values(&self) -> Vec<KeyValue> {
         let kv = |k: &str, v: String| KeyValue::new(k.to_string(), v);
-        let mut kvs = vec![
+        vec![
             kv(keys::VERSION, "1".into()),
             kv(keys::PARTITION, self.partition.to_string()),
             kv(keys::FIRST_OFFSET, self.first_offset.to_string()),
@@ -69,11 +64,7 @@ impl SegmentMeta {
                 keys::METRICS,
                 serde_json::to_string(&self.metrics).unwrap_or_else(|_| "{}".into()),
             ),
-        ];
-        if let Some(index) = &self.series_index {
-            kvs.push(kv(keys::SERIES_INDEX, index.to_footer()));
-        }
-        kvs
+        ]
     }
 
     /// Partition and offsets.
@@ -152,13 +143,5 @@ fn meta_from_footer(seg: &StoredSegment, md: &ParquetMetaData) -> Result<Segment
         rows: fmd.num_rows(),
         bytes: seg.size,
         metrics,
-        // An index this version cannot read only costs the skipping.
-        series_index: kvs.get(keys::SERIES_INDEX).and_then(|t| {
-            let index = SeriesIndex::from_footer(t);
-            if index.is_none() {
-                tracing::warn!(segment = %loc, "unreadable series index; the segment is read whole");
-            }
-            index
-        }),
     })
 }

@@ -18,16 +18,12 @@
 //! Label columns differ between segments; readers union them by name
 //! (DuckDB: `read_parquet(..., union_by_name = true)`). Footer key/value
 //! metadata (`sluice.*`) carries the partition, offsets, time range and the
-//! label names per metric, which the query layer uses to prune files, and
-//! for segments of long series a per-series row index
-//! ([`series_index`]), which it uses to read only the rows near a short
-//! time range.
+//! label names per metric, which the query layer uses to prune files.
 
 pub mod catalog;
 pub mod layout;
 pub mod meta;
 pub mod read;
-pub mod series_index;
 pub mod writer;
 
 /// Metric name column (the `__name__` label).

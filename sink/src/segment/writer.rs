@@ -17,7 +17,6 @@ use sluice_model::{METRIC_NAME, TimeSeries};
 
 use super::layout::SegmentKey;
 use super::meta::SegmentMeta;
-use super::series_index::SeriesIndex;
 use super::{COL_NAME, COL_SERIES_ID, COL_TIMESTAMP, COL_VALUE};
 use crate::SinkError;
 use crate::store::SegmentStore;
@@ -112,7 +111,6 @@ fn summarize(key: SegmentKey, location: ObjPath, series: &[TimeSeries], rows: us
             .into_iter()
             .map(|(k, v)| (k, v.into_iter().collect()))
             .collect(),
-        series_index: SeriesIndex::build(series),
     }
 }
 
