@@ -110,7 +110,7 @@ impl SqlService {
         ctx.register_table(SAMPLES_TABLE, samples.clone())
             .map_err(internal)?;
         ctx.register_udtf(
-            "promql",
+            PromqlFunction::NAME,
             Arc::new(PromqlFunction::new(samples, self.engine.clone())),
         );
         for (name, index) in &self.others {

@@ -154,3 +154,117 @@ async fn a_new_label_shows_up_in_psql_describe() {
         "eu|1"
     );
 }
+
+/// The columns and types psql's `\gdesc` reports for `select` (what the
+/// wire protocol announces), as `name type` pairs.
+fn announced(port: u16, dir: &Path, select: &str) -> Vec<String> {
+    let file = dir.join("gdesc-functions.sql");
+    std::fs::write(&file, format!("{select} \\gdesc\n")).unwrap();
+    let out = psql(port, &[], &["-f", &file.display().to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.replacen('|', " ", 1))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_lists_the_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_query, port) = start(dir.path(), None, &[]).await;
+
+    // \df: Sluice's own function, its two forms, returning the columns a
+    // select from it announces.
+    let promql_columns = "labels text, \"timestamp\" timestamp with time zone, value double precision";
+    assert_eq!(
+        rows(port, &[], "\\df"),
+        format!(
+            "public|promql|TABLE({promql_columns})|query text, \"time\" \"any\"|func\n\
+             public|promql|TABLE({promql_columns})|query text, start \"any\", \"end\" \"any\", step \"any\"|func"
+        )
+    );
+    assert_eq!(
+        announced(port, dir.path(), "select * from promql('pgw_temp', 0)"),
+        [
+            "labels text",
+            "timestamp timestamp with time zone",
+            "value double precision"
+        ]
+    );
+    // \df+: stable (it reads the segments as they are for the statement),
+    // built in, owned by the catalog's role.
+    let plus = rows(port, &[], "\\df+ promql");
+    for line in plus.lines() {
+        let cells: Vec<&str> = line.split('|').collect();
+        assert_eq!(
+            cells[5..12],
+            ["stable", "safe", "sluice", "invoker", "", "internal", "promql"],
+            "{line}"
+        );
+    }
+    // A pattern that matches nothing lists nothing.
+    assert_eq!(rows(port, &[], "\\df nope"), "");
+
+    // \dfS: DataFusion's functions, in pg_catalog, with the argument and
+    // result types their signatures fix: a scalar one per float type ...
+    assert_eq!(
+        rows(port, &[], "\\dfS sqrt"),
+        "pg_catalog|sqrt|double precision|double precision|func\n\
+         pg_catalog|sqrt|real|real|func"
+    );
+    // ... an aggregate (\dfS and \daS), one overload per type it sums,
+    // "any" for a decimal of any precision ...
+    assert_eq!(
+        rows(port, &[], "\\dfS sum"),
+        "pg_catalog|sum|\"any\"|\"any\"|agg\n\
+         pg_catalog|sum|bigint|bigint|agg\n\
+         pg_catalog|sum|double precision|double precision|agg\n\
+         pg_catalog|sum|numeric|numeric|agg"
+    );
+    assert!(
+        rows(port, &[], "\\daS sum")
+            .lines()
+            .any(|l| l == "pg_catalog|sum|bigint|bigint|"),
+    );
+    // ... no argument list as `*`, as count(*) ...
+    assert!(
+        rows(port, &[], "\\daS count")
+            .lines()
+            .any(|l| l == "pg_catalog|count|bigint|*|"),
+    );
+    // ... and a window function, returning what a select announces.
+    let row_number = announced(port, dir.path(), "select row_number() over () as n");
+    let [n] = row_number.as_slice() else {
+        panic!("{row_number:?}")
+    };
+    assert_eq!(
+        rows(port, &[], "\\dfS row_number"),
+        format!("pg_catalog|row_number|{}||window", n.trim_start_matches("n "))
+    );
+    // Plain \da and \dfw: no aggregate or window function outside pg_catalog.
+    assert_eq!(rows(port, &[], "\\da"), "");
+    assert_eq!(rows(port, &[], "\\dfw"), "");
+
+    // \dT: no type outside pg_catalog; \dTS: the types columns and
+    // function signatures use.
+    assert_eq!(rows(port, &[], "\\dT"), "");
+    let types = rows(port, &[], "\\dTS");
+    for ty in [
+        "text",
+        "double precision",
+        "timestamp with time zone",
+        "\"any\"",
+        "record",
+    ] {
+        assert!(
+            types.lines().any(|l| l == format!("pg_catalog|{ty}|")),
+            "{ty}: {types}"
+        );
+    }
+    assert_eq!(
+        rows(port, &[], "\\dTS+ bigint"),
+        "pg_catalog|bigint|int8|8||sluice||"
+    );
+}

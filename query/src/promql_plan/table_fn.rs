@@ -11,11 +11,11 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue, plan_err};
-use datafusion::logical_expr::{Expr, LogicalPlan, TableType};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableType, Volatility};
 use datafusion::physical_plan::ExecutionPlan;
 use sluice_promql::{Engine, EngineOptions, MAX_POINTS_PER_SERIES};
 use sluice_sink::segment::SAMPLES_TABLE;
@@ -33,6 +33,25 @@ pub struct PromqlFunction {
 }
 
 impl PromqlFunction {
+    /// The name Sluice registers it under.
+    pub const NAME: &'static str = "promql";
+
+    /// The argument lists it takes (as `spec` reads them), each argument
+    /// by name and type: the query is a string; a time or step may be a
+    /// string, a number or a timestamp, so it has no one type (None).
+    pub const FORMS: [&'static [(&'static str, Option<DataType>)]; 2] = [
+        &[("query", Some(DataType::Utf8)), ("time", None)],
+        &[
+            ("query", Some(DataType::Utf8)),
+            ("start", None),
+            ("end", None),
+            ("step", None),
+        ],
+    ];
+
+    /// Its rows depend on the segments, which stay put for a statement.
+    pub const VOLATILITY: Volatility = Volatility::Stable;
+
     /// `promql()` over `samples`, evaluated with `options`.
     pub fn new(samples: Arc<SegmentTable>, options: EngineOptions) -> Self {
         PromqlFunction { samples, options }

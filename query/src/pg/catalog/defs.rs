@@ -3,11 +3,13 @@
 //!
 //! Tables for things Sluice does not have (indexes, constraints,
 //! inheritance, policies, triggers, rules, publications, column defaults,
-//! comments, collations, extensions, role memberships) exist with no rows, so that psql's queries, which
-//! read them for every table they describe, find nothing rather than fail.
+//! comments, collations, extensions, role memberships, enum types) exist
+//! with no rows, so that psql's queries, which read them for every table
+//! (or type) they describe, find nothing rather than fail.
 
 use datafusion::common::Result as DfResult;
 
+use super::procs::{self, Proc};
 use super::snapshot::Snapshot;
 use super::table::{Columns, Row, Ty};
 use super::{database, relations, types};
@@ -19,6 +21,8 @@ pub(crate) enum Rows {
     Fixed(fn() -> DfResult<Vec<Row>>),
     /// Read from the session's catalog.
     Live(fn(&Snapshot) -> DfResult<Vec<Row>>),
+    /// Read from the session's functions.
+    Functions(fn(&[Proc]) -> DfResult<Vec<Row>>),
 }
 
 /// One table of `pg_catalog`.
@@ -183,12 +187,64 @@ pub(crate) const PG_TABLESPACE: Columns = &[
     ("spcoptions", TextArray),
 ];
 
+pub(crate) const PG_PROC: Columns = &[
+    ("oid", Oid),
+    ("proname", Text),
+    ("pronamespace", Oid),
+    ("proowner", Oid),
+    ("prolang", Oid),
+    ("procost", Float4),
+    ("prorows", Float4),
+    ("provariadic", Oid),
+    ("prosupport", Oid),
+    ("prokind", Text),
+    ("prosecdef", Bool),
+    ("proleakproof", Bool),
+    ("proisstrict", Bool),
+    ("proretset", Bool),
+    ("provolatile", Text),
+    ("proparallel", Text),
+    ("pronargs", Int2),
+    ("pronargdefaults", Int2),
+    ("prorettype", Oid),
+    ("proargtypes", OidArray),
+    ("proallargtypes", OidArray),
+    ("proargmodes", TextArray),
+    ("proargnames", TextArray),
+    ("proargdefaults", Text),
+    ("protrftypes", OidArray),
+    ("prosrc", Text),
+    ("probin", Text),
+    ("prosqlbody", Text),
+    ("proconfig", TextArray),
+    ("proacl", TextArray),
+];
+
+const PG_LANGUAGE: Columns = &[
+    ("oid", Oid),
+    ("lanname", Text),
+    ("lanowner", Oid),
+    ("lanispl", Bool),
+    ("lanpltrusted", Bool),
+    ("lanplcallfoid", Oid),
+    ("laninline", Oid),
+    ("lanvalidator", Oid),
+    ("lanacl", TextArray),
+];
+
 const PG_AUTH_MEMBERS: Columns = &[
     ("oid", Oid),
     ("roleid", Oid),
     ("member", Oid),
     ("grantor", Oid),
     ("admin_option", Bool),
+];
+
+const PG_ENUM: Columns = &[
+    ("oid", Oid),
+    ("enumtypid", Oid),
+    ("enumsortorder", Float4),
+    ("enumlabel", Text),
 ];
 
 const PG_EXTENSION: Columns = &[
@@ -401,6 +457,11 @@ pub(crate) const TABLES: &[TableDef] = &[
         rows: Rows::Fixed(none),
     },
     TableDef {
+        name: "pg_enum",
+        columns: PG_ENUM,
+        rows: Rows::Fixed(none),
+    },
+    TableDef {
         name: "pg_extension",
         columns: PG_EXTENSION,
         rows: Rows::Fixed(none),
@@ -416,6 +477,11 @@ pub(crate) const TABLES: &[TableDef] = &[
         rows: Rows::Fixed(none),
     },
     TableDef {
+        name: "pg_language",
+        columns: PG_LANGUAGE,
+        rows: Rows::Fixed(procs::languages),
+    },
+    TableDef {
         name: "pg_namespace",
         columns: PG_NAMESPACE,
         rows: Rows::Live(relations::namespaces),
@@ -424,6 +490,11 @@ pub(crate) const TABLES: &[TableDef] = &[
         name: "pg_policy",
         columns: PG_POLICY,
         rows: Rows::Fixed(none),
+    },
+    TableDef {
+        name: "pg_proc",
+        columns: PG_PROC,
+        rows: Rows::Functions(procs::rows),
     },
     TableDef {
         name: "pg_publication",

@@ -11,7 +11,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArr
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{Result as DfResult, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
 /// A parameter's type.
@@ -131,6 +131,16 @@ impl PgFunction {
             signature: Signature::user_defined(Volatility::Stable),
             eval: Arc::new(eval),
         })
+    }
+
+    /// The argument lists it takes, one per number of arguments (its
+    /// DataFusion signature is user-defined: it coerces them itself).
+    pub(crate) fn argument_lists(&self) -> TypeSignature {
+        TypeSignature::OneOf(
+            (self.min_args..=self.params.len())
+                .map(|n| TypeSignature::Exact(self.params[..n].iter().map(|p| p.arrow()).collect()))
+                .collect(),
+        )
     }
 }
 

@@ -12,17 +12,20 @@
 //! the next. Things Sluice does not have (indexes, constraints, comments,
 //! ...) are tables without rows ([`defs`]).
 //!
-//! The functions psql calls that DataFusion lacks are here too
-//! ([`functions`]), as is the syntax psql writes that DataFusion does not
-//! plan: `OPERATOR(pg_catalog.~)` ([`operator`]), casts to `oid`, `regclass`
-//! and the like ([`casts`]), array literals compared with arrays
-//! ([`array_literal`]) through planner hooks, and, rewritten in the parsed
-//! statement as DataFusion has no hook for them ([`rewrite`]), `COLLATE
-//! pg_catalog.default` ([`collate`]), `ARRAY(SELECT ...)`
-//! ([`array_subquery`]) and repeated result column names
-//! ([`duplicate_names`]). One piece of psql's `\d` that DataFusion cannot
-//! plan at all (a lateral table function) is replaced by its value here,
-//! by its exact text ([`psql_fragments`]).
+//! The session's functions are `pg_proc`'s rows ([`registry`],
+//! [`procs`]), each DataFusion signature shown as Postgres would show it
+//! ([`signature`]). The functions psql calls that DataFusion lacks are
+//! here too ([`functions`], [`proc_functions`]), as is the syntax psql
+//! writes that DataFusion does not plan: `OPERATOR(pg_catalog.~)`
+//! ([`operator`]), casts to `oid`, `regclass` and the like ([`casts`]),
+//! array literals compared with arrays ([`array_literal`]) through planner
+//! hooks, and, rewritten in the parsed statement as DataFusion has no hook
+//! for them ([`rewrite`]), `COLLATE pg_catalog.default` ([`collate`]),
+//! `ARRAY(SELECT ...)` ([`array_subquery`]) and repeated result column
+//! names ([`duplicate_names`]). A few pieces of psql's `\d` and `\dT`
+//! that DataFusion cannot plan (lateral table functions, a correlated
+//! subquery it cannot bound to one row) are replaced by their value here
+//! or an equivalent it plans, by their exact text ([`psql_fragments`]).
 //!
 //! Only the Postgres listener's sessions get this: it describes the tables
 //! in Postgres' terms (Postgres type oids, `relkind`) for Postgres clients,
@@ -40,13 +43,18 @@ mod defs;
 mod duplicate_names;
 mod function;
 mod functions;
+mod ident;
 mod oid;
 mod operator;
+mod proc_functions;
+mod procs;
 mod psql_fragments;
 mod regclass;
+mod registry;
 mod relations;
 mod rewrite;
 mod schema;
+mod signature;
 mod sizes;
 mod snapshot;
 mod table;
@@ -59,6 +67,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 
+use self::registry::{Functions, Registry};
 use self::schema::PgCatalogSchema;
 use self::snapshot::PG_CATALOG;
 use crate::sql::read_only;
@@ -89,6 +98,8 @@ pub(crate) async fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfRe
     let catalog = catalogs
         .catalog(&catalog_name)
         .ok_or_else(|| DataFusionError::Internal(format!("no catalog {catalog_name}")))?;
+    // Described once every function below is registered.
+    let functions = Arc::new(Functions::default());
     catalog.register_schema(
         PG_CATALOG,
         Arc::new(PgCatalogSchema::new(
@@ -96,6 +107,7 @@ pub(crate) async fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfRe
             &catalog_name,
             database,
             options.catalog.information_schema,
+            functions.clone(),
         )),
     )?;
     let table_bytes = sizes::table_bytes(catalogs.as_ref(), &catalog_name).await?;
@@ -104,7 +116,10 @@ pub(crate) async fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfRe
         &catalog_name,
         &options.catalog.default_schema,
         table_bytes,
-    ) {
+    )
+    .into_iter()
+    .chain(proc_functions::all(&Arc::downgrade(&functions)))
+    {
         ctx.register_udf(f);
     }
     for (name, qualified) in QUALIFIED_BUILTINS {
@@ -112,6 +127,7 @@ pub(crate) async fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfRe
             ctx.register_udf(f.as_ref().clone().with_aliases([*qualified]));
         }
     }
+    functions.register(Registry::of(&ctx.state(), &options.catalog.default_schema));
     Ok(ctx)
 }
 

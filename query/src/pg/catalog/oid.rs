@@ -20,6 +20,10 @@ pub(crate) const OWNER_NAME: &str = "sluice";
 /// `pg_default`'s oid in Postgres: where the tables are stored.
 pub(crate) const DEFAULT_TABLESPACE: u32 = 1663;
 
+/// The `internal` language's oid in Postgres: functions built into the
+/// server, as every function here is.
+pub(crate) const INTERNAL_LANGUAGE: u32 = 12;
+
 /// The first oid Postgres gives user-defined objects.
 const FIRST_USER_OID: u32 = 16384;
 
@@ -37,6 +41,13 @@ pub(crate) fn relation(schema: &str, name: &str) -> u32 {
     hashed("relation", &[schema, name])
 }
 
+/// The oid of a function overload: its schema, its kind (an aggregate and
+/// a window function may share a name and arguments), its name and the
+/// Postgres types of its arguments (`pg_get_function_identity_arguments`).
+pub(crate) fn function(schema: &str, kind: &str, name: &str, arguments: &str) -> u32 {
+    hashed("function", &[schema, kind, name, arguments])
+}
+
 /// The oid of a database.
 pub(crate) fn database(name: &str) -> u32 {
     hashed("database", &[name])
@@ -49,8 +60,11 @@ pub(crate) fn access_method(name: &str) -> u32 {
 
 /// FNV-1a (32 bits) over `kind` and `parts`, folded into
 /// `FIRST_USER_OID..2^31`: fixed across processes and Rust versions, unlike
-/// std's hasher. Two names could collide; at the few dozen objects a
-/// Sluice catalog holds the chance is about one in ten million.
+/// std's hasher. Two names could collide: among the few hundred objects a
+/// Sluice catalog holds (mostly DataFusion's functions) the chance is
+/// about one in ten thousand per set of names, and the names are fixed
+/// but for the tables' (a test checks that the functions' and the
+/// catalog's own tables' oids are all distinct).
 fn hashed(kind: &str, parts: &[&str]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     let mut eat = |bytes: &[u8]| {

@@ -8,6 +8,7 @@ use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, Result as DfResult};
 
 use super::defs::{self, Rows, TABLES};
+use super::registry::Functions;
 use super::snapshot::Snapshot;
 use super::table::CatalogTable;
 
@@ -23,6 +24,8 @@ pub(crate) struct PgCatalogSchema {
     database: String,
     /// Whether the session serves `information_schema`.
     information_schema: bool,
+    /// The session's functions.
+    functions: Arc<Functions>,
 }
 
 impl PgCatalogSchema {
@@ -31,12 +34,14 @@ impl PgCatalogSchema {
         catalog: &str,
         database: &str,
         information_schema: bool,
+        functions: Arc<Functions>,
     ) -> Self {
         PgCatalogSchema {
             catalogs: Arc::downgrade(catalogs),
             catalog: catalog.to_string(),
             database: database.to_string(),
             information_schema,
+            functions,
         }
     }
 }
@@ -62,6 +67,7 @@ impl SchemaProvider for PgCatalogSchema {
                     Snapshot::read(catalogs, &self.catalog, &self.database, self.information_schema).await?;
                 rows(&snapshot)?
             }
+            Rows::Functions(rows) => rows(self.functions.procs())?,
         };
         Ok(Some(Arc::new(CatalogTable::new(def.columns, rows)?)))
     }

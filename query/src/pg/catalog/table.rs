@@ -91,6 +91,16 @@ pub(crate) fn int4(v: i32) -> ScalarValue {
 pub(crate) fn float4(v: f32) -> ScalarValue {
     ScalarValue::Float32(Some(v))
 }
+/// An array of oids (`oidvector`, `oid[]`).
+pub(crate) fn oid_array(v: Vec<u32>) -> ScalarValue {
+    let values: Vec<ScalarValue> = v.into_iter().map(oid).collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::UInt32))
+}
+/// An array of strings (`text[]`, `name[]`, `"char"[]`).
+pub(crate) fn text_array(v: Vec<String>) -> ScalarValue {
+    let values: Vec<ScalarValue> = v.into_iter().map(text).collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Utf8))
+}
 /// NULL of `ty`.
 pub(crate) fn null(ty: Ty) -> DfResult<ScalarValue> {
     ScalarValue::try_from(ty.arrow())

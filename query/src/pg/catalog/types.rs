@@ -1,7 +1,10 @@
 //! `pg_type` and `format_type()`: the Postgres types a Sluice column can
 //! have, which are the ones the wire protocol announces for result
 //! columns ([`crate::pg::types::pg_type`]), so `\d samples` shows the
-//! types a `select` returns.
+//! types a `select` returns; and the two pseudo-types `pg_proc` needs:
+//! `"any"` (an argument or result the function's signature does not fix
+//! to one of those types) and `record` (rows of a table function whose
+//! columns are not known before it is called).
 
 use datafusion::common::Result as DfResult;
 use pgwire::api::Type;
@@ -16,19 +19,31 @@ struct PgType {
     sql_name: &'static str,
     /// `typlen`: bytes, or -1 for variable length.
     len: i16,
+    /// `typtype`: `b` base type, `p` pseudo-type.
+    kind: &'static str,
     /// `typcategory`.
     category: &'static str,
     /// `typalign`.
     align: &'static str,
 }
 
-/// Every type [`crate::pg::types::pg_type`] can announce.
-fn known() -> [PgType; 13] {
+/// Every type [`crate::pg::types::pg_type`] can announce, and the two
+/// pseudo-types.
+fn known() -> [PgType; 15] {
     let t = |ty, sql_name, len, category, align| PgType {
         ty,
         sql_name,
         len,
+        kind: "b",
         category,
+        align,
+    };
+    let pseudo = |ty, sql_name, len, align| PgType {
+        ty,
+        sql_name,
+        len,
+        kind: "p",
+        category: "P",
         align,
     };
     [
@@ -45,6 +60,9 @@ fn known() -> [PgType; 13] {
         t(Type::TIMESTAMP, "timestamp without time zone", 8, "D", "d"),
         t(Type::TIMESTAMPTZ, "timestamp with time zone", 8, "D", "d"),
         t(Type::NUMERIC, "numeric", -1, "N", "i"),
+        // A keyword in Postgres, so `format_type` quotes it.
+        pseudo(Type::ANY, "\"any\"", 4, "i"),
+        pseudo(Type::RECORD, "record", -1, "d"),
     ]
 }
 
@@ -93,7 +111,7 @@ pub(crate) fn rows() -> DfResult<Vec<Row>> {
                 oid(OWNER_ROLE),
                 int2(t.len),
                 boolean(by_value(t.len)),
-                text("b"),
+                text(t.kind),
                 text(t.category),
                 // Postgres' preferred types of their categories.
                 boolean(matches!(
