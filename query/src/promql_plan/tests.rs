@@ -56,6 +56,11 @@ async fn fixture(root: &std::path::Path) -> SegmentStore {
     store
 }
 
+/// SQL over [`fixture`]'s segments.
+async fn fixture_service(root: &std::path::Path) -> SqlService {
+    SqlService::new(Arc::new(SegmentIndex::new(fixture(root).await, SAMPLES_TABLE)))
+}
+
 async fn sql(svc: &SqlService, q: &str) -> Vec<RecordBatch> {
     svc.query(q).await.unwrap_or_else(|e| panic!("{q}: {e}"))
 }
@@ -198,8 +203,7 @@ async fn leaf_nodes_agree_with_the_engine_over_the_segment_source() {
 #[tokio::test]
 async fn explain_shows_the_promql_nodes_over_a_pruning_scan() {
     let dir = tempfile::tempdir().unwrap();
-    let store = fixture(dir.path()).await;
-    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let svc = fixture_service(dir.path()).await;
     let plan = text(
         &sql(
             &svc,
@@ -272,8 +276,7 @@ async fn explain_shows_the_promql_nodes_over_a_pruning_scan() {
 #[tokio::test]
 async fn explain_shows_instant_leaves_and_reads_left_to_the_evaluator() {
     let dir = tempfile::tempdir().unwrap();
-    let store = fixture(dir.path()).await;
-    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let svc = fixture_service(dir.path()).await;
     let plan = text(
         &sql(
             &svc,
@@ -296,8 +299,7 @@ async fn explain_shows_instant_leaves_and_reads_left_to_the_evaluator() {
 #[tokio::test]
 async fn instant_query_joins_with_raw_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let store = fixture(dir.path()).await;
-    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let svc = fixture_service(dir.path()).await;
     // Per series: its rate next to the raw `load` sample of the same series
     // at the same instant.
     let got = sql(
@@ -324,8 +326,7 @@ async fn instant_query_joins_with_raw_samples() {
 #[tokio::test]
 async fn bad_promql_and_bad_arguments_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let store = fixture(dir.path()).await;
-    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let svc = fixture_service(dir.path()).await;
     for (q, want) in [
         ("SELECT * FROM promql('sum(', 0)", "unclosed left parenthesis"),
         ("SELECT * FROM promql('x', 0, 1)", "got 3 arguments"),
@@ -374,8 +375,7 @@ async fn sql_statements_share_the_footer_cache() {
 #[tokio::test]
 async fn a_statements_annotations_are_returned_with_its_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let store = fixture(dir.path()).await;
-    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let svc = fixture_service(dir.path()).await;
     let (rows, notes) = svc
         .query_annotated(
             "SELECT count(*) FROM promql('quantile_over_time(2, load[1m])', 300) \
@@ -407,8 +407,7 @@ async fn a_statements_annotations_are_returned_with_its_rows() {
 #[tokio::test]
 async fn explain_analyze_counts_queryable_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let store = fixture(dir.path()).await;
-    let svc = SqlService::new(Arc::new(SegmentIndex::new(store, SAMPLES_TABLE)));
+    let svc = fixture_service(dir.path()).await;
     let plan = text(
         &sql(
             &svc,
