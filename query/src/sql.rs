@@ -52,9 +52,9 @@ pub fn session_config() -> SessionConfig {
 /// The annotations the `promql()` calls of `ctx`'s statement produced
 /// (none for a session without the collector).
 pub fn annotations(ctx: &SessionContext) -> Annotations {
-    PromqlAnnotations::of(ctx.state().config())
-        .map(|a| a.take())
-        .unwrap_or_default()
+    // Read in place: `ctx.state()` would clone the whole session state.
+    let collector = PromqlAnnotations::of(ctx.state_ref().read().config());
+    collector.map(|a| a.take()).unwrap_or_default()
 }
 
 /// What a statement may do: read. DDL (`CREATE TABLE ... LOCATION`), DML

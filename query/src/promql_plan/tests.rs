@@ -69,6 +69,11 @@ fn text(batches: &[RecordBatch]) -> String {
     pretty_format_batches(batches).unwrap().to_string()
 }
 
+/// `q`'s result as a table's text.
+async fn sql_text(svc: &SqlService, q: &str) -> String {
+    text(&sql(svc, q).await)
+}
+
 const QUERY: &str = r#"sum by (job) (rate(x{a=~"b.*"}[1m]))"#;
 
 /// Rows `job|a|t|value` of `promql(query, 60, 300, '30s')` through SQL.
@@ -204,13 +209,13 @@ async fn leaf_nodes_agree_with_the_engine_over_the_segment_source() {
 async fn explain_shows_the_promql_nodes_over_a_pruning_scan() {
     let dir = tempfile::tempdir().unwrap();
     let svc = fixture_service(dir.path()).await;
-    let plan = text(
-        &sql(
-            &svc,
-            &format!("EXPLAIN SELECT * FROM promql('{QUERY}', '1970-01-01T00:01:00Z', '1970-01-01T00:05:00Z', '30s')"),
-        )
-        .await,
-    );
+    let plan = sql_text(
+        &svc,
+        &format!(
+            "EXPLAIN SELECT * FROM promql('{QUERY}', '1970-01-01T00:01:00Z', '1970-01-01T00:05:00Z', '30s')"
+        ),
+    )
+    .await;
     // The logical plan, as a tree: PromEval over the range function over
     // the windows over the normalised read over the scan.
     let mut logical = Vec::new();
@@ -277,13 +282,11 @@ async fn explain_shows_the_promql_nodes_over_a_pruning_scan() {
 async fn explain_shows_instant_leaves_and_reads_left_to_the_evaluator() {
     let dir = tempfile::tempdir().unwrap();
     let svc = fixture_service(dir.path()).await;
-    let plan = text(
-        &sql(
-            &svc,
-            "EXPLAIN SELECT * FROM promql('load offset 1m + max_over_time(rate(x[1m])[2m:30s])', 300)",
-        )
-        .await,
-    );
+    let plan = sql_text(
+        &svc,
+        "EXPLAIN SELECT * FROM promql('load offset 1m + max_over_time(rate(x[1m])[2m:30s])', 300)",
+    )
+    .await;
     for want in [
         "PromEval: query=load offset 1m + max_over_time(rate(x[1m])[2m:30s]), at=1970-01-01T00:05:00Z",
         "PromInstantManipulate: lookback=5m, at=1970-01-01T00:05:00Z, offset=1m",
@@ -338,13 +341,11 @@ async fn bad_promql_and_bad_arguments_are_clear_errors() {
         assert!(err.contains(want), "{q}: {err}");
     }
     // Scalars have one row with no labels.
-    let got = text(
-        &sql(
-            &svc,
-            "SELECT cardinality(labels) AS n, value FROM promql('1 + 2', 0)",
-        )
-        .await,
-    );
+    let got = sql_text(
+        &svc,
+        "SELECT cardinality(labels) AS n, value FROM promql('1 + 2', 0)",
+    )
+    .await;
     assert!(got.contains("| 0 | 3.0   |"), "{got}");
 }
 
@@ -408,13 +409,11 @@ async fn a_statements_annotations_are_returned_with_its_rows() {
 async fn explain_analyze_counts_queryable_samples() {
     let dir = tempfile::tempdir().unwrap();
     let svc = fixture_service(dir.path()).await;
-    let plan = text(
-        &sql(
-            &svc,
-            "EXPLAIN ANALYZE SELECT * FROM promql('rate(x[1m]) + load', 300)",
-        )
-        .await,
-    );
+    let plan = sql_text(
+        &svc,
+        "EXPLAIN ANALYZE SELECT * FROM promql('rate(x[1m]) + load', 300)",
+    )
+    .await;
     // 4 series of x with the samples at 255, 270, 285 and 300 s in
     // (240 s, 300 s]; 4 series of load with one sample each at 300 s.
     assert!(plan.contains("window_samples=16"), "{plan}");

@@ -94,7 +94,9 @@ pub(crate) async fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfRe
     let options = ctx.copied_config();
     let options = options.options();
     let catalog_name = options.catalog.default_catalog.clone();
-    let catalogs = ctx.state().catalog_list().clone();
+    // Through `state_ref`: `ctx.state()` clones the whole session state,
+    // and this runs for every statement.
+    let catalogs = ctx.state_ref().read().catalog_list().clone();
     let catalog = catalogs
         .catalog(&catalog_name)
         .ok_or_else(|| DataFusionError::Internal(format!("no catalog {catalog_name}")))?;
@@ -123,11 +125,16 @@ pub(crate) async fn with_pg_catalog(ctx: SessionContext, database: &str) -> DfRe
         ctx.register_udf(f);
     }
     for (name, qualified) in QUALIFIED_BUILTINS {
-        if let Some(f) = ctx.state().scalar_functions().get(*name) {
+        // The read lock is released before `register_udf` takes the write lock.
+        let builtin = ctx.state_ref().read().scalar_functions().get(*name).cloned();
+        if let Some(f) = builtin {
             ctx.register_udf(f.as_ref().clone().with_aliases([*qualified]));
         }
     }
-    functions.register(Registry::of(&ctx.state(), &options.catalog.default_schema));
+    functions.register(Registry::of(
+        &ctx.state_ref().read(),
+        &options.catalog.default_schema,
+    ));
     Ok(ctx)
 }
 
