@@ -25,6 +25,10 @@ pub struct QueryConfig {
     /// Raw samples one PromQL query may read from the segments (Sluice's
     /// own: a query's reads are held whole while it evaluates).
     pub max_fetched_samples: usize,
+    /// MiB of decoded series kept in memory for segments PromQL reads more
+    /// than once (dashboards re-reading the last hours); 0 turns it off.
+    /// Sluice's own (see `segments::series_cache`).
+    pub series_cache_mib: usize,
     /// `--query.max-concurrency`: PromQL and SQL queries evaluated at once;
     /// more wait in a queue, and the wait counts toward `timeout`.
     pub max_concurrency: usize,
@@ -48,6 +52,7 @@ impl Default for QueryConfig {
             timeout: PromDuration::from_secs(120),
             max_samples: 50_000_000,
             max_fetched_samples: 100_000_000,
+            series_cache_mib: 256,
             max_concurrency: 20,
             max_source_resolution: "0s".into(),
             experimental_functions: false,

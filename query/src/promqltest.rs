@@ -79,10 +79,14 @@ impl SegmentFactory {
             let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
             let target: Arc<dyn Target> = match path {
                 EvalPath::Source => {
-                    let src: Arc<dyn SeriesSource> = Arc::new(SegmentSource::new(
-                        index,
-                        SessionContext::new_with_config(session_config()),
-                    ));
+                    // With the series cache as the server has it: a load's
+                    // evals read its segments over and over, so most of
+                    // them are answered from decoded series.
+                    let cache_bytes = crate::config::QueryConfig::default().series_cache_mib << 20;
+                    let src: Arc<dyn SeriesSource> = Arc::new(
+                        SegmentSource::new(index, SessionContext::new_with_config(session_config()))
+                            .with_series_cache(cache_bytes),
+                    );
                     Arc::new(SourceTarget(src))
                 }
                 EvalPath::Plan => {

@@ -1,10 +1,12 @@
 //! Reading segments: the footer catalog ([`index`]), the DataFusion table
 //! over it ([`table`]) and the PromQL series source built on both
-//! ([`source`]).
+//! ([`source`]), with decoded series of repeatedly read segments kept in
+//! memory ([`series_cache`]).
 
 pub mod index;
 mod parquet_exec;
 pub(crate) mod rows;
+pub mod series_cache;
 pub mod source;
 pub mod table;
 pub mod warm;

@@ -67,8 +67,19 @@ pub(crate) fn rows_to_series(
     batches: &[RecordBatch],
     label_cols: &[String],
 ) -> Result<Vec<TimeSeries>, String> {
+    Ok(rows_to_identified_series(batches, label_cols)?
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect())
+}
+
+/// [`rows_to_series`] with each series' id.
+pub(crate) fn rows_to_identified_series(
+    batches: &[RecordBatch],
+    label_cols: &[String],
+) -> Result<Vec<(u64, TimeSeries)>, String> {
     let mut index: HashMap<u64, usize> = HashMap::new();
-    let mut series: Vec<(Labels, Vec<Run>)> = Vec::new();
+    let mut series: Vec<(u64, Labels, Vec<Run>)> = Vec::new();
     let mut columns: Vec<Columns<'_>> = Vec::with_capacity(batches.len());
     for (bi, b) in batches.iter().enumerate() {
         let n = b.num_rows();
@@ -95,10 +106,10 @@ pub(crate) fn rows_to_series(
             let id = id_vals[row];
             let end = row + id_vals[row..].iter().take_while(|&&x| x == id).count();
             let slot = *index.entry(id).or_insert_with(|| {
-                series.push((labels_at(name.as_ref(), label_cols, &labels, row), Vec::new()));
+                series.push((id, labels_at(name.as_ref(), label_cols, &labels, row), Vec::new()));
                 series.len() - 1
             });
-            series[slot].1.push(Run {
+            series[slot].2.push(Run {
                 batch: bi,
                 start: row,
                 end,
@@ -108,11 +119,64 @@ pub(crate) fn rows_to_series(
     }
     Ok(series
         .into_iter()
-        .map(|(labels, runs)| TimeSeries {
-            labels,
-            samples: assemble(&columns, &runs),
+        .map(|(id, labels, runs)| {
+            let series = TimeSeries {
+                labels,
+                samples: assemble(&columns, &runs),
+            };
+            (id, series)
         })
         .collect())
+}
+
+/// Series read in parts (from several reads of different segments) joined
+/// by series id: parts in time order are concatenated; overlapping parts
+/// are merged with the first part's sample kept for a timestamp both hold.
+pub(crate) fn join_parts(parts: Vec<(u64, TimeSeries)>) -> Vec<TimeSeries> {
+    let mut index: HashMap<u64, usize> = HashMap::with_capacity(parts.len());
+    let mut joined: Vec<Vec<TimeSeries>> = Vec::with_capacity(parts.len());
+    for (id, part) in parts {
+        match index.get(&id) {
+            Some(&i) => joined[i].push(part),
+            None => {
+                index.insert(id, joined.len());
+                joined.push(vec![part]);
+            }
+        }
+    }
+    joined.into_iter().map(join_series).collect()
+}
+
+/// One series from its parts (each in time order, one sample per
+/// timestamp).
+fn join_series(mut parts: Vec<TimeSeries>) -> TimeSeries {
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
+    let first_ts = |s: &TimeSeries| s.samples.first().map_or(i64::MIN, |x| x.timestamp_ms);
+    let last_ts = |s: &TimeSeries| s.samples.last().map_or(i64::MIN, |x| x.timestamp_ms);
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| first_ts(&parts[i]));
+    let disjoint = order
+        .windows(2)
+        .all(|w| last_ts(&parts[w[0]]) < first_ts(&parts[w[1]]));
+    let total = parts.iter().map(|p| p.samples.len()).sum();
+    let mut samples = Vec::with_capacity(total);
+    if disjoint {
+        for &i in &order {
+            samples.extend_from_slice(&parts[i].samples);
+        }
+    } else {
+        // Part order decides which of two equal timestamps stays (the sort
+        // is stable).
+        for p in &parts {
+            samples.extend_from_slice(&p.samples);
+        }
+        samples.sort_by_key(|s: &Sample| s.timestamp_ms);
+        samples.dedup_by_key(|s| s.timestamp_ms);
+    }
+    let labels = std::mem::take(&mut parts[0].labels);
+    TimeSeries { labels, samples }
 }
 
 /// One series' samples from its runs, in time order, one per timestamp.
@@ -202,6 +266,33 @@ mod tests {
             vec![(100, 1.0), (200, 2.0), (300, 3.0), (400, 4.0)]
         );
         assert_eq!(samples(&got[1]), vec![(100, 10.0), (300, 30.0)]);
+    }
+
+    fn part(id: u64, pts: &[(i64, f64)]) -> (u64, TimeSeries) {
+        let samples = pts.iter().map(|&(t, v)| Sample::new(t, v)).collect();
+        let labels = Labels::new([("__name__", "m"), ("id", id.to_string().as_str())]);
+        (id, TimeSeries { labels, samples })
+    }
+
+    #[test]
+    fn parts_of_a_series_join_in_time_order_and_the_first_part_wins_overlaps() {
+        let got = join_parts(vec![
+            part(1, &[(300, 3.0), (400, 4.0)]),
+            part(2, &[(100, 10.0)]),
+            part(1, &[(100, 1.0), (200, 2.0)]),
+        ]);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].labels.get("id"), Some("1"));
+        assert_eq!(
+            samples(&got[0]),
+            vec![(100, 1.0), (200, 2.0), (300, 3.0), (400, 4.0)]
+        );
+        assert_eq!(samples(&got[1]), vec![(100, 10.0)]);
+        let got = join_parts(vec![
+            part(1, &[(100, 1.0), (300, 3.0)]),
+            part(1, &[(200, 2.0), (300, 99.0)]),
+        ]);
+        assert_eq!(samples(&got[0]), vec![(100, 1.0), (200, 2.0), (300, 3.0)]);
     }
 
     #[test]

@@ -24,7 +24,8 @@ use sluice_sink::segment::meta::SegmentMeta;
 
 use super::index::SegmentIndex;
 use super::parquet_exec::read_exec;
-use super::rows::rows_to_series;
+use super::rows::{join_parts, rows_to_identified_series};
+use super::series_cache::{DecodedPair, Lookup, PairKey, SeriesCache};
 use super::table::SegmentTable;
 use crate::promql_plan::scan::selector_scan;
 
@@ -38,6 +39,8 @@ pub struct SegmentSource {
     /// Rows one read may return; more stops the scan with
     /// [`SourceError::sample_limit`] before it is all in memory.
     max_rows: usize,
+    /// Decoded series of segments read repeatedly; `None` when off.
+    cache: Option<Arc<SeriesCache>>,
 }
 
 impl std::fmt::Debug for SegmentSource {
@@ -57,7 +60,15 @@ impl SegmentSource {
             tiers: Vec::new(),
             ctx,
             max_rows: usize::MAX,
+            cache: None,
         }
+    }
+
+    /// Keeps up to `budget_bytes` of decoded series of segments read more
+    /// than once (`query.series_cache_mib`; [`super::series_cache`]).
+    pub fn with_series_cache(mut self, budget_bytes: usize) -> Self {
+        self.cache = (budget_bytes > 0).then(|| Arc::new(SeriesCache::new(budget_bytes)));
+        self
     }
 
     /// Stops any read past `max_rows` rows (`query.max_fetched_samples`).
@@ -96,6 +107,126 @@ impl SegmentSource {
             .candidates(start_ms, end_ms, &want)
             .await
             .map_err(|e| SourceError(e.to_string()))?;
+        let mut parts = Vec::new();
+        let to_scan = match &self.cache {
+            Some(cache) => {
+                let read = CachedRead {
+                    matchers,
+                    start_ms,
+                    end_ms,
+                };
+                self.read_cached(cache, index, segments, &want, &read, &mut parts)
+                    .await?
+            }
+            None => segments,
+        };
+        let cached_rows: usize = parts.iter().map(|(_, s)| s.samples.len()).sum();
+        if cached_rows > self.max_rows {
+            return Err(SourceError::sample_limit(self.max_rows));
+        }
+        if !to_scan.is_empty() {
+            let budget = RowBudget {
+                used: cached_rows,
+                max: self.max_rows,
+            };
+            parts.extend(
+                self.scan(index, to_scan, matchers, start_ms, end_ms, budget)
+                    .await?,
+            );
+        }
+        Ok(join_parts(parts))
+    }
+
+    /// Reads from the series cache what it holds of `segments`, decoding
+    /// the pairs its doorkeeper admits, into `out`; returns the segments
+    /// left for a scan (those with a pair read for the first time).
+    async fn read_cached(
+        &self,
+        cache: &SeriesCache,
+        index: &SegmentIndex,
+        segments: Vec<Arc<SegmentMeta>>,
+        want: &(dyn Fn(&str) -> bool + Sync),
+        read: &CachedRead<'_>,
+        out: &mut Vec<(u64, TimeSeries)>,
+    ) -> Result<Vec<Arc<SegmentMeta>>, SourceError> {
+        let mut rest = Vec::new();
+        for segment in segments {
+            if !cache.could_hold(segment.rows) {
+                rest.push(segment);
+                continue;
+            }
+            let keys: Vec<PairKey> = segment
+                .metrics
+                .keys()
+                .filter(|m| want(m))
+                .map(|m| PairKey {
+                    location: segment.location.to_string(),
+                    metric: m.clone(),
+                })
+                .collect();
+            let lookups: Vec<Lookup> = keys.iter().map(|k| cache.lookup(k)).collect();
+            // Any pair read the first time: the segment is scanned as
+            // without the cache (admitted pairs beside it are still
+            // decoded, for the next read).
+            let scanned = lookups.iter().any(|l| matches!(l, Lookup::Pass));
+            for (key, lookup) in keys.into_iter().zip(lookups) {
+                let pair = match lookup {
+                    Lookup::Hit(pair) => pair,
+                    Lookup::Admit => {
+                        let pair = Arc::new(self.decode_pair(index, &segment, &key.metric).await?);
+                        cache.insert(key, Arc::clone(&pair));
+                        pair
+                    }
+                    Lookup::Pass => continue,
+                };
+                if !scanned {
+                    pair.select(read.matchers, read.start_ms, read.end_ms, out);
+                }
+            }
+            if scanned {
+                rest.push(segment);
+            }
+        }
+        Ok(rest)
+    }
+
+    /// Every series of `metric` in `segment`, whole.
+    async fn decode_pair(
+        &self,
+        index: &SegmentIndex,
+        segment: &Arc<SegmentMeta>,
+        metric: &str,
+    ) -> Result<DecodedPair, SourceError> {
+        let name =
+            Matcher::new(METRIC_NAME, MatchOp::Equal, metric).map_err(|e| SourceError(e.to_string()))?;
+        let budget = RowBudget {
+            used: 0,
+            max: usize::MAX,
+        };
+        let series = self
+            .scan(
+                index,
+                vec![Arc::clone(segment)],
+                &[name],
+                segment.min_time_ms,
+                segment.max_time_ms,
+                budget,
+            )
+            .await?;
+        Ok(DecodedPair::new(series))
+    }
+
+    /// The series of `segments` matching `matchers` in `[start_ms,
+    /// end_ms]`, by one DataFusion scan.
+    async fn scan(
+        &self,
+        index: &SegmentIndex,
+        segments: Vec<Arc<SegmentMeta>>,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        budget: RowBudget,
+    ) -> Result<Vec<(u64, TimeSeries)>, SourceError> {
         let table = Arc::new(SegmentTable::new(segments, index.store()));
         let scan = selector_scan(index.table(), Arc::clone(&table), matchers, start_ms, end_ms)
             .map_err(|e| SourceError(format!("planning scan: {e}")))?;
@@ -120,17 +251,32 @@ impl SegmentSource {
         };
         let mut stream = execute_stream(exec, state.task_ctx()).map_err(scanning)?;
         let mut batches = Vec::new();
-        let mut rows = 0usize;
+        let mut rows = budget.used;
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(scanning)?;
             rows += batch.num_rows();
-            if rows > self.max_rows {
-                return Err(SourceError::sample_limit(self.max_rows));
+            if rows > budget.max {
+                return Err(SourceError::sample_limit(budget.max));
             }
             batches.push(batch);
         }
-        rows_to_series(&batches, &scan.label_cols).map_err(SourceError)
+        rows_to_identified_series(&batches, &scan.label_cols).map_err(SourceError)
     }
+}
+
+/// What one selector reads.
+struct CachedRead<'a> {
+    matchers: &'a [Matcher],
+    start_ms: i64,
+    end_ms: i64,
+}
+
+/// Rows a read may still return: `max` less what earlier parts of the same
+/// selector returned.
+#[derive(Clone, Copy)]
+struct RowBudget {
+    used: usize,
+    max: usize,
 }
 
 /// How far a tier table is complete, from its catalog alone: the
@@ -352,6 +498,84 @@ mod tests {
             .await
             .unwrap();
         assert!(none.is_empty());
+    }
+
+    /// The answers of a source with the series cache, on the first read
+    /// (a scan), the second (decoding the pairs) and the third (from
+    /// memory), are the answers without it, also where segments overlap
+    /// with the same sample (a redelivered Kafka record): it is returned
+    /// once. (Which of two different values for one timestamp wins is not
+    /// specified: a scan takes the batch that arrives first.)
+    #[tokio::test]
+    async fn reads_from_the_series_cache_answer_as_scans_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let a = [("__name__", "up"), ("job", "node"), ("instance", "a")];
+        write(
+            root,
+            0,
+            0,
+            vec![
+                series(&a, &[(1000, 1.0), (2000, 2.0)]),
+                series(&[("__name__", "up"), ("job", "api")], &[(1000, 0.0)]),
+            ],
+        )
+        .await;
+        // Overlaps the first segment at 2000.
+        write(
+            root,
+            1,
+            5,
+            vec![
+                series(&a, &[(2000, 2.0), (3000, 3.0)]),
+                series(&[("__name__", "cpu"), ("mode", "idle")], &[(3000, 7.0)]),
+            ],
+        )
+        .await;
+        let index = Arc::new(SegmentIndex::new(store(root), SAMPLES_TABLE));
+        let ctx = SessionContext::new_with_config(session_config());
+        let plain = SegmentSource::new(index.clone(), ctx.clone());
+        let cached = SegmentSource::new(index, ctx).with_series_cache(1 << 20);
+        let m = |n: &str, op, v: &str| Matcher::new(n, op, v).unwrap();
+        let reads = [
+            (vec![m("__name__", MatchOp::Equal, "up")], 0, 10_000),
+            (
+                vec![
+                    m("__name__", MatchOp::Equal, "up"),
+                    m("instance", MatchOp::Equal, ""),
+                ],
+                0,
+                10_000,
+            ),
+            (
+                vec![
+                    m("__name__", MatchOp::Regex, "up|cpu"),
+                    m("job", MatchOp::NotRegex, "api"),
+                ],
+                1500,
+                3000,
+            ),
+            (vec![m("__name__", MatchOp::Equal, "up")], 2500, 2600),
+        ];
+        let sorted = |mut v: Vec<TimeSeries>| {
+            v.sort_by_key(|s| s.labels.to_string());
+            v.into_iter()
+                .map(|s| (s.labels.to_string(), s.samples))
+                .collect::<Vec<_>>()
+        };
+        for (matchers, start, end) in &reads {
+            let want = sorted(plain.select(matchers, *start, *end).await.unwrap());
+            for round in 0..3 {
+                let got = sorted(cached.select(matchers, *start, *end).await.unwrap());
+                assert_eq!(got, want, "round {round} of {matchers:?} {start}..{end}");
+            }
+        }
+        let cache = cached.cache.as_ref().unwrap();
+        assert!(cache.held_bytes() > 0, "the pairs read three times were decoded");
+        // Past the row budget from memory too.
+        let limited = cached.clone().with_max_rows(2);
+        let err = limited.select(&reads[0].0, 0, 10_000).await.unwrap_err();
+        assert!(err.is_sample_limit(), "{err}");
     }
 
     /// Staleness markers keep their bit pattern through writer, catalog and
