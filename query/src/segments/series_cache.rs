@@ -15,16 +15,21 @@
 //! metric) pair. Segments never change once published (compaction writes
 //! new files and hides the old ones from the catalog), so an entry never
 //! goes stale; superseded entries are simply no longer asked for and age
-//! out. The cache is bounded by the decoded size, least recently used
-//! first out.
+//! out. The cache is bounded by the decoded size.
 //!
-//! An entry is decoded only when its pair is read a second time while the
-//! first read is still remembered (a "doorkeeper", as TinyLFU admits
-//! entries): a one-off query, say a long backfill or an ad-hoc 30-day
-//! look, then costs what it cost without the cache, instead of decoding
-//! whole segments it needed a slice of and evicting what dashboards use.
+//! Which pairs it keeps follows TinyLFU's admission: reads of each pair
+//! are counted (kept or not, halved now and then so old popularity fades).
+//! A pair is not decoded on its first read (the "doorkeeper"): a one-off
+//! query, say an ad-hoc 30-day look, costs what it cost without the cache
+//! instead of decoding whole segments it needed a slice of. Later, it is
+//! kept if the least recently used entries it would evict were each read
+//! less often than it; otherwise its decoded size is remembered and it is
+//! read the usual way until it is read more often. When the pairs a
+//! workload cycles through do not all fit (seven days of a few metrics,
+//! say), plain LRU would evict each pair just before its next read and
+//! never hit; this keeps a stable part of them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sluice_model::telemetry::{self, Counter, Gauge};
@@ -96,9 +101,10 @@ impl DecodedPair {
 pub(crate) enum Lookup {
     /// Decoded already.
     Hit(Arc<DecodedPair>),
-    /// Read before and still remembered: decode it and [`SeriesCache::insert`].
+    /// Read often enough to be worth keeping: decode it and offer it to
+    /// [`SeriesCache::insert`].
     Admit,
-    /// First read: read it the usual way.
+    /// Read it the usual way.
     Pass,
 }
 
@@ -109,14 +115,18 @@ pub struct SeriesCache {
     state: Mutex<State>,
     hits: Counter,
     misses: Counter,
+    rejected: Counter,
     bytes: Gauge,
 }
 
 #[derive(Debug, Default)]
 struct State {
     entries: HashMap<PairKey, Entry>,
-    /// Pairs read once and not decoded (the doorkeeper).
-    seen_once: HashSet<PairKey>,
+    /// How often each pair was read lately, kept or not, and a refused
+    /// pair's decoded size.
+    history: HashMap<PairKey, History>,
+    /// Reads since the counts were last halved.
+    reads_since_aging: usize,
     bytes: usize,
     /// Ticks of a logical clock: the entry with the smallest was used least
     /// recently.
@@ -129,9 +139,15 @@ struct Entry {
     last_used: u64,
 }
 
-/// Pairs the doorkeeper remembers before it forgets them all: a scan of
-/// many distinct pairs, each read once, must not grow it without bound.
-const SEEN_ONCE_MAX: usize = 16_384;
+#[derive(Debug, Default)]
+struct History {
+    reads: u32,
+    /// The decoded size, once it was decoded and not kept.
+    bytes: Option<usize>,
+}
+
+/// Pairs whose reads are counted; past it the counts are aged at once.
+const HISTORY_MAX: usize = 16_384;
 
 impl SeriesCache {
     /// A cache of at most `budget_bytes` of decoded series.
@@ -148,6 +164,11 @@ impl SeriesCache {
             misses: reg.counter(
                 "sluice_query_series_cache_misses_total",
                 "Segment reads of one metric that were not in the series cache.",
+                &[],
+            ),
+            rejected: reg.counter(
+                "sluice_query_series_cache_rejected_total",
+                "Decoded pairs not kept: the entries they would evict were read more often.",
                 &[],
             ),
             bytes: reg.gauge(
@@ -173,41 +194,42 @@ impl SeriesCache {
         let mut st = self.lock();
         st.clock += 1;
         let now = st.clock;
+        let reads = st.count_read(key);
         if let Some(e) = st.entries.get_mut(key) {
             e.last_used = now;
             self.hits.inc();
             return Lookup::Hit(Arc::clone(&e.pair));
         }
         self.misses.inc();
-        if st.seen_once.remove(key) {
-            return Lookup::Admit;
+        // The first read is not decoded (a doorkeeper, as TinyLFU has): a
+        // one-off query costs what it did without the cache.
+        if reads < 2 {
+            return Lookup::Pass;
         }
-        if st.seen_once.len() >= SEEN_ONCE_MAX {
-            st.seen_once.clear();
+        match st.history.get(key).and_then(|h| h.bytes) {
+            Some(bytes) if !st.admissible(bytes, reads, self.budget_bytes) => Lookup::Pass,
+            _ => Lookup::Admit,
         }
-        st.seen_once.insert(key.clone());
-        Lookup::Pass
     }
 
-    /// Keeps `pair`, evicting the least recently used entries to stay within
-    /// the budget. A pair larger than the whole budget is not kept.
+    /// Keeps `pair` if it fits in the budget once the least recently used
+    /// entries that were read less often than it are evicted; otherwise
+    /// remembers its size, so the next lookup can refuse it undecoded.
     pub(crate) fn insert(&self, key: PairKey, pair: Arc<DecodedPair>) {
-        if pair.bytes() > self.budget_bytes {
-            return;
-        }
         let mut st = self.lock();
         st.clock += 1;
         let now = st.clock;
         if let Some(old) = st.entries.remove(&key) {
             st.bytes -= old.pair.bytes();
         }
+        let reads = st.history.get(&key).map_or(1, |h| h.reads);
+        if !st.admissible(pair.bytes(), reads, self.budget_bytes) {
+            self.rejected.inc();
+            st.history.entry(key).or_default().bytes = Some(pair.bytes());
+            return;
+        }
         while st.bytes + pair.bytes() > self.budget_bytes {
-            let Some(oldest) = st
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some(oldest) = st.least_recently_used().first().map(|(k, _)| (*k).clone()) else {
                 break;
             };
             if let Some(e) = st.entries.remove(&oldest) {
@@ -215,6 +237,7 @@ impl SeriesCache {
             }
         }
         st.bytes += pair.bytes();
+        st.history.entry(key.clone()).or_default().bytes = None;
         st.entries.insert(key, Entry { pair, last_used: now });
         self.bytes.set(st.bytes as f64);
     }
@@ -222,6 +245,66 @@ impl SeriesCache {
     #[cfg(test)]
     pub(crate) fn held_bytes(&self) -> usize {
         self.lock().bytes
+    }
+}
+
+impl State {
+    /// Counts a read of `key`; its reads lately, this one included. Every
+    /// count is halved once there have been ten reads per counted pair
+    /// (at least 1 000), so what was read often long ago gives way (the
+    /// "reset" of TinyLFU).
+    fn count_read(&mut self, key: &PairKey) -> u32 {
+        self.reads_since_aging += 1;
+        if self.reads_since_aging >= (10 * self.history.len()).max(1_000) || self.history.len() >= HISTORY_MAX
+        {
+            self.reads_since_aging = 0;
+            let kept = &self.entries;
+            self.history.retain(|k, h| {
+                h.reads /= 2;
+                h.reads > 0 || kept.contains_key(k)
+            });
+        }
+        if let Some(h) = self.history.get_mut(key) {
+            h.reads = h.reads.saturating_add(1);
+            return h.reads;
+        }
+        self.history.insert(
+            key.clone(),
+            History {
+                reads: 1,
+                bytes: None,
+            },
+        );
+        1
+    }
+
+    /// Entries from least to most recently used.
+    fn least_recently_used(&self) -> Vec<(&PairKey, &Entry)> {
+        let mut v: Vec<(&PairKey, &Entry)> = self.entries.iter().collect();
+        v.sort_by_key(|(_, e)| e.last_used);
+        v
+    }
+
+    /// Whether `bytes` read `reads` times fit once least recently used
+    /// entries read fewer times are evicted. When every pair a workload
+    /// cycles through does not fit, this keeps a stable part of them
+    /// instead of each evicting the next (plain LRU's worst case).
+    fn admissible(&self, bytes: usize, reads: u32, budget: usize) -> bool {
+        if bytes > budget {
+            return false;
+        }
+        let mut held = self.bytes;
+        for (k, _) in self.least_recently_used() {
+            if held + bytes <= budget {
+                break;
+            }
+            let victim_reads = self.history.get(k).map_or(0, |h| h.reads);
+            if victim_reads >= reads {
+                return false;
+            }
+            held -= self.entries[k].pair.bytes();
+        }
+        held + bytes <= budget
     }
 }
 
@@ -257,14 +340,28 @@ mod tests {
         assert!(matches!(c.lookup(&key("b")), Lookup::Admit));
     }
 
+    /// Reads `k` until it is admitted, then decodes and offers it.
+    fn read_in(c: &SeriesCache, k: &str, samples: i64) {
+        for _ in 0..2 {
+            if matches!(c.lookup(&key(k)), Lookup::Admit) {
+                c.insert(key(k), pair(samples));
+                return;
+            }
+        }
+    }
+
     #[test]
     fn the_least_recently_used_pair_goes_first_and_the_budget_holds() {
         let one = pair(100).bytes();
         let c = SeriesCache::new(2 * one + one / 2);
-        c.insert(key("a"), pair(100));
-        c.insert(key("b"), pair(100));
-        // `a` is used after `b`, so `b` is the one to go for `c`.
+        read_in(&c, "a", 100);
+        read_in(&c, "b", 100);
+        // `a` is used after `b`, so `b` is the one to go for `c` (read more
+        // often than `b` was).
         assert!(matches!(c.lookup(&key("a")), Lookup::Hit(_)));
+        for _ in 0..3 {
+            c.lookup(&key("c"));
+        }
         c.insert(key("c"), pair(100));
         assert!(c.held_bytes() <= 2 * one + one / 2);
         assert!(matches!(c.lookup(&key("a")), Lookup::Hit(_)));
@@ -274,6 +371,35 @@ mod tests {
         c.insert(key("big"), pair(1000));
         assert!(!matches!(c.lookup(&key("big")), Lookup::Hit(_)));
         assert!(matches!(c.lookup(&key("a")), Lookup::Hit(_)));
+    }
+
+    /// Three pairs read in turn, room for two: plain LRU would evict the
+    /// pair read next every time and never hit; counting reads keeps two
+    /// of them and refuses the third without decoding it again.
+    #[test]
+    fn a_cycle_larger_than_the_budget_keeps_a_stable_part() {
+        let one = pair(100).bytes();
+        let c = SeriesCache::new(2 * one + one / 2);
+        let mut hits = 0;
+        let mut decodes = 0;
+        for round in 0..10 {
+            for k in ["a", "b", "c"] {
+                match c.lookup(&key(k)) {
+                    Lookup::Hit(_) => hits += 1,
+                    Lookup::Admit => {
+                        decodes += 1;
+                        c.insert(key(k), pair(100));
+                    }
+                    Lookup::Pass => {}
+                }
+            }
+            assert!(c.held_bytes() <= 2 * one + one / 2, "round {round}");
+        }
+        assert!(
+            hits >= 2 * 8,
+            "two of three pairs hit from the third round on: {hits}"
+        );
+        assert!(decodes <= 3, "the refused pair is not decoded again: {decodes}");
     }
 
     #[test]

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Every benchmark of BENCHMARKS.md, one after the other, each script's
+# output (its Markdown table and per-round lines) kept under
+# tests/bench/results/<UTC date>/<script>.txt; BENCHMARKS.md's sections
+# quote those tables.
+#
+#   tests/bench/all.sh                      # the sizes BENCHMARKS.md records (about 2-3 h on 2 cores)
+#   tests/bench/all.sh parse_throughput promql_latency   # some of them
+#
+# Each script takes its own size variables (see its header), passed through
+# from the environment: e.g. `SERIES=500 DAYS=2 REPS=3 COLD_REPS=1 SIZES=1000x6
+# HOURS=2 tests/bench/all.sh` is a quick look at every figure. Needs what
+# the tests need (scripts/setup-test-deps.sh: tansu, Prometheus 2.42,
+# promtool) plus python3 with pyarrow for the layout details. A script that
+# fails is reported at the end; the others still run.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+# Cheap and self-contained first, the long Prometheus comparisons last.
+ALL=(parse_throughput produce_throughput sink_throughput downsample_throughput
+     alert_latency ingest_cpu load tier_query explain_pruning bytes_per_sample
+     promql_latency)
+if [ $# -gt 0 ]; then RUN=("$@"); else RUN=("${ALL[@]}"); fi
+
+dir=tests/bench/results/$(date -u +%F)
+mkdir -p "$dir"
+{
+    echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
+    echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "started: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+} > "$dir/machine.txt"
+
+failed=()
+for name in "${RUN[@]}"; do
+    script=tests/bench/$name.sh
+    if [ ! -x "$script" ]; then
+        echo "== $name: no such benchmark ($script)" >&2
+        failed+=("$name")
+        continue
+    fi
+    echo "== $name -> $dir/$name.txt ($(date -u +%T))" >&2
+    start=$(date +%s)
+    if "$script" > "$dir/$name.txt" 2>&1; then
+        echo "   done in $(( $(date +%s) - start )) s" >&2
+    else
+        echo "   FAILED after $(( $(date +%s) - start )) s; tail of its output:" >&2
+        tail -5 "$dir/$name.txt" >&2
+        failed+=("$name")
+    fi
+done
+
+echo "finished: $(date -u +%FT%TZ)" >> "$dir/machine.txt"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "all ${#RUN[@]} benchmarks ran; outputs in $dir" >&2
