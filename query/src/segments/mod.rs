@@ -5,6 +5,7 @@
 
 pub mod index;
 mod parquet_exec;
+pub mod rehearsal;
 pub(crate) mod rows;
 pub mod series_cache;
 pub mod source;

@@ -86,11 +86,17 @@ impl SegmentSource {
     }
 
     /// Loads the catalogs and the newest footers before the first query
-    /// ([`super::warm`]).
+    /// ([`super::warm`]), then rehearses a read ([`super::rehearsal`]).
     pub async fn warm_up(&self) -> Result<super::warm::Warmed, crate::QueryLayerError> {
         let mut indexes: Vec<&SegmentIndex> = vec![&self.index];
         indexes.extend(self.tiers.iter().map(|(_, i)| i.as_ref()));
-        super::warm::warm_up(&self.ctx, &indexes).await
+        let warmed = super::warm::warm_up(&self.ctx, &indexes).await?;
+        // A failed rehearsal costs only the first query's warmth.
+        match super::rehearsal::rehearse(&self.ctx).await {
+            Ok(samples) => tracing::debug!(samples, "read path rehearsed"),
+            Err(e) => tracing::warn!(error = %e, "warm-up: the read path's rehearsal failed"),
+        }
+        Ok(warmed)
     }
 
     /// Every series of `index` matching `matchers` in `[start_ms, end_ms]`.
