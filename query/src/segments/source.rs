@@ -144,8 +144,9 @@ impl SegmentSource {
     }
 
     /// Reads from the series cache what it holds of `segments`, decoding
-    /// the pairs its doorkeeper admits, into `out`; returns the segments
-    /// left for a scan (those with a pair read for the first time).
+    /// the pairs it admits, into `out`; returns the segments left for a
+    /// scan (those with a pair the cache passes on: read for the first
+    /// time, refused, or in a segment too large to keep).
     async fn read_cached(
         &self,
         cache: &SeriesCache,
@@ -171,8 +172,8 @@ impl SegmentSource {
                 })
                 .collect();
             let lookups: Vec<Lookup> = keys.iter().map(|k| cache.lookup(k)).collect();
-            // Any pair read the first time: the segment is scanned as
-            // without the cache (admitted pairs beside it are still
+            // Any pair passed on: the segment is scanned as without the
+            // cache (admitted pairs beside it are still
             // decoded, for the next read).
             let scanned = lookups.iter().any(|l| matches!(l, Lookup::Pass));
             for (key, lookup) in keys.into_iter().zip(lookups) {
