@@ -67,11 +67,7 @@ impl SegmentFactory {
             let store = SegmentStore::local(&root).map_err(|e| e.to_string())?;
             let spec = SegmentSpec {
                 table: SAMPLES_TABLE,
-                key: SegmentKey {
-                    partition: 0,
-                    first_offset: 0,
-                    last_offset: 0,
-                },
+                key: SegmentKey::single(0, 0),
             };
             write_segment(&store, &spec, series)
                 .await

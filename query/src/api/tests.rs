@@ -156,11 +156,7 @@ async fn experimental_aggregations_follow_the_config_switch() {
     });
     let spec = SegmentSpec {
         table: SAMPLES_TABLE,
-        key: SegmentKey {
-            partition: 0,
-            first_offset: 0,
-            last_offset: 0,
-        },
+        key: SegmentKey::single(0, 0),
     };
     write_segment(&store, &spec, series.to_vec()).await.unwrap();
     let app = |experimental_functions: bool| {

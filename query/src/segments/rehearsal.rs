@@ -57,11 +57,7 @@ async fn rehearse_in(ctx: &SessionContext, dir: &std::path::Path) -> Result<usiz
     let store = SegmentStore::local(dir).map_err(|e| e.to_string())?;
     let spec = SegmentSpec {
         table: SAMPLES_TABLE,
-        key: SegmentKey {
-            partition: 0,
-            first_offset: 0,
-            last_offset: 0,
-        },
+        key: SegmentKey::single(0, 0),
     };
     write_segment(&store, &spec, synthetic_series())
         .await

@@ -28,6 +28,16 @@ pub struct SegmentKey {
 }
 
 impl SegmentKey {
+    /// The key of a segment of the single record at `offset` of
+    /// `partition` (what tests and the query role's rehearsal write).
+    pub const fn single(partition: i32, offset: i64) -> Self {
+        SegmentKey {
+            partition,
+            first_offset: offset,
+            last_offset: offset,
+        }
+    }
+
     /// `p<partition>/<first>-<last>.parquet`, relative to the table.
     pub fn relative_path(&self) -> String {
         format!(
