@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark of BENCHMARKS.md, one after the other, each script's
 # output (its Markdown table and per-round lines) kept under
-# tests/bench/results/<UTC date>/<script>.txt; BENCHMARKS.md's sections
-# quote those tables.
+# tests/bench/results/<UTC date>/<script>.txt, and a line per run (machine,
+# commit, load) in runs.txt beside them.
 #
 #   tests/bench/all.sh                      # the sizes BENCHMARKS.md records (about 2-3 h on 2 cores)
 #   tests/bench/all.sh parse_throughput promql_latency   # some of them
@@ -24,11 +24,9 @@ if [ $# -gt 0 ]; then RUN=("$@"); else RUN=("${ALL[@]}"); fi
 
 dir=tests/bench/results/$(date -u +%F)
 mkdir -p "$dir"
-{
-    echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
-    echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "started: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-} > "$dir/machine.txt"
+# One line per run of this script (several runs may share a day).
+runs="$dir/runs.txt"
+echo "$(date -u +%FT%TZ) start: ${RUN[*]}; $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); load average $(cut -d' ' -f1-3 /proc/loadavg)" >> "$runs"
 
 failed=()
 for name in "${RUN[@]}"; do
@@ -49,7 +47,7 @@ for name in "${RUN[@]}"; do
     fi
 done
 
-echo "finished: $(date -u +%FT%TZ)" >> "$dir/machine.txt"
+echo "$(date -u +%FT%TZ) end: ${#failed[@]} failed ${failed[*]}" >> "$runs"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "failed: ${failed[*]}" >&2
     exit 1
