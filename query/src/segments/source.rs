@@ -585,6 +585,55 @@ mod tests {
         assert!(err.is_sample_limit(), "{err}");
     }
 
+    /// A downsampled tier read through the cache keeps its `__aggr__`
+    /// matching: the aggregate asked for, on every read.
+    #[tokio::test]
+    async fn tier_reads_from_the_series_cache_keep_their_aggregate() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = SegmentSpec {
+            table: "samples_5m",
+            key: SegmentKey::single(0, 0),
+        };
+        let tier = |aggr: &str, v: f64| {
+            series(
+                &[("__aggr__", aggr), ("__name__", "up"), ("job", "a")],
+                &[(300_000, v), (600_000, v)],
+            )
+        };
+        write_segment(
+            &store(dir.path()),
+            &spec,
+            vec![tier("sum", 10.0), tier("count", 5.0)],
+        )
+        .await
+        .unwrap();
+        let index = Arc::new(SegmentIndex::new(store(dir.path()), SAMPLES_TABLE));
+        let ctx = SessionContext::new_with_config(session_config());
+        let cached = SegmentSource::new(index, ctx)
+            .with_tier(300_000, "samples_5m")
+            .with_series_cache(1 << 20);
+        let name = [Matcher::new(METRIC_NAME, MatchOp::Equal, "up").unwrap()];
+        for round in 0..3 {
+            for (aggregate, want) in [(Aggregate::Sum, 10.0), (Aggregate::Count, 5.0)] {
+                let got = cached
+                    .select_aggregate(300_000, aggregate, &name, 0, 1_000_000)
+                    .await
+                    .unwrap();
+                assert_eq!(got.len(), 1, "round {round}, {aggregate:?}");
+                assert_eq!(got[0].labels.to_string(), r#"up{job="a"}"#);
+                assert_eq!(
+                    got[0].samples,
+                    vec![Sample::new(300_000, want), Sample::new(600_000, want)],
+                    "round {round}, {aggregate:?}"
+                );
+            }
+        }
+        assert!(
+            cached.cache.as_ref().unwrap().held_bytes() > 0,
+            "the tier's pair was decoded"
+        );
+    }
+
     /// Staleness markers keep their bit pattern through writer, catalog and
     /// scan. (The statistics bug that turned a marker into its neighbour's
     /// value was caught end to end by tests/it/push.rs; this small layout
