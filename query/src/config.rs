@@ -61,6 +61,11 @@ impl Default for QueryConfig {
 }
 
 impl QueryConfig {
+    /// `series_cache_mib` in bytes.
+    pub fn series_cache_bytes(&self) -> usize {
+        self.series_cache_mib.saturating_mul(1 << 20)
+    }
+
     /// Problems with the values, each with its config path.
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut errs = Vec::new();

@@ -78,7 +78,7 @@ impl SegmentFactory {
                     // With the series cache as the server has it: a load's
                     // evals read its segments over and over, so most of
                     // them are answered from decoded series.
-                    let cache_bytes = crate::config::QueryConfig::default().series_cache_mib << 20;
+                    let cache_bytes = crate::config::QueryConfig::default().series_cache_bytes();
                     let src: Arc<dyn SeriesSource> = Arc::new(
                         SegmentSource::new(index, SessionContext::new_with_config(session_config()))
                             .with_series_cache(cache_bytes),

@@ -63,7 +63,7 @@ pub fn build_state(
             s.with_tier(t.resolution_ms, &t.table)
         })
         .with_max_rows(cfg.max_fetched_samples)
-        .with_series_cache(cfg.series_cache_mib.saturating_mul(1 << 20));
+        .with_series_cache(cfg.series_cache_bytes());
     let engine_options = EngineOptions {
         lookback_delta_ms: cfg.lookback_delta.as_millis(),
         max_samples: cfg.max_samples,

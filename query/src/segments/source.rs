@@ -135,10 +135,14 @@ impl SegmentSource {
                 used: cached_rows,
                 max: self.max_rows,
             };
-            parts.extend(
-                self.scan(index, to_scan, matchers, start_ms, end_ms, budget)
-                    .await?,
-            );
+            let scanned = self
+                .scan(index, to_scan, matchers, start_ms, end_ms, budget)
+                .await?;
+            if parts.is_empty() {
+                // One scan's series are whole already: nothing to join.
+                return Ok(scanned.into_iter().map(|(_, s)| s).collect());
+            }
+            parts.extend(scanned);
         }
         Ok(join_parts(parts))
     }
