@@ -139,7 +139,8 @@ fn spawn_warm_up(source: Arc<SegmentSource>) {
     sluice_model::health::global().expect(WARM_CHECK, "loading the segment catalog");
     tokio::spawn(async move {
         let started = std::time::Instant::now();
-        match source.warm_up().await {
+        let warm_up = crate::api::queue::on_query_runtime(async move { source.warm_up().await });
+        match warm_up.await.and_then(|r| r.map_err(|e| e.to_string())) {
             Ok(w) => info!(
                 segments = w.segments,
                 footers = w.footers,
