@@ -6,6 +6,12 @@
 //! Tests report the figures they measured on stderr (`--nocapture` shows them).
 #![allow(clippy::print_stderr)]
 
+/// The allocator the `sluice` binary ships with (`src/main.rs`), so that
+/// what these tests measure in process (the parse and encode benchmarks)
+/// allocates as production does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod support;
 
 mod alerting;
