@@ -28,6 +28,9 @@
 //! shared disk it acknowledged only ~17 000 of these samples/s, so the
 //! producer's buffer filled and the benchmark measured the broker's disk.
 //! `INGEST_KEEP=1` keeps the directory with every process's log.
+//! `INGEST_KAFKA_CLIENT="linger.ms=100 compression.type=lz4"` sets
+//! librdkafka properties of the scrape role (`kafka.client`) for an A/B of
+//! producer tuning.
 
 mod discard;
 mod exporters;
@@ -57,6 +60,24 @@ fn env_or(name: &str, default: u64) -> u64 {
             .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
         Err(_) => default,
     }
+}
+
+/// `kafka.client` lines (indented under `kafka:`) for space-separated
+/// `key=value` pairs; nothing for none.
+fn kafka_client_yaml(pairs: &str) -> String {
+    let lines: Vec<String> = pairs
+        .split_whitespace()
+        .map(|pair| {
+            let (k, v) = pair
+                .split_once('=')
+                .unwrap_or_else(|| panic!("INGEST_KAFKA_CLIENT: {pair:?} is not key=value"));
+            format!("    {k}: \"{v}\"\n")
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("  client:\n{}", lines.concat())
 }
 
 /// What one window of one round measured.
@@ -302,6 +323,11 @@ async fn bench_ingest_cpu() {
     std::fs::create_dir_all(&cfg.dir).unwrap();
     cfg.targets = vec![(JOB.into(), ex.targets.clone())];
     cfg.scrape_interval = interval;
+    let client = std::env::var("INGEST_KAFKA_CLIENT").unwrap_or_default();
+    if !client.is_empty() {
+        eprintln!("note: the scrape role's kafka.client: {client}");
+    }
+    cfg.kafka_extra = kafka_client_yaml(&client);
     let discard = Discard::start().await;
     let agent_cfg = agent_config(&ex, interval_s, &discard.url);
 

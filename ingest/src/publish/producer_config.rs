@@ -27,7 +27,7 @@ pub(super) fn producer_config(kafka: &KafkaConfig, hold: Hold) -> ClientConfig {
     let n = (2 * kafka.producer_buffer_bytes / RECORD_OVERHEAD).clamp(100_000, i32::MAX as usize);
     default("queue.buffering.max.messages", n.to_string());
     default("compression.type", "lz4".to_string());
-    default("linger.ms", "20".to_string());
+    default("linger.ms", default_linger_ms(hold).to_string());
     let timeout_ms = match hold {
         // librdkafka's 0: no timeout.
         Hold::UntilDelivered => 0,
@@ -37,6 +37,23 @@ pub(super) fn producer_config(kafka: &KafkaConfig, hold: Hold) -> ClientConfig {
         .set("acks", "all")
         .set("message.timeout.ms", timeout_ms.to_string());
     cfg
+}
+
+/// How long librdkafka waits to fill a batch, when the user's
+/// `kafka.client` does not say. Ingest (scrape, remote_write) waits 100 ms:
+/// its records come from many targets a few milliseconds apart, and at
+/// 20 ms each scrape went out in produce requests of its own — 100 ms cut
+/// the scrape role's CPU per sample by about 12 % and the broker's by half
+/// (BENCHMARKS.md, "Scrape → Kafka", session 12), for at most 80 ms more
+/// before a sample reaches Kafka: little against scrape intervals of
+/// seconds, and Prometheus' remote_write batches for up to 5 s. The
+/// stream stages keep 20 ms: their output (rule results, `ALERTS`, then
+/// the alert record) is on the sample-to-alert path and small.
+fn default_linger_ms(hold: Hold) -> u32 {
+    match hold {
+        Hold::UntilDelivered => 100,
+        Hold::For(_) => 20,
+    }
 }
 
 #[cfg(test)]
@@ -76,9 +93,15 @@ mod tests {
     fn without_user_settings_the_defaults_apply() {
         let c = producer_config(&kafka(&[]), Hold::UntilDelivered);
         assert_eq!(c.get("compression.type"), Some("lz4"));
-        assert_eq!(c.get("linger.ms"), Some("20"));
+        assert_eq!(c.get("linger.ms"), Some("100"), "ingest batches longer");
         assert_eq!(c.get("client.id"), Some("sluice-ingest"));
         assert_eq!(c.get("message.timeout.ms"), Some("0"));
         assert!(c.get("queue.buffering.max.kbytes").is_some());
+        let stage = producer_config(&kafka(&[]), Hold::For(Duration::from_secs(120)));
+        assert_eq!(
+            stage.get("linger.ms"),
+            Some("20"),
+            "stream stages' output is on the alert path"
+        );
     }
 }
