@@ -132,8 +132,8 @@ fn query_runtime() -> &'static Runtime {
 /// warms the read path before the first query (the runtime's threads
 /// themselves, their heaps, their thread-local state) has to be done where
 /// queries run. Without it the first query also started the runtime: a
-/// cold 1 h query paid about 2 ms of thread starts and first-touch page
-/// faults on top of its reads.
+/// cold 1 h query paid about 1 ms more (thread starts, a third of its
+/// ~740 page faults) on top of its reads.
 pub async fn on_query_runtime<F>(task: F) -> Result<F::Output, String>
 where
     F: Future + Send + 'static,
