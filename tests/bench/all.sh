@@ -9,10 +9,11 @@
 #
 # Each script takes its own size variables (see its header), passed through
 # from the environment: e.g. `SERIES=500 DAYS=2 REPS=3 COLD_REPS=1 SIZES=1000x6
-# HOURS=2 tests/bench/all.sh` is a quick look at every figure. Needs what
-# the tests need (scripts/setup-test-deps.sh: tansu, Prometheus 2.42,
-# promtool) plus python3 with pyarrow for the layout details. A script that
-# fails is reported at the end; the others still run.
+# HOURS=2 RESULTS=/tmp/quick tests/bench/all.sh` is a quick look at every
+# figure. Needs what the tests need (scripts/setup-test-deps.sh: tansu,
+# Prometheus 2.42, promtool) plus python3 with pyarrow for the layout
+# details. A script that fails is reported at the end; the others still
+# run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,11 +23,16 @@ ALL=(parse_throughput produce_throughput sink_throughput downsample_throughput
      promql_latency)
 if [ $# -gt 0 ]; then RUN=("$@"); else RUN=("${ALL[@]}"); fi
 
-dir=tests/bench/results/$(date -u +%F)
+# RESULTS puts a run elsewhere (e.g. a quick look beside the day's
+# recorded-size outputs instead of over them).
+dir=${RESULTS:-tests/bench/results/$(date -u +%F)}
 mkdir -p "$dir"
 # One line per run of this script (several runs may share a day).
 runs="$dir/runs.txt"
-echo "$(date -u +%FT%TZ) start: ${RUN[*]}; $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); load average $(cut -d' ' -f1-3 /proc/loadavg)" >> "$runs"
+# The size and binary variables set for this run: a run at other sizes
+# than the recorded ones says so in its line.
+sizes=$(env | grep -E '^(SIZES|SERIES|DAYS|HOURS|INTERVAL|REPS|COLD_REPS|SEED|OPT_LEVEL|SLUICE|SLUICE_BIN|INGEST_[A-Z_]+)=' | sort | tr '\n' ' ')
+echo "$(date -u +%FT%TZ) start: ${RUN[*]}; $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); load average $(cut -d' ' -f1-3 /proc/loadavg); ${sizes:-recorded sizes}" >> "$runs"
 
 failed=()
 for name in "${RUN[@]}"; do
