@@ -31,7 +31,7 @@ mkdir -p "$dir"
 runs="$dir/runs.txt"
 # The size and binary variables set for this run: a run at other sizes
 # than the recorded ones says so in its line.
-sizes=$(env | grep -E '^(SIZES|SERIES|DAYS|HOURS|INTERVAL|REPS|COLD_REPS|SEED|OPT_LEVEL|SLUICE|SLUICE_BIN|INGEST_[A-Z_]+)=' | sort | tr '\n' ' ')
+sizes=$(env | grep -E '^(SIZES|SERIES|DAYS|HOURS|INTERVAL|REPS|COLD_REPS|SEED|OPT_LEVEL|SLUICE|SLUICE_BIN|INGEST_[A-Z_]+|LOAD_[A-Z_]+)=' | sort | tr '\n' ' ')
 echo "$(date -u +%FT%TZ) start: ${RUN[*]}; $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); load average $(cut -d' ' -f1-3 /proc/loadavg); ${sizes:-recorded sizes}" >> "$runs"
 
 failed=()
