@@ -34,15 +34,17 @@ use crate::api::response::success_value;
 const METRIC: &str = "sluice_rehearsal_bytes_total";
 
 /// Writes the rehearsal's segment under the system's temporary directory,
-/// answers a range query over it twice as the HTTP API would, and removes
-/// it; the points of the answer.
-pub async fn rehearse(ctx: &SessionContext) -> Result<usize, String> {
-    rehearse_at(ctx, &rehearsal_dir()).await
+/// answers a range query over it twice as the HTTP API would in each of
+/// `readers` tasks spawned at once (one per worker of the runtime it runs
+/// on, so that each worker is likely to read), and removes it; the points
+/// of the answer.
+pub async fn rehearse(ctx: &SessionContext, readers: usize) -> Result<usize, String> {
+    rehearse_at(ctx, &rehearsal_dir(), readers).await
 }
 
 /// [`rehearse`] in `dir`, which it removes after.
-async fn rehearse_at(ctx: &SessionContext, dir: &std::path::Path) -> Result<usize, String> {
-    let read = rehearse_in(ctx, dir).await;
+async fn rehearse_at(ctx: &SessionContext, dir: &std::path::Path, readers: usize) -> Result<usize, String> {
+    let read = rehearse_in(ctx, dir, readers).await;
     // Best effort: a leftover directory of some 100 kB is not worth an error.
     let _ = std::fs::remove_dir_all(dir);
     read
@@ -56,25 +58,37 @@ fn rehearsal_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("sluice-rehearsal-{}-{n}", std::process::id()))
 }
 
-async fn rehearse_in(ctx: &SessionContext, dir: &std::path::Path) -> Result<usize, String> {
+async fn rehearse_in(ctx: &SessionContext, dir: &std::path::Path, readers: usize) -> Result<usize, String> {
     let store = SegmentStore::local(dir).map_err(|e| e.to_string())?;
     let spec = SegmentSpec {
         table: SAMPLES_TABLE,
         key: SegmentKey::single(0, 0),
     };
+    // Written once; what has to be warm is the reading.
     write_segment(&store, &spec, synthetic_series())
         .await
         .map_err(|e| e.to_string())?;
     let index = Arc::new(SegmentIndex::new(store, SAMPLES_TABLE));
-    let source = SegmentSource::new(index, ctx.clone());
-    // A dashboard's range query, evaluated and written as the HTTP API
-    // writes it, twice.
+    let source = Arc::new(SegmentSource::new(index, ctx.clone()));
+    let tasks: Vec<_> = (0..readers.max(1))
+        .map(|_| tokio::spawn(read_twice(Arc::clone(&source))))
+        .collect();
+    let mut points = 0;
+    for task in tasks {
+        points = task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(points)
+}
+
+/// A dashboard's range query over the rehearsal's segment, evaluated and
+/// written as the HTTP API writes it, twice; the points of the answer.
+async fn read_twice(source: Arc<SegmentSource>) -> Result<usize, String> {
     let engine = Engine::new(EngineOptions::default());
     let query = format!("rate({METRIC}{{device!=\"lo\"}}[5m])");
     let mut points = 0;
     for _ in 0..2 {
         let result = engine
-            .range(&source, &query, 300_000, 3_585_000, 15_000)
+            .range(source.as_ref(), &query, 300_000, 3_585_000, 15_000)
             .await
             .map_err(|e| e.to_string())?;
         let Value::Matrix(series) = &result.value else {
@@ -133,7 +147,7 @@ mod tests {
         let ctx = SessionContext::new_with_config(session_config());
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("rehearsal");
-        let points = rehearse_at(&ctx, &dir).await.unwrap();
+        let points = rehearse_at(&ctx, &dir, 2).await.unwrap();
         // 150 series without device="lo", 220 steps from 5 m to 59 m 45 s.
         assert_eq!(points, 150 * 220);
         assert!(!dir.exists(), "its directory is removed");

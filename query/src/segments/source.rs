@@ -86,26 +86,18 @@ impl SegmentSource {
     }
 
     /// Loads the catalogs and the newest footers before the first query
-    /// ([`super::warm`]), then rehearses a read ([`super::rehearsal`]) as
-    /// many times at once as there are cores, so that each worker of the
-    /// runtime it is called on is likely to have run one.
+    /// ([`super::warm`]), then rehearses a read ([`super::rehearsal`]) in
+    /// as many tasks at once as there are cores, so that each worker of
+    /// the runtime it is called on is likely to have run one.
     pub async fn warm_up(&self) -> Result<super::warm::Warmed, crate::QueryLayerError> {
         let mut indexes: Vec<&SegmentIndex> = vec![&self.index];
         indexes.extend(self.tiers.iter().map(|(_, i)| i.as_ref()));
         let warmed = super::warm::warm_up(&self.ctx, &indexes).await?;
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let rehearsals: Vec<_> = (0..workers)
-            .map(|_| {
-                let ctx = self.ctx.clone();
-                tokio::spawn(async move { super::rehearsal::rehearse(&ctx).await })
-            })
-            .collect();
-        for rehearsal in rehearsals {
-            // A failed rehearsal costs only the first query's warmth.
-            match rehearsal.await.map_err(|e| e.to_string()).and_then(|r| r) {
-                Ok(samples) => tracing::debug!(samples, "read path rehearsed"),
-                Err(e) => tracing::warn!(error = %e, "warm-up: the read path's rehearsal failed"),
-            }
+        // A failed rehearsal costs only the first query's warmth.
+        match super::rehearsal::rehearse(&self.ctx, workers).await {
+            Ok(samples) => tracing::debug!(samples, "read path rehearsed"),
+            Err(e) => tracing::warn!(error = %e, "warm-up: the read path's rehearsal failed"),
         }
         Ok(warmed)
     }
